@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libtcmu.h: the one header a handler sees.
+ *
+ * A handler is a shared object named handler_<subtype>.so that exports a
+ * single symbol, handler_init, emitted by TCMU_HANDLER_REGISTER(). It
+ * supplies storage primitives (read, write, flush, unmap); everything SCSI
+ * (CDB parsing, range checks, sense data, emulated commands) is done by the
+ * core before a handler is called, so handlers trust their arguments and
+ * assert() the contract instead of re-checking it.
+ *
+ * ABI rules: struct tcmu_handler starts with abi_version and struct_size.
+ * New fields are only ever appended; the loader copies min(struct_size,
+ * sizeof) bytes and zero-fills the rest, so an older handler keeps working
+ * and a handler built for a different abi_version is refused by name.
+ *
+ * Error convention: every function returns 0 (or a count) on success and a
+ * negative errno on failure. The core turns errnos from I/O into SCSI sense:
+ * -EIO -> MEDIUM ERROR, -ENOSPC -> SPACE ALLOCATION FAILED WRITE PROTECT,
+ * -EROFS/-EPERM -> DATA PROTECT, -ENOMEM/-EAGAIN -> BUSY (initiator retries),
+ * anything else -> HARDWARE ERROR.
+ */
+#ifndef LIBTCMU_H
+#define LIBTCMU_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TCMU_HANDLER_ABI_VERSION 1
+
+#define TCMU_EXPORT __attribute__((visibility("default")))
+
+struct tcmu_device;	/* one backstore (configfs user_N/NAME), opaque */
+struct tcmu_request;	/* one I/O the core asks a handler to do, opaque */
+
+/* Flags for tcmu_handler.write. */
+#define TCMU_WRITE_FUA (1u << 0)	/* data must be on stable storage before completion */
+
+/*
+ * Which fields of a running device a reconfiguration changes. The
+ * kernel (RECONFIG netlink event) and D-Bus ChangeMedium both end here.
+ */
+#define TCMU_CHANGE_SIZE	(1u << 0)
+#define TCMU_CHANGE_CONFIG	(1u << 1)
+#define TCMU_CHANGE_WRITE_CACHE	(1u << 2)
+
+struct tcmu_device_change {
+	uint32_t what;		/* TCMU_CHANGE_* bits */
+	uint64_t size;		/* new size in bytes (TCMU_CHANGE_SIZE) */
+	const char *config;	/* new handler config string (TCMU_CHANGE_CONFIG) */
+	bool write_cache;	/* new write cache state (TCMU_CHANGE_WRITE_CACHE) */
+};
+
+struct tcmu_handler {
+	uint32_t abi_version;	/* set by TCMU_HANDLER_REGISTER */
+	uint32_t struct_size;	/* set by TCMU_HANDLER_REGISTER */
+
+	/* Matches the "<subtype>/" prefix of a device's dev_config. Required. */
+	const char *subtype;
+	/* One line for listings. */
+	const char *name;
+	/* Config string grammar in prose, shown by `targetcli help create`. */
+	const char *config_description;
+
+	/* Optional: called once after dlopen / before dlclose. */
+	int (*load)(void);
+	void (*unload)(void);
+
+	/*
+	 * Optional. Checks a config string (the handler's part, after the
+	 * subtype and any ";option=value;" prefix) without opening anything.
+	 * Returns 0 when usable; otherwise -errno and a malloc'd, human
+	 * readable reason in *ret_reason (the caller frees it).
+	 */
+	int (*check_config)(const char *config, char **ret_reason);
+
+	/*
+	 * Required. Opens the device's storage. The device's name, config
+	 * string, size and block size are available through the accessors
+	 * below. Returns 0 or -errno; on failure the handler has released
+	 * everything it took and has logged why.
+	 */
+	int (*open)(struct tcmu_device *dev);
+	/* Required. Releases what open took. No request is in flight. */
+	void (*close)(struct tcmu_device *dev);
+
+	/*
+	 * I/O. offset and length are in bytes, inside the device, and length
+	 * equals the total size of iov. Return 0 when the handler has taken
+	 * the request: it then calls tcmu_request_complete() exactly once,
+	 * from any thread, possibly before returning. Return -errno when the
+	 * request was not taken; the core completes it with that error.
+	 */
+	int (*read)(struct tcmu_device *dev, struct tcmu_request *req,
+		    const struct iovec *iov, size_t iov_count,
+		    uint64_t offset, uint64_t length);			/* required */
+	int (*write)(struct tcmu_device *dev, struct tcmu_request *req,
+		     const struct iovec *iov, size_t iov_count,
+		     uint64_t offset, uint64_t length, uint32_t flags);	/* required */
+	/* Makes every completed write durable. Required. */
+	int (*flush)(struct tcmu_device *dev, struct tcmu_request *req);
+	/*
+	 * Optional: deallocates a range; later reads of it return zeros.
+	 * Without it the device does not advertise thin provisioning.
+	 */
+	int (*unmap)(struct tcmu_device *dev, struct tcmu_request *req,
+		     uint64_t offset, uint64_t length);
+
+	/*
+	 * Optional: applies a change to an open device. Returns 0 or -errno
+	 * (the change is then refused and nothing changed). Without it only
+	 * changes that leave the values as they are are accepted, plus write
+	 * cache changes, which the core handles itself.
+	 */
+	int (*reconfigure)(struct tcmu_device *dev,
+			   const struct tcmu_device_change *change);
+};
+
+/*
+ * Emits the handler's only exported symbol. The handler variable must not
+ * be const: the macro stamps the ABI version and size into it.
+ */
+#define TCMU_HANDLER_REGISTER(handler)						\
+	TCMU_EXPORT const struct tcmu_handler *handler_init(void);		\
+	TCMU_EXPORT const struct tcmu_handler *handler_init(void)		\
+	{									\
+		(handler).abi_version = TCMU_HANDLER_ABI_VERSION;		\
+		(handler).struct_size = sizeof(handler);			\
+		return &(handler);						\
+	}
+
+/* Completes a request taken by read/write/flush/unmap: 0 or -errno. */
+void tcmu_request_complete(struct tcmu_request *req, int result);
+
+/* Device accessors; valid from open until close returns. */
+const char *tcmu_device_get_name(const struct tcmu_device *dev);
+const char *tcmu_device_get_subtype(const struct tcmu_device *dev);
+/* The handler's part of the config string (after "<subtype>/" and options). */
+const char *tcmu_device_get_config(const struct tcmu_device *dev);
+uint64_t tcmu_device_get_size(const struct tcmu_device *dev);
+uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev);
+bool tcmu_device_get_write_cache(const struct tcmu_device *dev);
+void *tcmu_device_get_private(const struct tcmu_device *dev);
+void tcmu_device_set_private(struct tcmu_device *dev, void *private_data);
+
+/*
+ * Logging. Levels as in tcmu.conf. The logger adds time, level, the
+ * device ("subtype/name") and the newline, and preserves errno, so "%m"
+ * works. Messages above the configured level cost one comparison.
+ */
+enum tcmu_log_level {
+	TCMU_LOG_CRIT = 0,
+	TCMU_LOG_ERROR = 1,
+	TCMU_LOG_WARN = 2,
+	TCMU_LOG_INFO = 3,
+	TCMU_LOG_DEBUG = 4,
+	TCMU_LOG_DEBUG_SCSI_CMD = 5,
+};
+
+extern int tcmu_log_level_current;
+
+void tcmu_log_message(int level, const struct tcmu_device *dev,
+		      const char *format, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define tcmu_log_at(level, dev, ...)						\
+	do {									\
+		if ((level) <= tcmu_log_level_current)				\
+			tcmu_log_message((level), (dev), __VA_ARGS__);		\
+	} while (0)
+
+#define tcmu_dev_crit(dev, ...)  tcmu_log_at(TCMU_LOG_CRIT, dev, __VA_ARGS__)
+#define tcmu_dev_err(dev, ...)   tcmu_log_at(TCMU_LOG_ERROR, dev, __VA_ARGS__)
+#define tcmu_dev_warn(dev, ...)  tcmu_log_at(TCMU_LOG_WARN, dev, __VA_ARGS__)
+#define tcmu_dev_info(dev, ...)  tcmu_log_at(TCMU_LOG_INFO, dev, __VA_ARGS__)
+#define tcmu_dev_dbg(dev, ...)   tcmu_log_at(TCMU_LOG_DEBUG, dev, __VA_ARGS__)
+#define tcmu_crit(...)  tcmu_dev_crit(NULL, __VA_ARGS__)
+#define tcmu_err(...)   tcmu_dev_err(NULL, __VA_ARGS__)
+#define tcmu_warn(...)  tcmu_dev_warn(NULL, __VA_ARGS__)
+#define tcmu_info(...)  tcmu_dev_info(NULL, __VA_ARGS__)
+#define tcmu_dbg(...)   tcmu_dev_dbg(NULL, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tcmu_internal.h: the daemon's private interfaces, one section per file.
+ * Handlers never include this; they see libtcmu.h only.
+ */
+#ifndef TCMU_INTERNAL_H
+#define TCMU_INTERNAL_H
+
+#include <linux/target_core_user.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "libtcmu.h"
+#include "scsi.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---------------------------------------------------------------- log.c */
+
+/* Where log lines go besides stderr; NULL dir closes the file. */
+int log_open_file(const char *dir);
+/* Reopens the log file (SIGHUP, after logrotate moved it). */
+int log_reopen_file(void);
+void log_close_file(void);
+void log_set_level(int level);
+
+/* --------------------------------------------------------------- ring.c */
+
+/*
+ * One SCSI command taken from the ring. Requests live in a per-ring pool
+ * that only grows, so steady-state I/O allocates nothing. The CDB is
+ * copied out of the ring; iov points into the ring entry, whose offsets
+ * were translated into addresses after a bounds check.
+ */
+#define TCMU_MAX_CDB_LENGTH 32
+
+struct tcmu_ring;
+
+struct tcmu_request {
+	struct tcmu_device *dev;
+	struct tcmu_ring *ring;
+	struct tcmu_cmd_entry *entry;
+	uint32_t end_offset;		/* ring offset just past the entry */
+	uint16_t cmd_id;
+	bool done;
+
+	uint8_t cdb[TCMU_MAX_CDB_LENGTH];
+	uint32_t cdb_length;
+	struct iovec *iov;
+	uint32_t iov_count;
+	uint64_t data_length;		/* sum of iov lengths */
+
+	/*
+	 * Set by the SCSI layer before it hands the request to a handler;
+	 * tcmu_request_complete() calls it with the handler's result.
+	 */
+	void (*io_done)(struct tcmu_request *req, int result);
+	/* Scratch space for multi-step SCSI commands (COMPARE AND WRITE...). */
+	void *scsi_private;
+
+	struct tcmu_request *next;	/* ring order while in flight, free list after */
+};
+
+/* Called for every well-formed CMD entry; must lead to one ring_complete_request(). */
+typedef void (*ring_dispatch_fn)(struct tcmu_request *req);
+/* Tells the kernel that the tail moved (write to the uio fd). */
+typedef void (*ring_kick_fn)(struct tcmu_ring *ring);
+
+struct tcmu_ring {
+	struct tcmu_device *dev;
+	void *map;			/* start of the UIO map: the mailbox */
+	size_t map_size;
+	struct tcmu_mailbox *mailbox;
+	uint8_t *cmdr;			/* mailbox + cmdr_off */
+	uint32_t cmdr_size;
+	uint32_t consumed;		/* next entry to read; only the serving thread moves it */
+
+	ring_dispatch_fn dispatch;
+	ring_kick_fn kick;
+
+	pthread_mutex_t lock;		/* in_flight list, tail, pool */
+	struct tcmu_request *in_flight_head;	/* oldest first */
+	struct tcmu_request *in_flight_tail;
+	struct tcmu_request *free_list;
+	void **pool_chunks;
+	size_t pool_chunk_count;
+	uint32_t in_flight;
+
+	/* Set while the serving thread consumes a batch: completions defer the kick. */
+	pthread_t serving_thread;
+	bool in_batch;
+	bool kick_pending;
+	bool broken;			/* a malformed entry was seen; nothing more is read */
+	pthread_cond_t drained;		/* signalled when in_flight drops to 0 */
+};
+
+/* Sets up ring state over an already mapped mailbox; validates its header. */
+int ring_init(struct tcmu_ring *ring, struct tcmu_device *dev, void *map, size_t map_size,
+	      ring_dispatch_fn dispatch, ring_kick_fn kick);
+void ring_destroy(struct tcmu_ring *ring);
+/* Consumes every entry between the tail and the head. Returns commands dispatched or -errno. */
+int ring_process(struct tcmu_ring *ring);
+/* Writes the response into the entry and advances the tail over finished entries. */
+void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
+			   const uint8_t *sense, size_t sense_length, uint32_t read_length);
+/* Waits until every dispatched command is complete, at most timeout_ms. -ETIMEDOUT otherwise. */
+int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms);
+
+/* ------------------------------------------------------------- device.c */
+
+struct ring_worker;
+
+struct tcmu_device {
+	char *name;			/* configfs object name */
+	char *subtype;
+	char *config;			/* handler's part of dev_config */
+	char *dev_config;		/* as the kernel has it: "<subtype>/<...>" */
+	char *uio_name;			/* tcm-user/<hba>/<name>/<subtype>/<cfg> */
+	char *configfs_dir;		/* /sys/kernel/config/target/core/user_<hba>/<name> */
+	char *log_prefix;		/* "subtype/name" */
+	char *unit_serial;		/* configfs wwn/vpd_unit_serial, "" when unset */
+	unsigned int uio_minor;
+	unsigned int hba_number;
+	uint32_t device_id;		/* LIO dev_index, echoed in netlink replies */
+
+	int uio_fd;
+	void *map;
+	size_t map_size;
+	struct tcmu_ring ring;
+
+	const struct tcmu_handler *handler;
+	void *private_data;
+	bool handler_open;
+
+	uint64_t size;
+	uint32_t block_size;
+	uint32_t max_sectors;
+	bool write_cache;
+
+	struct scsi_device_state scsi;	/* owned by the SCSI layer (scsi.h) */
+
+	struct ring_worker *worker;
+	struct tcmu_device *next;	/* the daemon's device list */
+};
+
+/*
+ * Attaches to the TCMU device behind a UIO name ("tcm-user/...") and minor:
+ * reads its configfs attributes, finds its handler, opens the handler,
+ * maps and resets the ring and starts serving it. Returns 0 or -errno
+ * (and then nothing is left open).
+ */
+int device_attach(const char *uio_name, unsigned int uio_minor, bool reset_ring,
+		  struct tcmu_device **ret_device);
+/* Stops serving, waits for in-flight commands, closes the handler, frees. NULL-safe. */
+void device_detach(struct tcmu_device *dev);
+/* Applies a RECONFIG / ChangeMedium change. 0 or -errno. */
+int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change *change);
+
+/* The list of attached devices; only the main thread changes it. */
+struct tcmu_device *device_find_by_uio_name(const char *uio_name);
+struct tcmu_device *device_find_by_name(const char *name);
+void device_list_add(struct tcmu_device *dev);
+void device_list_remove(struct tcmu_device *dev);
+struct tcmu_device *device_list_first(void);
+/* Attaches every tcm-user UIO device that exists now. Returns how many. */
+int device_attach_existing(void);
+void device_detach_all(void);
+
+/* ------------------------------------------------------------- worker.c */
+
+/* Threads that serve rings; devices are spread over them. */
+int workers_start(unsigned int count);
+void workers_stop(void);
+int worker_add_device(struct tcmu_device *dev);
+/* Returns when the worker no longer touches the device. */
+void worker_remove_device(struct tcmu_device *dev);
+
+/* ----------------------------------------------------- handler_loader.c */
+
+/* dlopens every handler_*.so in dir. Returns the number loaded or -errno. */
+int handlers_load(const char *dir);
+void handlers_unload(void);
+const struct tcmu_handler *handler_find(const char *subtype);
+/* Iterates loaded handlers: index from 0 until NULL. */
+const struct tcmu_handler *handler_at(size_t index);
+/* Loads one handler file; exposed for the ABI test. */
+int handler_load_file(const char *path);
+
+/* ------------------------------------------------------------ netlink.c */
+
+/* Subscribes to TCM-USER/config and declares reply support. Returns the fd to poll. */
+int netlink_open(void);
+/* Reads and handles pending netlink messages. */
+int netlink_dispatch(void);
+void netlink_close(void);
+
+/* --------------------------------------------------------- config_str.c */
+
+/*
+ * Splits a dev_config "<subtype>/[;opt=val;...]<handler config>" into the
+ * subtype and the handler part. Returns 0 or -EINVAL.
+ */
+int dev_config_split(const char *dev_config, char **ret_subtype, char **ret_handler_config);
+
+#endif
