@@ -90,6 +90,12 @@ struct tcmu_handler {
 	int (*open)(struct tcmu_device *dev);
 	/* Required. Releases what open took. No request is in flight. */
 	void (*close)(struct tcmu_device *dev);
+	/*
+	 * Optional. The kernel removed the device for good (not a daemon
+	 * shutdown). Called after close, with the same accessors valid, to
+	 * release storage that only the device owned (alloc's memory).
+	 */
+	void (*remove)(struct tcmu_device *dev);
 
 	/*
 	 * I/O. offset and length are in bytes, inside the device, and length
@@ -142,6 +148,8 @@ void tcmu_request_complete(struct tcmu_request *req, int result);
 /* Device accessors; valid from open until close returns. */
 const char *tcmu_device_get_name(const struct tcmu_device *dev);
 const char *tcmu_device_get_subtype(const struct tcmu_device *dev);
+/* "user_<hba>/<name>": unique among the kernel's TCMU devices. */
+const char *tcmu_device_get_backstore(const struct tcmu_device *dev);
 /* The handler's part of the config string (after "<subtype>/" and options). */
 const char *tcmu_device_get_config(const struct tcmu_device *dev);
 uint64_t tcmu_device_get_size(const struct tcmu_device *dev);

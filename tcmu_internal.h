@@ -120,6 +120,7 @@ struct tcmu_device {
 	char *uio_name;			/* tcm-user/<hba>/<name>/<subtype>/<cfg> */
 	char *configfs_dir;		/* /sys/kernel/config/target/core/user_<hba>/<name> */
 	char *log_prefix;		/* "subtype/name" */
+	char *backstore;		/* "user_<hba>/<name>" */
 	char *unit_serial;		/* configfs wwn/vpd_unit_serial, "" when unset */
 	unsigned int uio_minor;
 	unsigned int hba_number;
