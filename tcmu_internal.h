@@ -6,6 +6,9 @@
 #ifndef TCMU_INTERNAL_H
 #define TCMU_INTERNAL_H
 
+#include <sys/uio.h>
+/* linux/target_core_user.h pulls in linux/uio.h, whose struct iovec clashes with glibc's. */
+#define __LINUX_UIO_H
 #include <linux/target_core_user.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -30,9 +33,11 @@ void log_set_level(int level);
 
 /*
  * One SCSI command taken from the ring. Requests live in a per-ring pool
- * that only grows, so steady-state I/O allocates nothing. The CDB is
- * copied out of the ring; iov points into the ring entry, whose offsets
- * were translated into addresses after a bounds check.
+ * that only grows, so steady-state I/O allocates nothing. The CDB and the
+ * iovecs are copied out of the entry (the entry's iovec array is only
+ * 4-byte aligned), the iovec offsets translated into addresses after a
+ * bounds check. The iovec array is kept with the request when it returns
+ * to the pool, so it is allocated once per pool slot, not per command.
  */
 #define TCMU_MAX_CDB_LENGTH 32
 
@@ -50,6 +55,7 @@ struct tcmu_request {
 	uint32_t cdb_length;
 	struct iovec *iov;
 	uint32_t iov_count;
+	uint32_t iov_capacity;		/* entries allocated at iov */
 	uint64_t data_length;		/* sum of iov lengths */
 
 	/*
@@ -102,7 +108,12 @@ int ring_init(struct tcmu_ring *ring, struct tcmu_device *dev, void *map, size_t
 void ring_destroy(struct tcmu_ring *ring);
 /* Consumes every entry between the tail and the head. Returns commands dispatched or -errno. */
 int ring_process(struct tcmu_ring *ring);
-/* Writes the response into the entry and advances the tail over finished entries. */
+/*
+ * Writes the response into the entry and advances the tail over finished
+ * entries. read_length: bytes of data-in filled, when fewer than the buffer
+ * holds (the kernel then reports the residual); 0 for commands without
+ * data-in or that filled it all.
+ */
 void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
 			   const uint8_t *sense, size_t sense_length, uint32_t read_length);
 /* Waits until every dispatched command is complete, at most timeout_ms. -ETIMEDOUT otherwise. */

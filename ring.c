@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * ring.c: the TCMU command ring (mailbox version 2).
+ *
+ * Ownership. The kernel produces entries and moves mailbox->cmd_head; we
+ * read cmd_head with an acquire load so that the entry it covers is
+ * visible. We own mailbox->cmd_tail and store it with release ordering
+ * after the responses of every entry it passes were written, so that the
+ * kernel sees them when it sees the tail. `consumed` is our private read
+ * position: entries between cmd_tail and consumed are in flight.
+ *
+ * Completion order. Commands may finish in any order (handlers may use
+ * threads). Each response is written into the command's own entry, and the
+ * tail only moves over a run of finished entries, oldest first; PAD and TMR
+ * entries need no answer and are passed with their neighbours. The kernel
+ * walks entries from its old tail to the new one and finds each command by
+ * the cmd_id in the entry, so this works with and without CAP_OOOC.
+ *
+ * Security. The kernel is trusted, but a corrupt ring must not make us
+ * read or write outside the map: every length and offset in an entry is
+ * checked against the ring and the map before it is used. An entry whose
+ * own length is impossible leaves no way to find the next one, so the
+ * ring is marked broken and nothing more is read from it; a command whose
+ * CDB or data offsets are impossible is answered with CHECK CONDITION.
+ *
+ * Locking. ring->lock protects the in-flight list, the free list, the
+ * tail and `consumed` (written only by the serving thread, read under the
+ * lock by completing threads). Handlers are called without it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tcmu_internal.h"
+
+#define REQUEST_POOL_CHUNK 64
+
+/* HARDWARE ERROR, INTERNAL TARGET FAILURE (fixed format) for malformed entries. */
+static const uint8_t internal_failure_sense[18] = {
+	[0] = 0x70, [2] = 0x04, [7] = 10, [12] = 0x44, [13] = 0x00,
+};
+
+int ring_init(struct tcmu_ring *ring, struct tcmu_device *dev, void *map, size_t map_size,
+	      ring_dispatch_fn dispatch, ring_kick_fn kick)
+{
+	struct tcmu_mailbox *mailbox = map;
+	pthread_condattr_t condattr;
+	uint32_t cmdr_off, cmdr_size, tail;
+
+	memset(ring, 0, sizeof(*ring));
+	if (map_size < sizeof(*mailbox))
+		return -EINVAL;
+	if (mailbox->version != TCMU_MAILBOX_VERSION) {
+		tcmu_dev_err(dev, "mailbox version %u, expected %u", mailbox->version,
+			     TCMU_MAILBOX_VERSION);
+		return -EPROTO;
+	}
+	cmdr_off = mailbox->cmdr_off;
+	cmdr_size = mailbox->cmdr_size;
+	tail = __atomic_load_n(&mailbox->cmd_tail, __ATOMIC_ACQUIRE);
+	if (cmdr_off < sizeof(*mailbox) || cmdr_size == 0 || cmdr_size % TCMU_OP_ALIGN_SIZE ||
+	    cmdr_off > map_size || cmdr_size > map_size - cmdr_off || tail >= cmdr_size) {
+		tcmu_dev_err(dev, "mailbox describes a command ring outside the map "
+			     "(offset %u, size %u, tail %u, map %zu)", cmdr_off, cmdr_size, tail,
+			     map_size);
+		return -EPROTO;
+	}
+
+	ring->dev = dev;
+	ring->map = map;
+	ring->map_size = map_size;
+	ring->mailbox = mailbox;
+	ring->cmdr = (uint8_t *)map + cmdr_off;
+	ring->cmdr_size = cmdr_size;
+	ring->consumed = tail;
+	ring->dispatch = dispatch;
+	ring->kick = kick;
+	pthread_mutex_init(&ring->lock, NULL);
+	pthread_condattr_init(&condattr);
+	pthread_condattr_setclock(&condattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ring->drained, &condattr);
+	pthread_condattr_destroy(&condattr);
+	return 0;
+}
+
+void ring_destroy(struct tcmu_ring *ring)
+{
+	size_t i;
+
+	if (!ring->mailbox)
+		return;
+	for (i = 0; i < ring->pool_chunk_count; i++) {
+		struct tcmu_request *chunk = ring->pool_chunks[i];
+		size_t j;
+
+		for (j = 0; j < REQUEST_POOL_CHUNK; j++)
+			free(chunk[j].iov);
+		free(chunk);
+	}
+	free(ring->pool_chunks);
+	pthread_cond_destroy(&ring->drained);
+	pthread_mutex_destroy(&ring->lock);
+	memset(ring, 0, sizeof(*ring));
+}
+
+/* The pool only grows, so after warm-up taking a request allocates nothing. */
+static struct tcmu_request *request_take_locked(struct tcmu_ring *ring)
+{
+	struct tcmu_request *req, *chunk;
+	struct iovec *iov;
+	uint32_t iov_capacity;
+	void **chunks;
+	size_t i;
+
+	if (!ring->free_list) {
+		chunk = calloc(REQUEST_POOL_CHUNK, sizeof(*chunk));
+		if (!chunk)
+			return NULL;
+		chunks = realloc(ring->pool_chunks, (ring->pool_chunk_count + 1) * sizeof(*chunks));
+		if (!chunks) {
+			free(chunk);
+			return NULL;
+		}
+		ring->pool_chunks = chunks;
+		ring->pool_chunks[ring->pool_chunk_count++] = chunk;
+		for (i = 0; i < REQUEST_POOL_CHUNK; i++) {
+			chunk[i].next = ring->free_list;
+			ring->free_list = &chunk[i];
+		}
+	}
+	req = ring->free_list;
+	ring->free_list = req->next;
+	iov = req->iov;
+	iov_capacity = req->iov_capacity;
+	memset(req, 0, sizeof(*req));
+	req->iov = iov;
+	req->iov_capacity = iov_capacity;
+	return req;
+}
+
+/* Moves the tail over finished work. Returns true when it moved. */
+static bool tail_advance_locked(struct tcmu_ring *ring)
+{
+	uint32_t tail = __atomic_load_n(&ring->mailbox->cmd_tail, __ATOMIC_RELAXED);
+	uint32_t new_tail = tail;
+	struct tcmu_request *req;
+
+	while ((req = ring->in_flight_head) && req->done) {
+		new_tail = req->end_offset;
+		ring->in_flight_head = req->next;
+		if (!ring->in_flight_head)
+			ring->in_flight_tail = NULL;
+		req->next = ring->free_list;
+		ring->free_list = req;
+		ring->in_flight--;
+	}
+	/* Nothing in flight: PAD and TMR entries up to `consumed` are passed too. */
+	if (!ring->in_flight_head)
+		new_tail = ring->consumed;
+	if (new_tail == tail)
+		return false;
+	__atomic_store_n(&ring->mailbox->cmd_tail, new_tail, __ATOMIC_RELEASE);
+	return true;
+}
+
+/* Called with the lock held after the tail moved: kick now or at batch end. */
+static bool kick_now_locked(struct tcmu_ring *ring)
+{
+	if (ring->in_batch && pthread_equal(ring->serving_thread, pthread_self())) {
+		ring->kick_pending = true;
+		return false;
+	}
+	return true;
+}
+
+void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
+			   const uint8_t *sense, size_t sense_length, uint32_t read_length)
+{
+	struct tcmu_ring *ring = req->ring;
+	struct tcmu_cmd_entry *entry = req->entry;
+	uint64_t data_length = req->data_length;
+	bool kick = false;
+
+	/* The response area overlaps the request area: nothing of it is read after this. */
+	entry->rsp.scsi_status = scsi_status;
+	if (sense_length > TCMU_SENSE_BUFFERSIZE)
+		sense_length = TCMU_SENSE_BUFFERSIZE;
+	memset(entry->rsp.sense_buffer, 0, TCMU_SENSE_BUFFERSIZE);
+	if (sense_length)
+		memcpy(entry->rsp.sense_buffer, sense, sense_length);
+	/*
+	 * A short data-in transfer must be reported, or the initiator takes
+	 * stale buffer bytes for data. Only data-in commands pass a length:
+	 * the kernel would report a residual for a write too.
+	 */
+	if (scsi_status == 0 && read_length > 0 && read_length < data_length &&
+	    (ring->mailbox->flags & TCMU_MAILBOX_FLAG_CAP_READ_LEN)) {
+		entry->rsp.read_len = read_length;
+		entry->hdr.uflags |= TCMU_UFLAG_READ_LEN;
+	}
+
+	pthread_mutex_lock(&ring->lock);
+	req->done = true;
+	if (tail_advance_locked(ring))
+		kick = kick_now_locked(ring);
+	if (ring->in_flight == 0)
+		pthread_cond_broadcast(&ring->drained);
+	pthread_mutex_unlock(&ring->lock);
+	if (kick)
+		ring->kick(ring);
+}
+
+static uint32_t cdb_length_for_opcode(uint8_t opcode, const uint8_t *cdb, size_t available)
+{
+	switch (opcode >> 5) {
+	case 0:
+		return 6;
+	case 1:
+	case 2:
+		return 10;
+	case 4:
+		return 16;
+	case 5:
+		return 12;
+	default:
+		/* Variable length (0x7f) and vendor groups: length in byte 7 when present. */
+		if (opcode == 0x7f && available >= 8)
+			return 8u + cdb[7];
+		return 16;
+	}
+}
+
+/*
+ * Fills req from a CMD entry after checking every offset. Returns 0, or
+ * -EPROTO when the entry points outside the map, or -ENOMEM; the command is
+ * then answered with CHECK CONDITION.
+ */
+static int request_parse(struct tcmu_ring *ring, struct tcmu_request *req,
+			 struct tcmu_cmd_entry *entry, uint32_t length)
+{
+	size_t iov_offset = offsetof(struct tcmu_cmd_entry, req.iov);
+	uint64_t iov_total, cdb_offset, data_length = 0;
+	const uint8_t *cdb;
+	uint32_t cdb_length, i;
+
+	iov_total = (uint64_t)entry->req.iov_cnt + entry->req.iov_bidi_cnt + entry->req.iov_dif_cnt;
+	if (iov_offset > length || iov_total > (length - iov_offset) / sizeof(struct iovec))
+		return -EPROTO;
+
+	cdb_offset = entry->req.cdb_off;
+	if (cdb_offset >= ring->map_size)
+		return -EPROTO;
+	cdb = (const uint8_t *)ring->map + cdb_offset;
+	cdb_length = cdb_length_for_opcode(cdb[0], cdb, ring->map_size - cdb_offset);
+	if (cdb_length > TCMU_MAX_CDB_LENGTH || cdb_length > ring->map_size - cdb_offset)
+		return -EPROTO;
+	memcpy(req->cdb, cdb, cdb_length);
+	req->cdb_length = cdb_length;
+
+	if (entry->req.iov_cnt > req->iov_capacity) {
+		struct iovec *grown = realloc(req->iov, entry->req.iov_cnt * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		req->iov = grown;
+		req->iov_capacity = entry->req.iov_cnt;
+	}
+	for (i = 0; i < entry->req.iov_cnt; i++) {
+		struct iovec iov;
+		uint64_t base;
+
+		memcpy(&iov, (uint8_t *)entry + iov_offset + i * sizeof(iov), sizeof(iov));
+		base = (uint64_t)(uintptr_t)iov.iov_base;
+		if (base > ring->map_size || iov.iov_len > ring->map_size - base)
+			return -EPROTO;
+		req->iov[i].iov_base = (uint8_t *)ring->map + base;
+		req->iov[i].iov_len = iov.iov_len;
+		data_length += iov.iov_len;
+	}
+	req->iov_count = entry->req.iov_cnt;
+	req->data_length = data_length;
+	return 0;
+}
+
+static void ring_mark_broken(struct tcmu_ring *ring, const char *why, uint32_t offset,
+			     uint32_t length)
+{
+	ring->broken = true;
+	tcmu_dev_err(ring->dev, "command ring corrupt (%s at offset %u, length %u); "
+		     "the device stops serving commands", why, offset, length);
+}
+
+/* An entry that needs no answer (PAD, TMR): consumed, and passed by the tail in turn. */
+static void ring_pass_entry(struct tcmu_ring *ring, uint32_t next)
+{
+	pthread_mutex_lock(&ring->lock);
+	ring->consumed = next;
+	if (tail_advance_locked(ring))
+		ring->kick_pending = true;
+	pthread_mutex_unlock(&ring->lock);
+}
+
+int ring_process(struct tcmu_ring *ring)
+{
+	uint32_t cmdr_size = ring->cmdr_size;
+	struct tcmu_request *req;
+	int dispatched = 0;
+	bool kick;
+
+	if (ring->broken)
+		return -EPROTO;
+
+	pthread_mutex_lock(&ring->lock);
+	ring->serving_thread = pthread_self();
+	ring->in_batch = true;
+	pthread_mutex_unlock(&ring->lock);
+
+	for (;;) {
+		uint32_t head = __atomic_load_n(&ring->mailbox->cmd_head, __ATOMIC_ACQUIRE);
+		uint32_t offset = ring->consumed;
+		struct tcmu_cmd_entry *entry;
+		uint32_t length, available, next;
+		int parse_result;
+
+		if (head == offset)
+			break;
+		if (head >= cmdr_size || head % TCMU_OP_ALIGN_SIZE) {
+			ring_mark_broken(ring, "head outside the ring", head, 0);
+			break;
+		}
+		available = (head + cmdr_size - offset) % cmdr_size;
+		entry = (struct tcmu_cmd_entry *)(ring->cmdr + offset);
+		if (available < sizeof(entry->hdr) || cmdr_size - offset < sizeof(entry->hdr)) {
+			ring_mark_broken(ring, "truncated entry header", offset, available);
+			break;
+		}
+		length = tcmu_hdr_get_len(__atomic_load_n(&entry->hdr.len_op, __ATOMIC_RELAXED));
+		if (length < sizeof(entry->hdr) || length % TCMU_OP_ALIGN_SIZE ||
+		    length > available || length > cmdr_size - offset) {
+			ring_mark_broken(ring, "impossible entry length", offset, length);
+			break;
+		}
+		next = (offset + length) % cmdr_size;
+
+		switch (tcmu_hdr_get_op(entry->hdr.len_op)) {
+		case TCMU_OP_CMD:
+			break;
+		case TCMU_OP_TMR:
+			tcmu_dev_dbg(ring->dev, "task management notice, type %u",
+				     ((struct tcmu_tmr_entry *)entry)->tmr_type);
+			ring_pass_entry(ring, next);
+			continue;
+		case TCMU_OP_PAD:
+			ring_pass_entry(ring, next);
+			continue;
+		default:
+			entry->hdr.uflags |= TCMU_UFLAG_UNKNOWN_OP;
+			tcmu_dev_warn(ring->dev, "unknown ring entry opcode %u skipped",
+				      tcmu_hdr_get_op(entry->hdr.len_op));
+			ring_pass_entry(ring, next);
+			continue;
+		}
+
+		pthread_mutex_lock(&ring->lock);
+		req = request_take_locked(ring);
+		if (!req) {
+			/* Leave the entry in the ring; the next wakeup tries again. */
+			pthread_mutex_unlock(&ring->lock);
+			tcmu_dev_err(ring->dev, "no memory for a request; command left queued");
+			break;
+		}
+		req->dev = ring->dev;
+		req->ring = ring;
+		req->entry = entry;
+		req->cmd_id = entry->hdr.cmd_id;
+		req->end_offset = next;
+		if (ring->in_flight_tail)
+			ring->in_flight_tail->next = req;
+		else
+			ring->in_flight_head = req;
+		ring->in_flight_tail = req;
+		ring->in_flight++;
+		ring->consumed = next;
+		pthread_mutex_unlock(&ring->lock);
+
+		parse_result = request_parse(ring, req, entry, length);
+		dispatched++;
+		if (parse_result < 0) {
+			tcmu_dev_err(ring->dev, "command %u at ring offset %u: %s; answered with "
+				     "HARDWARE ERROR", req->cmd_id, offset,
+				     parse_result == -ENOMEM ? "no memory for its iovecs"
+							     : "it points outside the map");
+			ring_complete_request(req, 0x02, internal_failure_sense,
+					      sizeof(internal_failure_sense), 0);
+			continue;
+		}
+		ring->dispatch(req);
+	}
+
+	pthread_mutex_lock(&ring->lock);
+	ring->in_batch = false;
+	kick = ring->kick_pending;
+	ring->kick_pending = false;
+	pthread_mutex_unlock(&ring->lock);
+	if (kick)
+		ring->kick(ring);
+	return ring->broken ? -EPROTO : dispatched;
+}
+
+int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms)
+{
+	struct timespec deadline;
+	int ret = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&ring->lock);
+	while (ring->in_flight > 0 && ret == 0)
+		ret = pthread_cond_timedwait(&ring->drained, &ring->lock, &deadline);
+	pthread_mutex_unlock(&ring->lock);
+	return ret == ETIMEDOUT ? -ETIMEDOUT : 0;
+}
