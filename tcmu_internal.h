@@ -167,6 +167,12 @@ int device_attach(const char *uio_name, unsigned int uio_minor, bool reset_ring,
 		  struct tcmu_device **ret_device);
 /* Stops serving, waits for in-flight commands, closes the handler, frees. NULL-safe. */
 void device_detach(struct tcmu_device *dev);
+/*
+ * The kernel removed the device for good (REMOVED netlink event): detaches
+ * it as device_detach() does, then calls the handler's remove so that it
+ * releases what only this device owned (alloc's memory). NULL-safe.
+ */
+void device_remove(struct tcmu_device *dev);
 /* Applies a RECONFIG / ChangeMedium change. 0 or -errno. */
 int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change *change);
 
@@ -207,6 +213,34 @@ int netlink_open(void);
 /* Reads and handles pending netlink messages. */
 int netlink_dispatch(void);
 void netlink_close(void);
+
+/*
+ * One TCM-USER event as the kernel sent it, before anything acts on it.
+ * Parsing and acting are separate so that tests can feed crafted messages
+ * without a socket. Strings point into the message.
+ */
+struct nlmsghdr;
+
+struct netlink_event {
+	uint8_t command;		/* TCMU_CMD_* */
+	bool has_device_id;		/* false: the kernel could not match a reply */
+	uint32_t device_id;
+	const char *uio_name;
+	uint32_t uio_minor;
+	/* RECONFIG_DEVICE: what; size and write_cache set; the raw dev_config. */
+	struct tcmu_device_change change;
+	const char *dev_config;		/* "<subtype>/<config>" as written to configfs */
+};
+
+/*
+ * Parses one message of the family; hdr->nlmsg_len bytes must be readable.
+ * Returns 0, -EOPNOTSUPP for a command the daemon does not act on, or
+ * -EINVAL when an attribute is missing or malformed; device_id is filled
+ * in whenever it could be read, so that even a refusal can be answered.
+ */
+int netlink_parse_event(const struct nlmsghdr *hdr, struct netlink_event *ret_event);
+/* Acts on a parsed event. Returns the reply status: 0 or -errno. */
+int netlink_handle_event(const struct netlink_event *event);
 
 /* --------------------------------------------------------- config_str.c */
 
