@@ -178,12 +178,15 @@ int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change 
 
 /* The list of attached devices; only the main thread changes it. */
 struct tcmu_device *device_find_by_uio_name(const char *uio_name);
+/* The kernel renames the UIO device when dev_config changes; the minor stays. */
+struct tcmu_device *device_find_by_minor(unsigned int uio_minor);
 struct tcmu_device *device_find_by_name(const char *name);
 void device_list_add(struct tcmu_device *dev);
 void device_list_remove(struct tcmu_device *dev);
 struct tcmu_device *device_list_first(void);
 /* Attaches every tcm-user UIO device that exists now. Returns how many. */
 int device_attach_existing(void);
+/* Daemon shutdown: every device detached, none removed. */
 void device_detach_all(void);
 
 /* ------------------------------------------------------------- worker.c */
@@ -241,6 +244,25 @@ struct netlink_event {
 int netlink_parse_event(const struct nlmsghdr *hdr, struct netlink_event *ret_event);
 /* Acts on a parsed event. Returns the reply status: 0 or -errno. */
 int netlink_handle_event(const struct netlink_event *event);
+
+/* -------------------------------------------------------- config_file.c */
+
+struct tcmu_config {
+	int log_level;			/* TCMU_LOG_* */
+	char *log_dir;			/* NULL: log to stderr only */
+};
+
+/* Reads settings over the defaults already in config; bad lines are warned about and skipped. */
+int config_file_load(const char *path, struct tcmu_config *config);
+void config_release(struct tcmu_config *config);
+
+/* ----------------------------------------------------------- sysfs_io.c */
+
+/* Reads a whole attribute file, trailing newline removed; caller frees. */
+int sysfs_read_string(const char *path, char **ret_value);
+/* Reads a number in C syntax (decimal, or 0x hex as uio map sizes are). */
+int sysfs_read_u64(const char *path, uint64_t *ret_value);
+int sysfs_write_string(const char *path, const char *value);
 
 /* --------------------------------------------------------- config_str.c */
 

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * config_file.c: /etc/tcmu/tcmu.conf. Lines are "key = value"; '#' starts
+ * a comment. A bad line is reported with its number and skipped: the
+ * daemon keeps its defaults rather than refusing to start storage over a
+ * typo.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcmu_internal.h"
+
+static char *trim(char *text)
+{
+	char *end;
+
+	while (isspace((unsigned char)*text))
+		text++;
+	end = text + strlen(text);
+	while (end > text && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return text;
+}
+
+static void config_apply(struct tcmu_config *config, const char *path, unsigned int line_number,
+			 const char *key, const char *value)
+{
+	if (strcmp(key, "log_level") == 0) {
+		char *end;
+		long level;
+
+		errno = 0;
+		level = strtol(value, &end, 10);
+		if (errno || end == value || *end || level < TCMU_LOG_CRIT ||
+		    level > TCMU_LOG_DEBUG_SCSI_CMD) {
+			tcmu_warn("%s:%u: log_level must be 0 to 5, not '%s'; kept %d", path,
+				  line_number, value, config->log_level);
+			return;
+		}
+		config->log_level = (int)level;
+	} else if (strcmp(key, "log_dir") == 0 || strcmp(key, "log_dir_path") == 0) {
+		char *copy;
+
+		if (value[0] != '/') {
+			tcmu_warn("%s:%u: log_dir must be an absolute path, not '%s'", path,
+				  line_number, value);
+			return;
+		}
+		copy = strdup(value);
+		if (!copy)
+			return;
+		free(config->log_dir);
+		config->log_dir = copy;
+	} else {
+		tcmu_warn("%s:%u: unknown setting '%s' ignored", path, line_number, key);
+	}
+}
+
+int config_file_load(const char *path, struct tcmu_config *config)
+{
+	unsigned int line_number = 0;
+	char *line = NULL;
+	size_t capacity = 0;
+	FILE *file;
+
+	file = fopen(path, "re");
+	if (!file)
+		return -errno;
+	while (getline(&line, &capacity, file) >= 0) {
+		char *text, *equals, *key, *value;
+
+		line_number++;
+		text = strchr(line, '#');
+		if (text)
+			*text = '\0';
+		text = trim(line);
+		if (!*text)
+			continue;
+		equals = strchr(text, '=');
+		if (!equals) {
+			tcmu_warn("%s:%u: expected 'key = value', got '%s'", path, line_number,
+				  text);
+			continue;
+		}
+		*equals = '\0';
+		key = trim(text);
+		value = trim(equals + 1);
+		if (value[0] == '"' && strlen(value) >= 2 && value[strlen(value) - 1] == '"') {
+			value[strlen(value) - 1] = '\0';
+			value++;
+		}
+		config_apply(config, path, line_number, key, value);
+	}
+	free(line);
+	fclose(file);
+	return 0;
+}
+
+void config_release(struct tcmu_config *config)
+{
+	free(config->log_dir);
+	config->log_dir = NULL;
+}

@@ -1,0 +1,567 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * device.c: one TCMU device from attach to detach. Attaching reads the
+ * device's configfs attributes, picks the handler by subtype, opens it,
+ * maps the UIO region and hands the ring to a worker. Every failure path
+ * goes through device_detach(), so a half-attached device is torn down by
+ * the same code as a removed one.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "tcmu_internal.h"
+
+#define CONFIGFS_CORE "/sys/kernel/config/target/core"
+#define SYSFS_UIO "/sys/class/uio"
+#define UIO_NAME_PREFIX "tcm-user/"
+#define DRAIN_TIMEOUT_MS 30000
+
+static pthread_mutex_t device_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tcmu_device *device_list;
+
+/* ---- accessors for handlers (libtcmu.h) ---- */
+
+const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }
+const char *tcmu_device_get_subtype(const struct tcmu_device *dev) { return dev->subtype; }
+const char *tcmu_device_get_backstore(const struct tcmu_device *dev) { return dev->backstore; }
+const char *tcmu_device_get_config(const struct tcmu_device *dev) { return dev->config; }
+void *tcmu_device_get_private(const struct tcmu_device *dev) { return dev->private_data; }
+void tcmu_device_set_private(struct tcmu_device *dev, void *data) { dev->private_data = data; }
+
+uint64_t tcmu_device_get_size(const struct tcmu_device *dev)
+{
+	return __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
+}
+
+uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev)
+{
+	return dev->block_size;
+}
+
+bool tcmu_device_get_write_cache(const struct tcmu_device *dev)
+{
+	return __atomic_load_n(&dev->write_cache, __ATOMIC_RELAXED);
+}
+
+/* ---- the device list ---- */
+
+void device_list_add(struct tcmu_device *dev)
+{
+	pthread_mutex_lock(&device_list_lock);
+	dev->next = device_list;
+	device_list = dev;
+	pthread_mutex_unlock(&device_list_lock);
+}
+
+void device_list_remove(struct tcmu_device *dev)
+{
+	struct tcmu_device **link;
+
+	pthread_mutex_lock(&device_list_lock);
+	for (link = &device_list; *link; link = &(*link)->next) {
+		if (*link == dev) {
+			*link = dev->next;
+			break;
+		}
+	}
+	dev->next = NULL;
+	pthread_mutex_unlock(&device_list_lock);
+}
+
+struct tcmu_device *device_list_first(void)
+{
+	return device_list;
+}
+
+struct tcmu_device *device_find_by_uio_name(const char *uio_name)
+{
+	struct tcmu_device *dev;
+
+	pthread_mutex_lock(&device_list_lock);
+	for (dev = device_list; dev; dev = dev->next)
+		if (strcmp(dev->uio_name, uio_name) == 0)
+			break;
+	pthread_mutex_unlock(&device_list_lock);
+	return dev;
+}
+
+struct tcmu_device *device_find_by_minor(unsigned int uio_minor)
+{
+	struct tcmu_device *dev;
+
+	pthread_mutex_lock(&device_list_lock);
+	for (dev = device_list; dev; dev = dev->next)
+		if (dev->uio_minor == uio_minor)
+			break;
+	pthread_mutex_unlock(&device_list_lock);
+	return dev;
+}
+
+struct tcmu_device *device_find_by_name(const char *name)
+{
+	struct tcmu_device *dev;
+
+	pthread_mutex_lock(&device_list_lock);
+	for (dev = device_list; dev; dev = dev->next)
+		if (strcmp(dev->name, name) == 0 || strcmp(dev->backstore, name) == 0)
+			break;
+	pthread_mutex_unlock(&device_list_lock);
+	return dev;
+}
+
+/* ---- attach ---- */
+
+static void device_ring_kick(struct tcmu_ring *ring)
+{
+	uint32_t value = 0;
+
+	/* A write to the uio fd makes the kernel collect completions. */
+	if (write(ring->dev->uio_fd, &value, sizeof(value)) != sizeof(value))
+		tcmu_dev_err(ring->dev, "kick: %m");
+}
+
+static int device_read_attribute(struct tcmu_device *dev, const char *attribute,
+				 uint64_t *ret_value)
+{
+	char *path;
+	int ret;
+
+	if (asprintf(&path, "%s/%s", dev->configfs_dir, attribute) < 0)
+		return -ENOMEM;
+	ret = sysfs_read_u64(path, ret_value);
+	if (ret < 0)
+		tcmu_dev_err(dev, "read %s: %s", path, strerror(-ret));
+	free(path);
+	return ret;
+}
+
+/* "T10 VPD Unit Serial Number: <serial>" in configfs; empty when unset. */
+static int device_read_unit_serial(struct tcmu_device *dev)
+{
+	const char *separator;
+	char *path, *text;
+	int ret;
+
+	if (asprintf(&path, "%s/wwn/vpd_unit_serial", dev->configfs_dir) < 0)
+		return -ENOMEM;
+	ret = sysfs_read_string(path, &text);
+	free(path);
+	if (ret < 0) {
+		dev->unit_serial = strdup("");
+		return dev->unit_serial ? 0 : -ENOMEM;
+	}
+	separator = strstr(text, ": ");
+	dev->unit_serial = strdup(separator ? separator + 2 : "");
+	free(text);
+	return dev->unit_serial ? 0 : -ENOMEM;
+}
+
+static int device_action(struct tcmu_device *dev, const char *action, const char *value)
+{
+	char *path;
+	int ret;
+
+	if (asprintf(&path, "%s/action/%s", dev->configfs_dir, action) < 0)
+		return -ENOMEM;
+	ret = sysfs_write_string(path, value);
+	if (ret < 0)
+		tcmu_dev_err(dev, "write %s to %s: %s", value, path, strerror(-ret));
+	free(path);
+	return ret;
+}
+
+/*
+ * A ring left by an earlier daemon may hold commands that nobody will
+ * finish. Block the device so the kernel queues new commands meanwhile,
+ * have the kernel fail the stale ones with BUSY (the initiator retries
+ * them) and reset head and tail, then let commands flow again.
+ */
+static int device_reset_ring(struct tcmu_device *dev)
+{
+	int ret, unblock;
+
+	ret = device_action(dev, "block_dev", "1");
+	if (ret < 0)
+		return ret;
+	ret = device_action(dev, "reset_ring", "1");
+	unblock = device_action(dev, "block_dev", "0");
+	return ret < 0 ? ret : unblock;
+}
+
+/* "tcm-user/<hba>/<name>/<subtype>/<config>": the config may contain '/'. */
+static int device_parse_uio_name(struct tcmu_device *dev, const char *uio_name)
+{
+	const char *hba_text, *name_start, *name_end;
+	char *end;
+	unsigned long hba;
+
+	if (strncmp(uio_name, UIO_NAME_PREFIX, strlen(UIO_NAME_PREFIX)) != 0)
+		return -EINVAL;
+	hba_text = uio_name + strlen(UIO_NAME_PREFIX);
+	errno = 0;
+	hba = strtoul(hba_text, &end, 10);
+	if (errno || end == hba_text || *end != '/' || hba > UINT32_MAX)
+		return -EINVAL;
+	name_start = end + 1;
+	name_end = strchr(name_start, '/');
+	if (!name_end || name_end == name_start)
+		return -EINVAL;
+
+	dev->hba_number = (unsigned int)hba;
+	dev->name = strndup(name_start, (size_t)(name_end - name_start));
+	dev->dev_config = strdup(name_end + 1);
+	dev->uio_name = strdup(uio_name);
+	if (!dev->name || !dev->dev_config || !dev->uio_name)
+		return -ENOMEM;
+	if (asprintf(&dev->configfs_dir, CONFIGFS_CORE "/user_%u/%s", dev->hba_number,
+		     dev->name) < 0) {
+		dev->configfs_dir = NULL;
+		return -ENOMEM;
+	}
+	if (asprintf(&dev->backstore, "user_%u/%s", dev->hba_number, dev->name) < 0) {
+		dev->backstore = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int device_map_uio(struct tcmu_device *dev)
+{
+	char path[64];
+	uint64_t map_size;
+	int ret;
+
+	snprintf(path, sizeof(path), SYSFS_UIO "/uio%u/maps/map0/size", dev->uio_minor);
+	ret = sysfs_read_u64(path, &map_size);
+	if (ret < 0) {
+		tcmu_dev_err(dev, "read %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	snprintf(path, sizeof(path), "/dev/uio%u", dev->uio_minor);
+	dev->uio_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (dev->uio_fd < 0) {
+		ret = -errno;
+		tcmu_dev_err(dev, "open %s: %m", path);
+		return ret;
+	}
+	dev->map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->uio_fd, 0);
+	if (dev->map == MAP_FAILED) {
+		ret = -errno;
+		dev->map = NULL;
+		tcmu_dev_err(dev, "mmap %s (%" PRIu64 " bytes): %m", path, map_size);
+		return ret;
+	}
+	dev->map_size = map_size;
+	return 0;
+}
+
+static int device_read_attributes(struct tcmu_device *dev)
+{
+	uint64_t size, block_size, max_sectors, write_cache;
+	int ret;
+
+	ret = device_read_attribute(dev, "attrib/dev_size", &size);
+	if (ret == 0)
+		ret = device_read_attribute(dev, "attrib/hw_block_size", &block_size);
+	if (ret == 0)
+		ret = device_read_attribute(dev, "attrib/hw_max_sectors", &max_sectors);
+	if (ret == 0)
+		ret = device_read_attribute(dev, "attrib/emulate_write_cache", &write_cache);
+	if (ret < 0)
+		return ret;
+	if (block_size < 512 || block_size > 65536 || (block_size & (block_size - 1))) {
+		tcmu_dev_err(dev, "unusable hw_block_size %" PRIu64, block_size);
+		return -EINVAL;
+	}
+	if (size < block_size) {
+		tcmu_dev_err(dev, "dev_size %" PRIu64 " is smaller than one block (%" PRIu64
+			     "); set dev_size in control before enabling", size, block_size);
+		return -EINVAL;
+	}
+	dev->size = size;
+	dev->block_size = (uint32_t)block_size;
+	dev->max_sectors = max_sectors > UINT32_MAX ? UINT32_MAX : (uint32_t)max_sectors;
+	dev->write_cache = write_cache != 0;
+	return device_read_unit_serial(dev);
+}
+
+static int device_open_handler(struct tcmu_device *dev)
+{
+	const struct tcmu_handler *handler;
+	char *reason = NULL;
+	int ret;
+
+	handler = handler_find(dev->subtype);
+	if (!handler) {
+		tcmu_dev_err(dev, "no handler for subtype '%s'", dev->subtype);
+		return -ENOENT;
+	}
+	dev->handler = handler;
+	if (handler->check_config) {
+		ret = handler->check_config(dev->config, &reason);
+		if (ret < 0) {
+			tcmu_dev_err(dev, "config '%s' refused: %s", dev->config,
+				     reason ? reason : strerror(-ret));
+			free(reason);
+			return ret;
+		}
+		free(reason);
+	}
+	ret = handler->open(dev);
+	if (ret < 0) {
+		tcmu_dev_err(dev, "handler could not open the device: %s", strerror(-ret));
+		return ret;
+	}
+	dev->handler_open = true;
+	return 0;
+}
+
+int device_attach(const char *uio_name, unsigned int uio_minor, bool reset_ring,
+		  struct tcmu_device **ret_device)
+{
+	struct tcmu_device *dev;
+	int ret;
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	dev->uio_fd = -1;
+	dev->uio_minor = uio_minor;
+
+	ret = device_parse_uio_name(dev, uio_name);
+	if (ret < 0) {
+		tcmu_err("unusable TCMU device name '%s'", uio_name);
+		goto fail;
+	}
+	ret = dev_config_split(dev->dev_config, &dev->subtype, &dev->config);
+	if (ret < 0) {
+		tcmu_err("device %s: config '%s' is not <subtype>/<config>", dev->backstore,
+			 dev->dev_config);
+		goto fail;
+	}
+	if (asprintf(&dev->log_prefix, "%s/%s", dev->subtype, dev->name) < 0) {
+		dev->log_prefix = NULL;
+		ret = -ENOMEM;
+		goto fail;
+	}
+
+	ret = device_read_attributes(dev);
+	if (ret < 0)
+		goto fail;
+	ret = device_open_handler(dev);
+	if (ret < 0)
+		goto fail;
+	ret = device_map_uio(dev);
+	if (ret < 0)
+		goto fail;
+	if (reset_ring) {
+		ret = device_reset_ring(dev);
+		if (ret < 0)
+			goto fail;
+	}
+	ret = ring_init(&dev->ring, dev, dev->map, dev->map_size, scsi_execute, device_ring_kick);
+	if (ret < 0)
+		goto fail;
+	ret = worker_add_device(dev);
+	if (ret < 0) {
+		tcmu_dev_err(dev, "cannot start serving the ring: %s", strerror(-ret));
+		goto fail;
+	}
+	tcmu_dev_info(dev, "attached: %s, %" PRIu64 " bytes, block size %u, write cache %s",
+		      dev->backstore, dev->size, dev->block_size,
+		      dev->write_cache ? "on" : "off");
+	*ret_device = dev;
+	return 0;
+
+fail:
+	device_detach(dev);
+	return ret;
+}
+
+/* ---- detach ---- */
+
+static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
+{
+	if (!dev)
+		return;
+	if (dev->worker) {
+		worker_remove_device(dev);
+		if (ring_wait_drained(&dev->ring, DRAIN_TIMEOUT_MS) < 0)
+			tcmu_dev_err(dev, "commands still in flight after %d s; closing anyway",
+				     DRAIN_TIMEOUT_MS / 1000);
+	}
+	if (dev->handler_open) {
+		dev->handler->close(dev);
+		if (removed_by_kernel && dev->handler->remove)
+			dev->handler->remove(dev);
+		tcmu_dev_info(dev, "%s", removed_by_kernel ? "removed" : "detached");
+	}
+	ring_destroy(&dev->ring);
+	if (dev->map)
+		munmap(dev->map, dev->map_size);
+	if (dev->uio_fd >= 0)
+		close(dev->uio_fd);
+	free(dev->name);
+	free(dev->subtype);
+	free(dev->config);
+	free(dev->dev_config);
+	free(dev->uio_name);
+	free(dev->configfs_dir);
+	free(dev->log_prefix);
+	free(dev->backstore);
+	free(dev->unit_serial);
+	free(dev);
+}
+
+void device_detach(struct tcmu_device *dev)
+{
+	device_release(dev, false);
+}
+
+void device_remove(struct tcmu_device *dev)
+{
+	device_release(dev, true);
+}
+
+void device_detach_all(void)
+{
+	struct tcmu_device *dev;
+
+	while ((dev = device_list_first())) {
+		device_list_remove(dev);
+		device_detach(dev);
+	}
+}
+
+int device_attach_existing(void)
+{
+	struct dirent *entry;
+	int attached = 0;
+	DIR *directory;
+
+	directory = opendir(SYSFS_UIO);
+	if (!directory)
+		return errno == ENOENT ? 0 : -errno;
+	while ((entry = readdir(directory))) {
+		struct tcmu_device *dev;
+		unsigned int minor;
+		char path[300], *name;
+
+		if (sscanf(entry->d_name, "uio%u", &minor) != 1)
+			continue;
+		snprintf(path, sizeof(path), SYSFS_UIO "/%s/name", entry->d_name);
+		if (sysfs_read_string(path, &name) < 0)
+			continue;
+		if (strncmp(name, UIO_NAME_PREFIX, strlen(UIO_NAME_PREFIX)) == 0 &&
+		    !device_find_by_minor(minor)) {
+			if (device_attach(name, minor, true, &dev) == 0) {
+				device_list_add(dev);
+				attached++;
+			} else {
+				tcmu_err("existing device %s not served (see above)", name);
+			}
+		}
+		free(name);
+	}
+	closedir(directory);
+	return attached;
+}
+
+/* ---- reconfigure ---- */
+
+int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change *change)
+{
+	struct tcmu_device_change handler_change = { 0 };
+	char *subtype = NULL, *config = NULL, *full_config = NULL;
+	int ret = 0;
+
+	if (change->what & TCMU_CHANGE_CONFIG) {
+		ret = dev_config_split(change->config, &subtype, &config);
+		if (ret < 0 || strcmp(subtype, dev->subtype) != 0) {
+			tcmu_dev_err(dev, "new config '%s' refused: the subtype must stay '%s'",
+				     change->config, dev->subtype);
+			ret = -EINVAL;
+			goto out;
+		}
+		full_config = strdup(change->config);
+		if (!full_config) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		if (strcmp(config, dev->config) != 0) {
+			handler_change.what |= TCMU_CHANGE_CONFIG;
+			handler_change.config = config;
+		}
+	}
+	if ((change->what & TCMU_CHANGE_SIZE) && change->size != dev->size) {
+		if (change->size < dev->block_size) {
+			tcmu_dev_err(dev, "new size %" PRIu64 " is smaller than one block",
+				     change->size);
+			ret = -EINVAL;
+			goto out;
+		}
+		handler_change.what |= TCMU_CHANGE_SIZE;
+		handler_change.size = change->size;
+	}
+	if ((change->what & TCMU_CHANGE_WRITE_CACHE) && change->write_cache != dev->write_cache) {
+		handler_change.what |= TCMU_CHANGE_WRITE_CACHE;
+		handler_change.write_cache = change->write_cache;
+	}
+
+	/* Unchanged values (restoreconfig sends them all) are accepted as they are. */
+	if (handler_change.what & ~TCMU_CHANGE_WRITE_CACHE && !dev->handler->reconfigure) {
+		tcmu_dev_err(dev, "the %s handler cannot change a running device's %s",
+			     dev->subtype,
+			     handler_change.what & TCMU_CHANGE_SIZE ? "size" : "config");
+		ret = -EOPNOTSUPP;
+		goto out;
+	}
+	if (handler_change.what && dev->handler->reconfigure) {
+		ret = dev->handler->reconfigure(dev, &handler_change);
+		if (ret < 0) {
+			tcmu_dev_err(dev, "reconfiguration refused by the handler: %s",
+				     strerror(-ret));
+			goto out;
+		}
+	}
+
+	if (handler_change.what & TCMU_CHANGE_CONFIG) {
+		free(dev->config);
+		dev->config = config;
+		config = NULL;
+		tcmu_dev_info(dev, "config is now '%s'", dev->config);
+	}
+	if (full_config) {
+		char *uio_name;
+
+		/* The kernel renames the UIO device after the new config. */
+		if (asprintf(&uio_name, UIO_NAME_PREFIX "%u/%s/%s", dev->hba_number, dev->name,
+			     full_config) >= 0) {
+			free(dev->uio_name);
+			dev->uio_name = uio_name;
+		}
+		free(dev->dev_config);
+		dev->dev_config = full_config;
+		full_config = NULL;
+	}
+	if (handler_change.what & TCMU_CHANGE_SIZE) {
+		__atomic_store_n(&dev->size, handler_change.size, __ATOMIC_RELAXED);
+		__atomic_store_n(&dev->scsi.capacity_changed, true, __ATOMIC_RELEASE);
+		tcmu_dev_info(dev, "size is now %" PRIu64 " bytes", handler_change.size);
+	}
+	if (handler_change.what & TCMU_CHANGE_WRITE_CACHE) {
+		__atomic_store_n(&dev->write_cache, handler_change.write_cache, __ATOMIC_RELAXED);
+		tcmu_dev_info(dev, "write cache %s", handler_change.write_cache ? "on" : "off");
+	}
+out:
+	free(subtype);
+	free(config);
+	free(full_config);
+	return ret;
+}

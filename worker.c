@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * worker.c: the threads that serve rings. There are as many workers as
+ * CPUs, not as devices; each device is served by exactly one worker (the
+ * least loaded when it attaches), which waits on the device's uio fd with
+ * epoll and consumes the ring in batches. Handlers may complete requests
+ * from their own threads; that path does not involve the worker.
+ *
+ * Devices are added and removed by the main thread through a small control
+ * channel (an eventfd): the worker itself changes its epoll set, after it
+ * has finished the batch of events it was handling, so it never touches a
+ * device after worker_remove_device() returned.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "tcmu_internal.h"
+
+#define EVENTS_PER_WAIT 64
+
+enum worker_request_kind { WORKER_ADD, WORKER_REMOVE, WORKER_STOP };
+
+struct ring_worker {
+	pthread_t thread;
+	int epoll_fd;
+	int control_fd;
+	unsigned int device_count;	/* for placement; main thread only */
+
+	pthread_mutex_t lock;		/* the one pending control request */
+	pthread_cond_t done_cond;
+	pthread_mutex_t control_serial;	/* one control request at a time */
+	enum worker_request_kind request;
+	struct tcmu_device *request_device;
+	int request_result;
+	bool request_done;
+};
+
+static struct ring_worker *workers;
+static unsigned int worker_count;
+
+static void worker_serve_device(struct tcmu_device *dev)
+{
+	uint32_t event_count;
+
+	/* Reading the event count re-arms the uio fd; nonblocking, so a spurious wakeup is harmless. */
+	if (read(dev->uio_fd, &event_count, sizeof(event_count)) < 0 && errno != EAGAIN)
+		tcmu_dev_err(dev, "read uio event: %m");
+	ring_process(&dev->ring);
+}
+
+/* Runs on the worker thread. Returns false when the worker must exit. */
+static bool worker_handle_control(struct ring_worker *worker)
+{
+	struct epoll_event event = { .events = EPOLLIN };
+	enum worker_request_kind request;
+	struct tcmu_device *dev;
+	uint64_t count;
+	bool keep_running = true;
+	int result = 0;
+
+	if (read(worker->control_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		tcmu_err("worker control read: %m");
+
+	pthread_mutex_lock(&worker->lock);
+	if (worker->request_done) {
+		pthread_mutex_unlock(&worker->lock);
+		return true;
+	}
+	dev = worker->request_device;
+	request = worker->request;
+	switch (request) {
+	case WORKER_ADD:
+		event.data.ptr = dev;
+		if (epoll_ctl(worker->epoll_fd, EPOLL_CTL_ADD, dev->uio_fd, &event) < 0)
+			result = -errno;
+		break;
+	case WORKER_REMOVE:
+		if (epoll_ctl(worker->epoll_fd, EPOLL_CTL_DEL, dev->uio_fd, NULL) < 0)
+			result = -errno;
+		break;
+	case WORKER_STOP:
+		keep_running = false;
+		break;
+	}
+	worker->request_result = result;
+	worker->request_done = true;
+	pthread_cond_broadcast(&worker->done_cond);
+	pthread_mutex_unlock(&worker->lock);
+
+	/* Commands queued before the device was added raised no event yet. */
+	if (request == WORKER_ADD && result == 0)
+		worker_serve_device(dev);
+	return keep_running;
+}
+
+static void *worker_main(void *argument)
+{
+	struct ring_worker *worker = argument;
+	struct epoll_event events[EVENTS_PER_WAIT];
+
+	for (;;) {
+		bool control = false;
+		int count, i;
+
+		count = epoll_wait(worker->epoll_fd, events, EVENTS_PER_WAIT, -1);
+		if (count < 0) {
+			if (errno == EINTR)
+				continue;
+			tcmu_crit("worker epoll_wait: %m");
+			return NULL;
+		}
+		for (i = 0; i < count; i++) {
+			if (events[i].data.ptr)
+				worker_serve_device(events[i].data.ptr);
+			else
+				control = true;
+		}
+		/* After the batch: a device removed now is in no pending event. */
+		if (control && !worker_handle_control(worker))
+			return NULL;
+	}
+}
+
+static int worker_call(struct ring_worker *worker, enum worker_request_kind request,
+		       struct tcmu_device *dev)
+{
+	uint64_t one = 1;
+	int result;
+
+	pthread_mutex_lock(&worker->control_serial);
+	pthread_mutex_lock(&worker->lock);
+	worker->request = request;
+	worker->request_device = dev;
+	worker->request_done = false;
+	pthread_mutex_unlock(&worker->lock);
+
+	if (write(worker->control_fd, &one, sizeof(one)) != sizeof(one)) {
+		result = -errno;
+		pthread_mutex_unlock(&worker->control_serial);
+		return result;
+	}
+	pthread_mutex_lock(&worker->lock);
+	while (!worker->request_done)
+		pthread_cond_wait(&worker->done_cond, &worker->lock);
+	result = worker->request_result;
+	pthread_mutex_unlock(&worker->lock);
+	pthread_mutex_unlock(&worker->control_serial);
+	return result;
+}
+
+int worker_add_device(struct tcmu_device *dev)
+{
+	struct ring_worker *chosen = NULL;
+	unsigned int i;
+	int ret;
+
+	if (!worker_count)
+		return -ESRCH;
+	for (i = 0; i < worker_count; i++)
+		if (!chosen || workers[i].device_count < chosen->device_count)
+			chosen = &workers[i];
+	ret = worker_call(chosen, WORKER_ADD, dev);
+	if (ret < 0)
+		return ret;
+	chosen->device_count++;
+	dev->worker = chosen;
+	return 0;
+}
+
+void worker_remove_device(struct tcmu_device *dev)
+{
+	struct ring_worker *worker = dev->worker;
+	int ret;
+
+	if (!worker)
+		return;
+	ret = worker_call(worker, WORKER_REMOVE, dev);
+	if (ret < 0)
+		tcmu_dev_err(dev, "stop serving: %s", strerror(-ret));
+	worker->device_count--;
+	dev->worker = NULL;
+}
+
+static int worker_init(struct ring_worker *worker)
+{
+	struct epoll_event event = { .events = EPOLLIN, .data.ptr = NULL };
+
+	memset(worker, 0, sizeof(*worker));
+	pthread_mutex_init(&worker->lock, NULL);
+	pthread_mutex_init(&worker->control_serial, NULL);
+	pthread_cond_init(&worker->done_cond, NULL);
+	worker->request_done = true;
+	worker->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	worker->control_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (worker->epoll_fd < 0 || worker->control_fd < 0 ||
+	    epoll_ctl(worker->epoll_fd, EPOLL_CTL_ADD, worker->control_fd, &event) < 0)
+		return -errno;
+	return 0;
+}
+
+static void worker_release(struct ring_worker *worker)
+{
+	if (worker->epoll_fd >= 0)
+		close(worker->epoll_fd);
+	if (worker->control_fd >= 0)
+		close(worker->control_fd);
+	pthread_cond_destroy(&worker->done_cond);
+	pthread_mutex_destroy(&worker->control_serial);
+	pthread_mutex_destroy(&worker->lock);
+}
+
+int workers_start(unsigned int count)
+{
+	sigset_t all, previous;
+	unsigned int i;
+	int ret = 0;
+
+	if (count == 0)
+		count = 1;
+	workers = calloc(count, sizeof(*workers));
+	if (!workers)
+		return -ENOMEM;
+	/* Signals belong to the main loop; workers never take them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &previous);
+	for (i = 0; i < count; i++) {
+		ret = worker_init(&workers[i]);
+		if (ret == 0)
+			ret = -pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+		if (ret < 0) {
+			worker_release(&workers[i]);
+			break;
+		}
+		worker_count++;
+	}
+	pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	if (ret < 0) {
+		tcmu_err("cannot start ring worker %u: %s", i, strerror(-ret));
+		workers_stop();
+	}
+	return ret;
+}
+
+void workers_stop(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < worker_count; i++) {
+		worker_call(&workers[i], WORKER_STOP, NULL);
+		pthread_join(workers[i].thread, NULL);
+		worker_release(&workers[i]);
+	}
+	free(workers);
+	workers = NULL;
+	worker_count = 0;
+}
