@@ -345,6 +345,12 @@ int ring_process(struct tcmu_ring *ring)
 
 		switch (tcmu_hdr_get_op(entry->hdr.len_op)) {
 		case TCMU_OP_CMD:
+			/* The kernel makes room for the response; without it we would write into the next entry. */
+			if (length < sizeof(struct tcmu_cmd_entry)) {
+				ring_mark_broken(ring, "command entry shorter than its response",
+						 offset, length);
+				goto out;
+			}
 			break;
 		case TCMU_OP_TMR:
 			tcmu_dev_dbg(ring->dev, "task management notice, type %u",
@@ -398,6 +404,7 @@ int ring_process(struct tcmu_ring *ring)
 		ring->dispatch(req);
 	}
 
+out:
 	pthread_mutex_lock(&ring->lock);
 	ring->in_batch = false;
 	kick = ring->kick_pending;
