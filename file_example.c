@@ -1,0 +1,610 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * file_example.c: a disk kept in a file (or on a block device).
+ *
+ * Configuration string
+ * --------------------
+ * The handler part of dev_config is the path of the file that holds the
+ * disk's data, taken verbatim (no options, no quoting; spaces are part of
+ * the name):
+ *
+ *   /var/lib/tcmu/disk0.img    absolute path
+ *   disk0.img                  relative to the daemon's working directory
+ *
+ * The file is created (mode 0600) when it does not exist and grown with
+ * ftruncate to the device size when it is smaller; the new part is sparse
+ * and reads as zeros. A bigger file is never shrunk: only its first
+ * dev_size bytes are used. A block device must be at least dev_size bytes.
+ * check_config refuses, with the reason, an empty path, a path with control
+ * characters, a directory, anything that is neither a regular file nor a
+ * block device, a file that cannot be read and written, and a missing file
+ * whose directory does not exist or does not allow creating it.
+ *
+ * Durability
+ * ----------
+ * Writes go to the page cache. A FUA write, or any write while the device's
+ * write cache is disabled, and every flush (SYNCHRONIZE CACHE) complete only
+ * after fdatasync succeeded. Once fdatasync has failed, data acknowledged
+ * earlier may be lost, so every later flush and durable write fails with the
+ * same error until the medium is changed or the device reopened.
+ * UNMAP punches holes (fallocate) so the file's allocated size falls; on a
+ * file system without hole punching it fails with -EOPNOTSUPP.
+ *
+ * Reconfiguration: a new size grows the file as at open; a new path opens
+ * (and sizes) the new file first and switches only when that succeeded, so a
+ * failure leaves the old file in use. An advisory lock (flock) keeps two
+ * devices or daemons from using the same file.
+ */
+#include "libtcmu.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FILE_CONFIG_DESCRIPTION							\
+	"The path of the file that holds the disk, absolute or relative to the\n"	\
+	"daemon's working directory, taken verbatim (e.g. /var/lib/tcmu/disk0.img).\n" \
+	"A missing file is created (mode 0600) and a smaller one grown to the\n"	\
+	"device size; a block device must be at least the device size."
+
+struct file_state {
+	/*
+	 * I/O holds it shared, switching to another file holds it exclusive,
+	 * so no request uses a file descriptor that is being closed.
+	 */
+	pthread_rwlock_t lock;
+	int fd;
+	char *path;
+	/* 0, or the -errno of the first failed fdatasync of this file. */
+	atomic_int durability_error;
+	/* A failing disk fails every request: log the first one at error level only. */
+	atomic_bool io_error_logged;
+};
+
+static int file_refuse(char **ret_reason, int error, const char *format, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Returns error after storing a malloc'd reason; "%m" prints -error. */
+static int file_refuse(char **ret_reason, int error, const char *format, ...)
+{
+	va_list arguments;
+
+	va_start(arguments, format);
+	errno = -error;
+	if (vasprintf(ret_reason, format, arguments) < 0)
+		*ret_reason = NULL;
+	va_end(arguments);
+	return error;
+}
+
+static int file_check_config(const char *path, char **ret_reason)
+{
+	struct stat status;
+	char *directory_copy;
+	const char *directory;
+	int result = 0;
+
+	if (path[0] == '\0')
+		return file_refuse(ret_reason, -EINVAL,
+				   "no path given: the configuration string is the path of the file that holds the disk");
+	if (strlen(path) >= PATH_MAX)
+		return file_refuse(ret_reason, -ENAMETOOLONG,
+				   "path is longer than %d bytes", PATH_MAX - 1);
+	for (const char *c = path; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return file_refuse(ret_reason, -EINVAL,
+					   "path contains control characters");
+	if (path[strlen(path) - 1] == '/')
+		return file_refuse(ret_reason, -EISDIR, "'%s' names a directory", path);
+
+	if (stat(path, &status) == 0) {
+		if (S_ISDIR(status.st_mode))
+			return file_refuse(ret_reason, -EISDIR, "'%s' is a directory", path);
+		if (!S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode))
+			return file_refuse(ret_reason, -EINVAL,
+					   "'%s' is neither a regular file nor a block device", path);
+		if (faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) < 0)
+			return file_refuse(ret_reason, -errno,
+					   "'%s' cannot be read and written: %m", path);
+		return 0;
+	}
+	if (errno == ENOTDIR)
+		return file_refuse(ret_reason, -ENOTDIR,
+				   "a component of '%s' is not a directory", path);
+	if (errno != ENOENT)
+		return file_refuse(ret_reason, -errno, "cannot access '%s': %m", path);
+
+	directory_copy = strdup(path);
+	if (!directory_copy)
+		return file_refuse(ret_reason, -ENOMEM, "out of memory");
+	directory = dirname(directory_copy);
+	if (stat(directory, &status) < 0) {
+		if (errno == ENOENT)
+			result = file_refuse(ret_reason, -ENOENT,
+					     "directory '%s' does not exist", directory);
+		else
+			result = file_refuse(ret_reason, -errno,
+					     "cannot access directory '%s': %m", directory);
+	} else if (!S_ISDIR(status.st_mode)) {
+		result = file_refuse(ret_reason, -ENOTDIR, "'%s' is not a directory", directory);
+	} else if (faccessat(AT_FDCWD, directory, W_OK | X_OK, AT_EACCESS) < 0) {
+		result = file_refuse(ret_reason, -errno,
+				     "cannot create files in directory '%s': %m", directory);
+	}
+	free(directory_copy);
+	return result;
+}
+
+/*
+ * Reads (is_write false) or writes the length bytes of iov at offset,
+ * resuming after short transfers and signals. A read past the end of a
+ * short file zero-fills the rest, as the file is sparse there in spirit.
+ * Returns 0 or -errno.
+ */
+static int file_transfer(int fd, const struct iovec *iov, size_t iov_count,
+			 uint64_t offset, uint64_t length, bool is_write)
+{
+	size_t index = 0;
+	size_t done_in_current = 0;
+
+	while (length > 0) {
+		ssize_t count;
+
+		while (iov[index].iov_len == done_in_current) {
+			index++;
+			done_in_current = 0;
+		}
+
+		if (done_in_current) {
+			char *base = (char *)iov[index].iov_base + done_in_current;
+			size_t left = iov[index].iov_len - done_in_current;
+
+			count = is_write ? pwrite(fd, base, left, (off_t)offset)
+					 : pread(fd, base, left, (off_t)offset);
+		} else {
+			int batch = iov_count - index > IOV_MAX ? IOV_MAX
+								: (int)(iov_count - index);
+
+			count = is_write ? pwritev(fd, iov + index, batch, (off_t)offset)
+					 : preadv(fd, iov + index, batch, (off_t)offset);
+		}
+		if (count < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (count == 0) {
+			if (is_write)
+				return -EIO;
+			memset((char *)iov[index].iov_base + done_in_current, 0,
+			       iov[index].iov_len - done_in_current);
+			for (size_t i = index + 1; i < iov_count; i++)
+				memset(iov[i].iov_base, 0, iov[i].iov_len);
+			return 0;
+		}
+		offset += (uint64_t)count;
+		length -= (uint64_t)count;
+		while (count > 0) {
+			size_t left = iov[index].iov_len - done_in_current;
+
+			if ((size_t)count < left) {
+				done_in_current += (size_t)count;
+				count = 0;
+			} else {
+				count -= (ssize_t)left;
+				index++;
+				done_in_current = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+static inline uint64_t iov_total(const struct iovec *iov, size_t iov_count)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < iov_count; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+/*
+ * Makes the storage behind fd at least size bytes: grows a regular file,
+ * checks a block device. Never shrinks. Returns 0 or -errno, logged.
+ */
+static int file_ensure_size(struct tcmu_device *dev, int fd, const char *path,
+			    uint64_t size)
+{
+	struct stat status;
+
+	if (size > (uint64_t)INT64_MAX) {
+		tcmu_dev_err(dev, "size %" PRIu64 " is too large", size);
+		return -EFBIG;
+	}
+	if (fstat(fd, &status) < 0) {
+		int result = -errno;
+
+		tcmu_dev_err(dev, "stat '%s': %m", path);
+		return result;
+	}
+	if (S_ISBLK(status.st_mode)) {
+		uint64_t device_bytes;
+
+		if (ioctl(fd, BLKGETSIZE64, &device_bytes) < 0) {
+			int result = -errno;
+
+			tcmu_dev_err(dev, "size of block device '%s': %m", path);
+			return result;
+		}
+		if (device_bytes < size) {
+			tcmu_dev_err(dev, "block device '%s' holds %" PRIu64
+				     " bytes, less than the device size %" PRIu64,
+				     path, device_bytes, size);
+			return -ENOSPC;
+		}
+		return 0;
+	}
+	if (!S_ISREG(status.st_mode)) {
+		tcmu_dev_err(dev, "'%s' is neither a regular file nor a block device", path);
+		return -EINVAL;
+	}
+	if ((uint64_t)status.st_size < size && ftruncate(fd, (off_t)size) < 0) {
+		int result = -errno;
+
+		tcmu_dev_err(dev, "grow '%s' to %" PRIu64 " bytes: %m", path, size);
+		return result;
+	}
+	return 0;
+}
+
+/* Makes the creation of path durable: its directory entry is metadata of the directory. */
+static void file_sync_directory(struct tcmu_device *dev, const char *path)
+{
+	char *directory_copy = strdup(path);
+	int directory_fd;
+
+	if (!directory_copy) {
+		tcmu_dev_warn(dev, "out of memory: the creation of '%s' is not synced", path);
+		return;
+	}
+	directory_fd = open(dirname(directory_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (directory_fd < 0 || fsync(directory_fd) < 0)
+		tcmu_dev_warn(dev, "sync directory of '%s': %m", path);
+	if (directory_fd >= 0)
+		close(directory_fd);
+	free(directory_copy);
+}
+
+/*
+ * Opens (creating it when missing), locks and sizes the storage at path.
+ * Returns the file descriptor or -errno; every failure is logged.
+ */
+static int file_open_storage(struct tcmu_device *dev, const char *path, uint64_t size)
+{
+	char *reason = NULL;
+	bool created = false;
+	int result;
+	int fd;
+
+	result = file_check_config(path, &reason);
+	if (result < 0) {
+		tcmu_dev_err(dev, "%s", reason ? reason : "unusable path");
+		free(reason);
+		return result;
+	}
+
+	for (;;) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			created = true;
+			break;
+		}
+		if (errno != EEXIST)
+			break;
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		/* Deleted between the two opens: create it after all. */
+		if (fd >= 0 || errno != ENOENT)
+			break;
+	}
+	if (fd < 0) {
+		result = -errno;
+		tcmu_dev_err(dev, "open '%s': %m", path);
+		return result;
+	}
+
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		result = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		tcmu_dev_err(dev, "lock '%s': %m (another device or daemon uses this file)", path);
+		goto out_close;
+	}
+	result = file_ensure_size(dev, fd, path, size);
+	if (result < 0)
+		goto out_close;
+	if (created) {
+		file_sync_directory(dev, path);
+		tcmu_dev_info(dev, "created '%s'", path);
+	}
+	return fd;
+
+out_close:
+	close(fd);
+	if (created)
+		unlink(path);
+	return result;
+}
+
+/* fdatasync with the sticky error described at the top. Returns 0 or -errno. */
+static int file_sync(struct tcmu_device *dev, struct file_state *state)
+{
+	int result = atomic_load(&state->durability_error);
+
+	if (result < 0)
+		return result;
+	while (fdatasync(state->fd) < 0) {
+		if (errno == EINTR)
+			continue;
+		result = -errno;
+		tcmu_dev_err(dev, "fdatasync '%s': %m; later flushes fail until the medium changes",
+			     state->path);
+		atomic_store(&state->durability_error, result);
+		return result;
+	}
+	return 0;
+}
+
+static int file_open(struct tcmu_device *dev)
+{
+	const char *path = tcmu_device_get_config(dev);
+	pthread_rwlockattr_t lock_attributes;
+	struct file_state *state;
+	int result;
+
+	tcmu_dev_info(dev, "file_open '%s'", path);
+	tcmu_dev_info(dev, "dev size: %" PRIu64, tcmu_device_get_size(dev));
+
+	state = calloc(1, sizeof(*state));
+	if (!state)
+		return -ENOMEM;
+	state->path = strdup(path);
+	if (!state->path) {
+		result = -ENOMEM;
+		goto out_free_state;
+	}
+	pthread_rwlockattr_init(&lock_attributes);
+	/* A file switch must not wait behind an endless stream of I/O. */
+	pthread_rwlockattr_setkind_np(&lock_attributes,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	result = -pthread_rwlock_init(&state->lock, &lock_attributes);
+	pthread_rwlockattr_destroy(&lock_attributes);
+	if (result < 0)
+		goto out_free_path;
+	atomic_init(&state->durability_error, 0);
+	atomic_init(&state->io_error_logged, false);
+
+	state->fd = file_open_storage(dev, path, tcmu_device_get_size(dev));
+	if (state->fd < 0) {
+		result = state->fd;
+		goto out_destroy_lock;
+	}
+	tcmu_device_set_private(dev, state);
+	return 0;
+
+out_destroy_lock:
+	pthread_rwlock_destroy(&state->lock);
+out_free_path:
+	free(state->path);
+out_free_state:
+	free(state);
+	return result;
+}
+
+static void file_close(struct tcmu_device *dev)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+
+	/* The page cache outlives us, but not a power failure after shutdown. */
+	file_sync(dev, state);
+	tcmu_device_set_private(dev, NULL);
+	close(state->fd);
+	pthread_rwlock_destroy(&state->lock);
+	free(state->path);
+	free(state);
+}
+
+static void file_log_io_error(struct tcmu_device *dev, struct file_state *state,
+			      const char *operation, uint64_t offset, uint64_t length,
+			      int error)
+{
+	int level = atomic_exchange(&state->io_error_logged, true) ? TCMU_LOG_DEBUG
+								   : TCMU_LOG_ERROR;
+
+	errno = -error;
+	tcmu_log_at(level, dev, "%s of %" PRIu64 " bytes at %" PRIu64 " in '%s': %m",
+		    operation, length, offset, state->path);
+}
+
+static int file_read(struct tcmu_device *dev, struct tcmu_request *req,
+		     const struct iovec *iov, size_t iov_count,
+		     uint64_t offset, uint64_t length)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+	int result;
+
+	assert(iov_total(iov, iov_count) == length);
+	assert(offset + length <= tcmu_device_get_size(dev));
+	pthread_rwlock_rdlock(&state->lock);
+	result = file_transfer(state->fd, iov, iov_count, offset, length, false);
+	pthread_rwlock_unlock(&state->lock);
+	if (result < 0)
+		file_log_io_error(dev, state, "read", offset, length, result);
+	tcmu_request_complete(req, result);
+	return 0;
+}
+
+static int file_write(struct tcmu_device *dev, struct tcmu_request *req,
+		      const struct iovec *iov, size_t iov_count,
+		      uint64_t offset, uint64_t length, uint32_t flags)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+	bool durable = (flags & TCMU_WRITE_FUA) || !tcmu_device_get_write_cache(dev);
+	int result;
+
+	assert(iov_total(iov, iov_count) == length);
+	assert(offset + length <= tcmu_device_get_size(dev));
+	pthread_rwlock_rdlock(&state->lock);
+	result = file_transfer(state->fd, iov, iov_count, offset, length, true);
+	if (result < 0)
+		file_log_io_error(dev, state, "write", offset, length, result);
+	else if (durable)
+		result = file_sync(dev, state);
+	pthread_rwlock_unlock(&state->lock);
+	tcmu_request_complete(req, result);
+	return 0;
+}
+
+static int file_flush(struct tcmu_device *dev, struct tcmu_request *req)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+	int result;
+
+	pthread_rwlock_rdlock(&state->lock);
+	result = file_sync(dev, state);
+	pthread_rwlock_unlock(&state->lock);
+	tcmu_request_complete(req, result);
+	return 0;
+}
+
+static int file_unmap(struct tcmu_device *dev, struct tcmu_request *req,
+		      uint64_t offset, uint64_t length)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+	int result = 0;
+
+	assert(offset + length <= tcmu_device_get_size(dev));
+	pthread_rwlock_rdlock(&state->lock);
+	if (fallocate(state->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)offset, (off_t)length) < 0) {
+		result = -errno;
+		if (result != -EOPNOTSUPP)
+			tcmu_dev_err(dev, "punch hole of %" PRIu64 " bytes at %" PRIu64
+				     " in '%s': %m", length, offset, state->path);
+	}
+	pthread_rwlock_unlock(&state->lock);
+	tcmu_request_complete(req, result);
+	return 0;
+}
+
+/* Whether path names the storage already open as fd. */
+static bool file_is_same_storage(const char *path, int fd)
+{
+	struct stat path_status;
+	struct stat fd_status;
+
+	return stat(path, &path_status) == 0 && fstat(fd, &fd_status) == 0 &&
+	       path_status.st_dev == fd_status.st_dev &&
+	       path_status.st_ino == fd_status.st_ino;
+}
+
+/* Switches the device to the file at path, sized to size. 0 or -errno. */
+static int file_switch_storage(struct tcmu_device *dev, struct file_state *state,
+			       const char *path, uint64_t size)
+{
+	char *new_path = strdup(path);
+	int new_fd;
+	int old_fd;
+	char *old_path;
+
+	if (!new_path)
+		return -ENOMEM;
+	new_fd = file_open_storage(dev, path, size);
+	if (new_fd < 0) {
+		free(new_path);
+		return new_fd;
+	}
+
+	pthread_rwlock_wrlock(&state->lock);
+	/*
+	 * Writes acknowledged on the old file stay there: make them durable
+	 * before letting it go. A failure is logged by file_sync; the data is
+	 * lost either way, and the administrator asked for the new medium.
+	 */
+	file_sync(dev, state);
+	old_fd = state->fd;
+	old_path = state->path;
+	state->fd = new_fd;
+	state->path = new_path;
+	atomic_store(&state->durability_error, 0);
+	atomic_store(&state->io_error_logged, false);
+	pthread_rwlock_unlock(&state->lock);
+
+	tcmu_dev_info(dev, "medium changed from '%s' to '%s'", old_path, new_path);
+	close(old_fd);
+	free(old_path);
+	return 0;
+}
+
+static int file_reconfigure(struct tcmu_device *dev,
+			    const struct tcmu_device_change *change)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+	uint64_t size = (change->what & TCMU_CHANGE_SIZE) ? change->size
+							  : tcmu_device_get_size(dev);
+	int result;
+
+	/* First, as it may fail: then nothing has changed yet. */
+	if ((change->what & TCMU_CHANGE_WRITE_CACHE) && !change->write_cache &&
+	    tcmu_device_get_write_cache(dev)) {
+		/* Without a write cache, what was acknowledged must be on disk. */
+		pthread_rwlock_rdlock(&state->lock);
+		result = file_sync(dev, state);
+		pthread_rwlock_unlock(&state->lock);
+		if (result < 0)
+			return result;
+	}
+	if ((change->what & TCMU_CHANGE_CONFIG) &&
+	    !file_is_same_storage(change->config, state->fd)) {
+		result = file_switch_storage(dev, state, change->config, size);
+		if (result < 0)
+			return result;
+	} else if (change->what & TCMU_CHANGE_SIZE) {
+		/* Only this thread replaces state->fd, so no lock is needed to read it. */
+		result = file_ensure_size(dev, state->fd, state->path, size);
+		if (result < 0)
+			return result;
+	}
+	if (change->what & TCMU_CHANGE_SIZE)
+		tcmu_dev_info(dev, "dev size: %" PRIu64, size);
+
+	return 0;
+}
+
+static struct tcmu_handler file_handler = {
+	.subtype = "file",
+	.name = "File or block device backed disk",
+	.config_description = FILE_CONFIG_DESCRIPTION,
+	.check_config = file_check_config,
+	.open = file_open,
+	.close = file_close,
+	.read = file_read,
+	.write = file_write,
+	.flush = file_flush,
+	.unmap = file_unmap,
+	.reconfigure = file_reconfigure,
+};
+
+TCMU_HANDLER_REGISTER(file_handler)

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "handler_harness.h"
+
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dlfcn.h>
+#include <cmocka.h>
+
+struct tcmu_request {
+	int completions;
+	int result;
+};
+
+int tcmu_log_level_current = TCMU_LOG_DEBUG;
+
+static char *log_text;
+static size_t log_length;
+static void *handler_handle;
+
+void tcmu_request_complete(struct tcmu_request *req, int result)
+{
+	req->completions++;
+	req->result = result;
+}
+
+const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }
+const char *tcmu_device_get_subtype(const struct tcmu_device *dev) { return dev->subtype; }
+const char *tcmu_device_get_backstore(const struct tcmu_device *dev) { return dev->backstore; }
+const char *tcmu_device_get_config(const struct tcmu_device *dev) { return dev->config; }
+uint64_t tcmu_device_get_size(const struct tcmu_device *dev) { return dev->size; }
+uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev) { return dev->block_size; }
+bool tcmu_device_get_write_cache(const struct tcmu_device *dev) { return dev->write_cache; }
+void *tcmu_device_get_private(const struct tcmu_device *dev) { return dev->private_data; }
+void tcmu_device_set_private(struct tcmu_device *dev, void *private_data)
+{
+	dev->private_data = private_data;
+}
+
+void tcmu_log_message(int level, const struct tcmu_device *dev, const char *format, ...)
+{
+	va_list arguments;
+	char *message;
+	int length;
+
+	va_start(arguments, format);
+	length = vasprintf(&message, format, arguments);
+	va_end(arguments);
+	assert_true(length >= 0);
+	fprintf(stderr, "[%d] %s: %s\n", level, dev ? dev->name : "-", message);
+	log_text = realloc(log_text, log_length + (size_t)length + 2);
+	assert_non_null(log_text);
+	memcpy(log_text + log_length, message, (size_t)length);
+	log_length += (size_t)length;
+	log_text[log_length++] = '\n';
+	log_text[log_length] = '\0';
+	free(message);
+}
+
+const char *harness_log(void)
+{
+	return log_text ? log_text : "";
+}
+
+void harness_log_clear(void)
+{
+	free(log_text);
+	log_text = NULL;
+	log_length = 0;
+}
+
+const struct tcmu_handler *harness_load(const char *path)
+{
+	const struct tcmu_handler *(*init)(void);
+	const struct tcmu_handler *handler;
+
+	handler_handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!handler_handle)
+		fail_msg("dlopen %s: %s", path, dlerror());
+	*(void **)&init = dlsym(handler_handle, "handler_init");
+	assert_non_null(init);
+	handler = init();
+	assert_non_null(handler);
+	assert_int_equal(handler->abi_version, TCMU_HANDLER_ABI_VERSION);
+	assert_int_equal(handler->struct_size, sizeof(struct tcmu_handler));
+	assert_non_null(handler->open);
+	assert_non_null(handler->close);
+	assert_non_null(handler->read);
+	assert_non_null(handler->write);
+	assert_non_null(handler->flush);
+	return handler;
+}
+
+void harness_unload(void)
+{
+	if (handler_handle)
+		dlclose(handler_handle);
+	handler_handle = NULL;
+	harness_log_clear();
+}
+
+/* Cuts length bytes at buffer into up to 4 iovecs of unequal sizes. */
+static size_t split(void *buffer, size_t length, struct iovec iov[4])
+{
+	size_t count = 0;
+	char *position = buffer;
+
+	while (length > 0 && count < 3) {
+		size_t piece = length / 3 + 1;
+
+		if (piece > length)
+			piece = length;
+		iov[count].iov_base = position;
+		iov[count].iov_len = piece;
+		position += piece;
+		length -= piece;
+		count++;
+	}
+	if (length > 0 || count == 0) {
+		iov[count].iov_base = position;
+		iov[count].iov_len = length;
+		count++;
+	}
+	return count;
+}
+
+static int finish(struct tcmu_request *req, int returned)
+{
+	if (returned < 0) {
+		assert_int_equal(req->completions, 0);
+		return returned;
+	}
+	assert_int_equal(returned, 0);
+	assert_int_equal(req->completions, 1);
+	return req->result;
+}
+
+int harness_read(const struct tcmu_handler *handler, struct tcmu_device *dev,
+		 uint64_t offset, void *buffer, size_t length)
+{
+	struct tcmu_request req = { 0 };
+	struct iovec iov[4];
+	size_t count = split(buffer, length, iov);
+
+	return finish(&req, handler->read(dev, &req, iov, count, offset, length));
+}
+
+int harness_write(const struct tcmu_handler *handler, struct tcmu_device *dev,
+		  uint64_t offset, const void *buffer, size_t length, uint32_t flags)
+{
+	struct tcmu_request req = { 0 };
+	struct iovec iov[4];
+	size_t count = split((void *)buffer, length, iov);
+
+	return finish(&req, handler->write(dev, &req, iov, count, offset, length, flags));
+}
+
+int harness_flush(const struct tcmu_handler *handler, struct tcmu_device *dev)
+{
+	struct tcmu_request req = { 0 };
+
+	return finish(&req, handler->flush(dev, &req));
+}
+
+int harness_unmap(const struct tcmu_handler *handler, struct tcmu_device *dev,
+		  uint64_t offset, uint64_t length)
+{
+	struct tcmu_request req = { 0 };
+
+	assert_non_null(handler->unmap);
+	return finish(&req, handler->unmap(dev, &req, offset, length));
+}
+
+void harness_pattern(void *buffer, size_t length, unsigned int seed)
+{
+	unsigned char *bytes = buffer;
+	uint32_t state = seed * 2654435761u + 1;
+
+	for (size_t i = 0; i < length; i++) {
+		state = state * 1103515245u + 12345u;
+		bytes[i] = (unsigned char)(state >> 16);
+	}
+}
+
+bool harness_is_zero(const void *buffer, size_t length)
+{
+	const unsigned char *bytes = buffer;
+
+	for (size_t i = 0; i < length; i++)
+		if (bytes[i])
+			return false;
+	return true;
+}

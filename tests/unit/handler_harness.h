@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * handler_harness.h: runs a handler shared object outside the daemon.
+ *
+ * The test executable defines the libtcmu.h functions a handler resolves
+ * against the daemon (tcmu_request_complete, the device accessors, the
+ * logger) and exports them, so the real handler_<subtype>.so is dlopened
+ * and driven through its struct tcmu_handler exactly as the daemon would.
+ */
+#ifndef HANDLER_HARNESS_H
+#define HANDLER_HARNESS_H
+
+#include "libtcmu.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the accessors return; the test fills it in. */
+struct tcmu_device {
+	const char *name;
+	const char *subtype;
+	const char *backstore;
+	const char *config;
+	uint64_t size;
+	uint32_t block_size;
+	bool write_cache;
+	void *private_data;
+};
+
+/* dlopens path and returns its handler; fails the test on any problem. */
+const struct tcmu_handler *harness_load(const char *path);
+void harness_unload(void);
+
+/*
+ * Each runs one request through the handler, splitting buffers into several
+ * unequal iovecs, checks that it was completed exactly once and returns the
+ * completion result (or the -errno the handler returned without taking it).
+ */
+int harness_read(const struct tcmu_handler *handler, struct tcmu_device *dev,
+		 uint64_t offset, void *buffer, size_t length);
+int harness_write(const struct tcmu_handler *handler, struct tcmu_device *dev,
+		  uint64_t offset, const void *buffer, size_t length, uint32_t flags);
+int harness_flush(const struct tcmu_handler *handler, struct tcmu_device *dev);
+int harness_unmap(const struct tcmu_handler *handler, struct tcmu_device *dev,
+		  uint64_t offset, uint64_t length);
+
+/* Everything logged since the last harness_log_clear(), one message a line. */
+const char *harness_log(void);
+void harness_log_clear(void);
+
+/* Fills buffer with bytes derived from seed, so that distinct writes differ. */
+void harness_pattern(void *buffer, size_t length, unsigned int seed);
+bool harness_is_zero(const void *buffer, size_t length);
+
+#endif

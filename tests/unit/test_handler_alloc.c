@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The alloc handler, dlopened from the build tree: data round trips, holes
+ * read as zeros, UNMAP gives memory back, the memory file survives a daemon
+ * restart and goes with remove(), and huge devices cost nothing until
+ * written.
+ */
+#include "handler_harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define MIB (1024u * 1024u)
+
+struct fixture {
+	const struct tcmu_handler *handler;
+	struct tcmu_device dev;
+	char backstore[64];
+	char shm_path[128];
+};
+
+static int setup(void **state)
+{
+	static unsigned int counter;
+	struct fixture *fixture = calloc(1, sizeof(*fixture));
+
+	assert_non_null(fixture);
+	fixture->handler = harness_load(HANDLER_ALLOC_PATH);
+	snprintf(fixture->backstore, sizeof(fixture->backstore), "user_0/alloc_test_%d_%u",
+		 (int)getpid(), counter);
+	snprintf(fixture->shm_path, sizeof(fixture->shm_path),
+		 "/dev/shm/tcmu-alloc-user_0-alloc_test_%d_%u", (int)getpid(), counter);
+	counter++;
+	fixture->dev = (struct tcmu_device){
+		.name = strchr(fixture->backstore, '/') + 1,
+		.subtype = "alloc",
+		.backstore = fixture->backstore,
+		.config = "",
+		.size = 16 * MIB,
+		.block_size = 512,
+		.write_cache = true,
+	};
+	unlink(fixture->shm_path);
+	*state = fixture;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fixture = *state;
+
+	unlink(fixture->shm_path);
+	harness_unload();
+	free(fixture);
+	return 0;
+}
+
+static void open_device(struct fixture *fixture)
+{
+	assert_int_equal(fixture->handler->open(&fixture->dev), 0);
+	assert_non_null(fixture->dev.private_data);
+}
+
+static void close_device(struct fixture *fixture)
+{
+	fixture->handler->close(&fixture->dev);
+}
+
+static struct stat shm_status(const struct fixture *fixture)
+{
+	struct stat status;
+
+	assert_int_equal(stat(fixture->shm_path, &status), 0);
+	return status;
+}
+
+static void test_load_and_config(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	char *reason = NULL;
+
+	assert_string_equal(handler->subtype, "alloc");
+	assert_non_null(handler->config_description);
+	assert_non_null(strstr(handler->config_description, "/dev/shm"));
+	assert_non_null(handler->load);
+	assert_int_equal(handler->load(), 0);
+	assert_non_null(strstr(harness_log(), "handler_init"));
+
+	assert_int_equal(handler->check_config("", &reason), 0);
+	assert_null(reason);
+	assert_int_equal(handler->check_config("size=1G", &reason), -EINVAL);
+	assert_non_null(reason);
+	assert_non_null(strstr(reason, "size=1G"));
+	free(reason);
+}
+
+static void test_open_logs_and_creates_private_file(void **state)
+{
+	struct fixture *fixture = *state;
+	struct stat status;
+
+	fixture->dev.size = 1048576;
+	open_device(fixture);
+	assert_non_null(strstr(harness_log(), "alloc_open\n"));
+	assert_non_null(strstr(harness_log(), "dev size: 1048576\n"));
+	status = shm_status(fixture);
+	assert_true(S_ISREG(status.st_mode));
+	assert_int_equal(status.st_mode & 0777, 0600);
+	assert_int_equal(status.st_size, 1048576);
+	assert_int_equal(status.st_blocks, 0);
+	close_device(fixture);
+}
+
+static void test_open_refuses_bad_config(void **state)
+{
+	struct fixture *fixture = *state;
+
+	fixture->dev.config = "junk";
+	assert_int_equal(fixture->handler->open(&fixture->dev), -EINVAL);
+	assert_null(fixture->dev.private_data);
+	assert_int_equal(access(fixture->shm_path, F_OK), -1);
+}
+
+static void test_write_read_back(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	size_t length = 3 * 4096 + 512;
+	char *written = malloc(length);
+	char *read_back = malloc(length);
+	uint64_t offsets[] = { 0, 5 * MIB + 512, fixture->dev.size - length };
+
+	open_device(fixture);
+	for (unsigned int i = 0; i < 3; i++) {
+		harness_pattern(written, length, i + 1);
+		assert_int_equal(harness_write(handler, &fixture->dev, offsets[i], written,
+					       length, i == 2 ? TCMU_WRITE_FUA : 0), 0);
+	}
+	for (unsigned int i = 0; i < 3; i++) {
+		harness_pattern(written, length, i + 1);
+		memset(read_back, 0xa5, length);
+		assert_int_equal(harness_read(handler, &fixture->dev, offsets[i], read_back,
+					      length), 0);
+		assert_memory_equal(read_back, written, length);
+	}
+
+	memset(read_back, 0xa5, length);
+	assert_int_equal(harness_read(handler, &fixture->dev, 2 * MIB, read_back, length), 0);
+	assert_true(harness_is_zero(read_back, length));
+	assert_int_equal(harness_flush(handler, &fixture->dev), 0);
+
+	close_device(fixture);
+	free(written);
+	free(read_back);
+}
+
+static void test_unmap_frees_memory_and_reads_zeros(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	size_t length = 4 * MIB;
+	char *written = malloc(length);
+	char *read_back = malloc(length);
+	struct stat before;
+	struct stat after;
+
+	open_device(fixture);
+	harness_pattern(written, length, 7);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, length, 0), 0);
+	before = shm_status(fixture);
+	assert_true(before.st_blocks >= (blkcnt_t)(length / 512));
+
+	assert_int_equal(harness_unmap(handler, &fixture->dev, MIB, 2 * MIB), 0);
+	after = shm_status(fixture);
+	assert_true(after.st_blocks <= before.st_blocks - (blkcnt_t)(2 * MIB / 512));
+	assert_int_equal(after.st_size, before.st_size);
+
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, length), 0);
+	assert_memory_equal(read_back, written, MIB);
+	assert_true(harness_is_zero(read_back + MIB, 2 * MIB));
+	assert_memory_equal(read_back + 3 * MIB, written + 3 * MIB, MIB);
+
+	close_device(fixture);
+	free(written);
+	free(read_back);
+}
+
+static void test_content_survives_restart_until_remove(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	char written[8192];
+	char read_back[8192];
+
+	open_device(fixture);
+	harness_pattern(written, sizeof(written), 11);
+	assert_int_equal(harness_write(handler, &fixture->dev, 4096, written,
+				       sizeof(written), 0), 0);
+	close_device(fixture);
+	assert_null(fixture->dev.private_data);
+
+	/* A new daemon: a fresh dlopen of the handler. */
+	harness_unload();
+	fixture->handler = handler = harness_load(HANDLER_ALLOC_PATH);
+	open_device(fixture);
+	assert_non_null(strstr(harness_log(), "re-attached"));
+	assert_int_equal(harness_read(handler, &fixture->dev, 4096, read_back,
+				      sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+	close_device(fixture);
+
+	assert_non_null(handler->remove);
+	handler->remove(&fixture->dev);
+	assert_int_equal(access(fixture->shm_path, F_OK), -1);
+	assert_int_equal(errno, ENOENT);
+
+	open_device(fixture);
+	assert_int_equal(harness_read(handler, &fixture->dev, 4096, read_back,
+				      sizeof(read_back)), 0);
+	assert_true(harness_is_zero(read_back, sizeof(read_back)));
+	close_device(fixture);
+}
+
+static void test_huge_device_costs_nothing_until_written(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	uint64_t size = 1024ull * 1024 * MIB;
+	char *read_back = malloc(MIB);
+	char written[4096];
+	struct stat status;
+
+	fixture->dev.size = size;
+	open_device(fixture);
+	assert_non_null(strstr(harness_log(), "dev size: 1099511627776\n"));
+	for (uint64_t offset = 0; offset < size; offset += size / 8) {
+		memset(read_back, 0xa5, MIB);
+		assert_int_equal(harness_read(handler, &fixture->dev, offset, read_back, MIB), 0);
+		assert_true(harness_is_zero(read_back, MIB));
+	}
+	assert_int_equal(harness_read(handler, &fixture->dev, size - MIB, read_back, MIB), 0);
+	assert_true(harness_is_zero(read_back, MIB));
+	status = shm_status(fixture);
+	assert_int_equal(status.st_size, (off_t)size);
+	assert_int_equal(status.st_blocks, 0);
+
+	harness_pattern(written, sizeof(written), 3);
+	assert_int_equal(harness_write(handler, &fixture->dev, size - sizeof(written),
+				       written, sizeof(written), 0), 0);
+	status = shm_status(fixture);
+	assert_true(status.st_blocks > 0);
+	assert_true(status.st_blocks <= 64);
+	assert_int_equal(harness_read(handler, &fixture->dev, size - sizeof(written),
+				      read_back, sizeof(written)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+
+	close_device(fixture);
+	free(read_back);
+}
+
+static void test_reconfigure(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	struct tcmu_device_change change = { 0 };
+	char written[4096];
+	char read_back[4096];
+
+	fixture->dev.size = 4 * MIB;
+	open_device(fixture);
+	harness_pattern(written, sizeof(written), 5);
+	assert_int_equal(harness_write(handler, &fixture->dev, 4 * MIB - sizeof(written),
+				       written, sizeof(written), 0), 0);
+
+	change.what = TCMU_CHANGE_SIZE;
+	change.size = 8 * MIB;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+	fixture->dev.size = change.size;
+	assert_int_equal(shm_status(fixture).st_size, 8 * MIB);
+	assert_int_equal(harness_read(handler, &fixture->dev, 4 * MIB - sizeof(written),
+				      read_back, sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+	assert_int_equal(harness_read(handler, &fixture->dev, 8 * MIB - sizeof(read_back),
+				      read_back, sizeof(read_back)), 0);
+	assert_true(harness_is_zero(read_back, sizeof(read_back)));
+
+	change.size = 4 * MIB;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+	fixture->dev.size = change.size;
+	assert_int_equal(shm_status(fixture).st_size, 4 * MIB);
+	assert_int_equal(harness_read(handler, &fixture->dev, 4 * MIB - sizeof(written),
+				      read_back, sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+
+	change.what = TCMU_CHANGE_CONFIG | TCMU_CHANGE_SIZE;
+	change.config = "junk";
+	change.size = 16 * MIB;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), -EINVAL);
+	assert_int_equal(shm_status(fixture).st_size, 4 * MIB);
+
+	change.what = TCMU_CHANGE_CONFIG | TCMU_CHANGE_WRITE_CACHE;
+	change.config = "";
+	change.write_cache = false;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+
+	close_device(fixture);
+}
+
+static void test_refuses_foreign_memory_file(void **state)
+{
+	struct fixture *fixture = *state;
+	int fd;
+
+	/* Readable by others: somebody else could see the disk's data. */
+	fd = open(fixture->shm_path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, 0644), 0);
+	close(fd);
+	assert_int_equal(fixture->handler->open(&fixture->dev), -EPERM);
+	assert_null(fixture->dev.private_data);
+	unlink(fixture->shm_path);
+
+	/* A planted symbolic link must not redirect the disk anywhere. */
+	assert_int_equal(symlink("/etc/passwd", fixture->shm_path), 0);
+	assert_true(fixture->handler->open(&fixture->dev) < 0);
+	assert_null(fixture->dev.private_data);
+	unlink(fixture->shm_path);
+}
+
+static void test_one_user_at_a_time(void **state)
+{
+	struct fixture *fixture = *state;
+	struct tcmu_device second = fixture->dev;
+
+	open_device(fixture);
+	second.private_data = NULL;
+	assert_int_equal(fixture->handler->open(&second), -EBUSY);
+	assert_null(second.private_data);
+	close_device(fixture);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_load_and_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_logs_and_creates_private_file,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_refuses_bad_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_frees_memory_and_reads_zeros,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_content_survives_restart_until_remove,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_device_costs_nothing_until_written,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconfigure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_foreign_memory_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_user_at_a_time, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("handler_alloc", tests, NULL, NULL);
+}

@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The file handler, dlopened from the build tree: config checks with their
+ * reasons, creation and sizing of the file, data round trips, durable
+ * requests, hole punching and reconfiguration.
+ */
+#include "handler_harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define MIB (1024u * 1024u)
+
+struct fixture {
+	const struct tcmu_handler *handler;
+	struct tcmu_device dev;
+	char directory[64];
+	char path[128];
+};
+
+static int setup(void **state)
+{
+	struct fixture *fixture = calloc(1, sizeof(*fixture));
+
+	assert_non_null(fixture);
+	fixture->handler = harness_load(HANDLER_FILE_PATH);
+	/* Not /dev/shm: hole punching and st_blocks of a disk file system are tested. */
+	snprintf(fixture->directory, sizeof(fixture->directory), "/var/tmp/tcmu-file-test-XXXXXX");
+	assert_non_null(mkdtemp(fixture->directory));
+	snprintf(fixture->path, sizeof(fixture->path), "%s/disk.img", fixture->directory);
+	fixture->dev = (struct tcmu_device){
+		.name = "test_1",
+		.subtype = "file",
+		.backstore = "user_1/test_1",
+		.config = fixture->path,
+		.size = 16 * MIB,
+		.block_size = 512,
+		.write_cache = true,
+	};
+	*state = fixture;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fixture = *state;
+	char *command;
+
+	assert_true(asprintf(&command, "rm -rf '%s'", fixture->directory) > 0);
+	assert_int_equal(system(command), 0);
+	free(command);
+	harness_unload();
+	free(fixture);
+	return 0;
+}
+
+static char *in_directory(const struct fixture *fixture, const char *name)
+{
+	char *path;
+
+	assert_true(asprintf(&path, "%s/%s", fixture->directory, name) > 0);
+	return path;
+}
+
+static void open_device(struct fixture *fixture)
+{
+	assert_int_equal(fixture->handler->open(&fixture->dev), 0);
+	assert_non_null(fixture->dev.private_data);
+}
+
+static void close_device(struct fixture *fixture)
+{
+	fixture->handler->close(&fixture->dev);
+	assert_null(fixture->dev.private_data);
+}
+
+static struct stat status_of(const char *path)
+{
+	struct stat status;
+
+	assert_int_equal(stat(path, &status), 0);
+	return status;
+}
+
+/* Runs check_config and checks its result and that the reason contains expected. */
+static void expect_refusal(const struct tcmu_handler *handler, const char *config,
+			   int expected_result, const char *expected_reason)
+{
+	char *reason = NULL;
+
+	assert_int_equal(handler->check_config(config, &reason), expected_result);
+	assert_non_null(reason);
+	if (!strstr(reason, expected_reason))
+		fail_msg("reason '%s' lacks '%s'", reason, expected_reason);
+	free(reason);
+}
+
+static void test_check_config_reasons(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	char *missing_directory = in_directory(fixture, "missing/disk.img");
+	char *fifo = in_directory(fixture, "fifo");
+	char *under_file = in_directory(fixture, "disk.img/x");
+	char *with_slash = in_directory(fixture, "new/");
+	char long_path[PATH_MAX + 8];
+	char *reason = NULL;
+	int fd;
+
+	assert_non_null(handler->check_config);
+	assert_non_null(handler->config_description);
+	expect_refusal(handler, "", -EINVAL, "no path");
+	expect_refusal(handler, missing_directory, -ENOENT, "does not exist");
+	expect_refusal(handler, fixture->directory, -EISDIR, "is a directory");
+	expect_refusal(handler, with_slash, -EISDIR, "names a directory");
+	expect_refusal(handler, "disk\n.img", -EINVAL, "control characters");
+	memset(long_path, 'a', sizeof(long_path) - 1);
+	long_path[sizeof(long_path) - 1] = '\0';
+	expect_refusal(handler, long_path, -ENAMETOOLONG, "longer");
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	expect_refusal(handler, fifo, -EINVAL, "neither a regular file nor a block device");
+
+	/* Missing but creatable, then existing: both usable. */
+	assert_int_equal(handler->check_config(fixture->path, &reason), 0);
+	assert_null(reason);
+	fd = open(fixture->path, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(handler->check_config(fixture->path, &reason), 0);
+	assert_null(reason);
+	expect_refusal(handler, under_file, -ENOTDIR, "not a directory");
+	assert_int_equal(handler->check_config("/dev/null", &reason), -EINVAL);
+	free(reason);
+
+	free(missing_directory);
+	free(fifo);
+	free(under_file);
+	free(with_slash);
+}
+
+/* Permissions only bind users other than root: check them as nobody. */
+static void test_check_config_unwritable_directory(void **state)
+{
+	struct fixture *fixture = *state;
+	char *existing = in_directory(fixture, "existing.img");
+	int child_status;
+	pid_t child;
+	int fd;
+
+	if (geteuid() != 0) {
+		char *reason = NULL;
+
+		/* /proc refuses file creation to everybody but root. */
+		assert_true(fixture->handler->check_config("/proc/tcmu-test.img", &reason) < 0);
+		assert_non_null(reason);
+		free(reason);
+		free(existing);
+		return;
+	}
+	fd = open(existing, O_RDWR | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(chmod(fixture->directory, 0755), 0);
+
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		char *reason = NULL;
+		int result;
+
+		if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+			_exit(10);
+		result = fixture->handler->check_config(fixture->path, &reason);
+		if (result != -EACCES || !reason || !strstr(reason, "cannot create files"))
+			_exit(11);
+		free(reason);
+		reason = NULL;
+		result = fixture->handler->check_config(existing, &reason);
+		if (result != -EACCES || !reason || !strstr(reason, "cannot be read and written"))
+			_exit(12);
+		free(reason);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(child, &child_status, 0), child);
+	assert_true(WIFEXITED(child_status));
+	assert_int_equal(WEXITSTATUS(child_status), 0);
+	free(existing);
+}
+
+static void test_created_when_missing(void **state)
+{
+	struct fixture *fixture = *state;
+	struct stat status;
+
+	open_device(fixture);
+	status = status_of(fixture->path);
+	assert_true(S_ISREG(status.st_mode));
+	assert_int_equal(status.st_mode & 0777, 0600);
+	assert_int_equal(status.st_size, 16 * MIB);
+	assert_true(status.st_blocks < 64);
+	assert_non_null(strstr(harness_log(), "dev size: 16777216\n"));
+	close_device(fixture);
+}
+
+static void test_relative_path(void **state)
+{
+	struct fixture *fixture = *state;
+	char *relative_file = in_directory(fixture, "relative.img");
+	char old_directory[PATH_MAX];
+	char buffer[512];
+
+	assert_non_null(getcwd(old_directory, sizeof(old_directory)));
+	assert_int_equal(chdir(fixture->directory), 0);
+	fixture->dev.config = "relative.img";
+	open_device(fixture);
+	harness_pattern(buffer, sizeof(buffer), 1);
+	assert_int_equal(harness_write(fixture->handler, &fixture->dev, 0, buffer,
+				       sizeof(buffer), 0), 0);
+	close_device(fixture);
+	assert_int_equal(chdir(old_directory), 0);
+	assert_int_equal(status_of(relative_file).st_size, 16 * MIB);
+	free(relative_file);
+}
+
+static void test_open_failure_creates_nothing(void **state)
+{
+	struct fixture *fixture = *state;
+	char *missing_directory = in_directory(fixture, "missing/disk.img");
+
+	fixture->dev.config = missing_directory;
+	assert_int_equal(fixture->handler->open(&fixture->dev), -ENOENT);
+	assert_null(fixture->dev.private_data);
+	fixture->dev.config = fixture->directory;
+	assert_int_equal(fixture->handler->open(&fixture->dev), -EISDIR);
+	assert_null(fixture->dev.private_data);
+	free(missing_directory);
+}
+
+static void test_existing_file_kept(void **state)
+{
+	struct fixture *fixture = *state;
+	char written[4096];
+	char read_back[4096];
+	int fd;
+
+	/* Bigger than the device: never shrunk, its head is the disk. */
+	harness_pattern(written, sizeof(written), 9);
+	fd = open(fixture->path, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, written, sizeof(written), 0), (ssize_t)sizeof(written));
+	assert_int_equal(ftruncate(fd, 32 * MIB), 0);
+	close(fd);
+	open_device(fixture);
+	assert_int_equal(status_of(fixture->path).st_size, 32 * MIB);
+	assert_int_equal(harness_read(fixture->handler, &fixture->dev, 0, read_back,
+				      sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+	close_device(fixture);
+
+	/* Smaller than the device: grown, its content kept. */
+	assert_int_equal(truncate(fixture->path, sizeof(written)), 0);
+	open_device(fixture);
+	assert_int_equal(status_of(fixture->path).st_size, 16 * MIB);
+	assert_int_equal(harness_read(fixture->handler, &fixture->dev, 0, read_back,
+				      sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+	close_device(fixture);
+}
+
+static void test_write_read_back(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	size_t length = 64 * 1024 + 512;
+	char *written = malloc(length);
+	char *read_back = malloc(length);
+	char *on_disk = malloc(length);
+	uint64_t offsets[] = { 0, 3 * MIB + 512, fixture->dev.size - length };
+	int fd;
+
+	open_device(fixture);
+	for (unsigned int i = 0; i < 3; i++) {
+		harness_pattern(written, length, i + 20);
+		assert_int_equal(harness_write(handler, &fixture->dev, offsets[i], written,
+					       length, 0), 0);
+	}
+	fd = open(fixture->path, O_RDONLY);
+	assert_true(fd >= 0);
+	for (unsigned int i = 0; i < 3; i++) {
+		harness_pattern(written, length, i + 20);
+		memset(read_back, 0xa5, length);
+		assert_int_equal(harness_read(handler, &fixture->dev, offsets[i], read_back,
+					      length), 0);
+		assert_memory_equal(read_back, written, length);
+		assert_int_equal(pread(fd, on_disk, length, (off_t)offsets[i]), (ssize_t)length);
+		assert_memory_equal(on_disk, written, length);
+	}
+	close(fd);
+
+	memset(read_back, 0xa5, length);
+	assert_int_equal(harness_read(handler, &fixture->dev, 8 * MIB, read_back, length), 0);
+	assert_true(harness_is_zero(read_back, length));
+
+	/* Shrunk underneath: the part past the end reads as zeros, not garbage. */
+	assert_int_equal(truncate(fixture->path, 4096), 0);
+	memset(read_back, 0xa5, length);
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, length), 0);
+	harness_pattern(written, length, 20);
+	assert_memory_equal(read_back, written, 4096);
+	assert_true(harness_is_zero(read_back + 4096, length - 4096));
+
+	close_device(fixture);
+	free(written);
+	free(read_back);
+	free(on_disk);
+}
+
+static void test_durable_requests_succeed(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	char written[4096];
+	char read_back[4096];
+
+	open_device(fixture);
+	harness_pattern(written, sizeof(written), 4);
+	assert_int_equal(harness_write(handler, &fixture->dev, 4096, written, sizeof(written),
+				       TCMU_WRITE_FUA), 0);
+	assert_int_equal(harness_flush(handler, &fixture->dev), 0);
+	fixture->dev.write_cache = false;
+	assert_int_equal(harness_write(handler, &fixture->dev, 8192, written, sizeof(written),
+				       0), 0);
+	assert_int_equal(harness_read(handler, &fixture->dev, 8192, read_back,
+				      sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+	close_device(fixture);
+}
+
+static void test_unmap_punches_holes(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	size_t length = 4 * MIB;
+	char *written = malloc(length);
+	char *read_back = malloc(length);
+	struct stat before;
+	struct stat after;
+	int result;
+
+	open_device(fixture);
+	harness_pattern(written, length, 8);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, length, 0), 0);
+	assert_int_equal(harness_flush(handler, &fixture->dev), 0);
+	before = status_of(fixture->path);
+	assert_true(before.st_blocks >= (blkcnt_t)(length / 512));
+
+	result = harness_unmap(handler, &fixture->dev, MIB, 2 * MIB);
+	if (result == -EOPNOTSUPP) {
+		close_device(fixture);
+		free(written);
+		free(read_back);
+		skip();
+	}
+	assert_int_equal(result, 0);
+	after = status_of(fixture->path);
+	assert_true(after.st_blocks <= before.st_blocks - (blkcnt_t)(2 * MIB / 512));
+	assert_int_equal(after.st_size, before.st_size);
+
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, length), 0);
+	assert_memory_equal(read_back, written, MIB);
+	assert_true(harness_is_zero(read_back + MIB, 2 * MIB));
+	assert_memory_equal(read_back + 3 * MIB, written + 3 * MIB, MIB);
+
+	close_device(fixture);
+	free(written);
+	free(read_back);
+}
+
+static void test_reconfigure_size(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	struct tcmu_device_change change = { .what = TCMU_CHANGE_SIZE };
+	char written[4096];
+	char read_back[4096];
+
+	open_device(fixture);
+	harness_pattern(written, sizeof(written), 12);
+	assert_int_equal(harness_write(handler, &fixture->dev, 16 * MIB - sizeof(written),
+				       written, sizeof(written), 0), 0);
+
+	change.size = 64 * MIB;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+	fixture->dev.size = change.size;
+	assert_int_equal(status_of(fixture->path).st_size, 64 * MIB);
+	assert_int_equal(harness_read(handler, &fixture->dev, 16 * MIB - sizeof(written),
+				      read_back, sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+	assert_int_equal(harness_read(handler, &fixture->dev, 64 * MIB - sizeof(read_back),
+				      read_back, sizeof(read_back)), 0);
+	assert_true(harness_is_zero(read_back, sizeof(read_back)));
+
+	/* A smaller device uses the head of the file; the file keeps its data. */
+	change.size = 8 * MIB;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+	fixture->dev.size = change.size;
+	assert_int_equal(status_of(fixture->path).st_size, 64 * MIB);
+
+	change.what = TCMU_CHANGE_WRITE_CACHE;
+	change.write_cache = false;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+	close_device(fixture);
+}
+
+static void test_reconfigure_switches_file(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	char *second_path = in_directory(fixture, "second.img");
+	char *missing_directory = in_directory(fixture, "missing/x.img");
+	struct tcmu_device_change change = { 0 };
+	char first_data[4096];
+	char second_data[4096];
+	char read_back[4096];
+
+	open_device(fixture);
+	harness_pattern(first_data, sizeof(first_data), 30);
+	harness_pattern(second_data, sizeof(second_data), 31);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, first_data,
+				       sizeof(first_data), 0), 0);
+
+	/* A new file that cannot be opened: refused, the old one stays. */
+	change.what = TCMU_CHANGE_CONFIG;
+	change.config = missing_directory;
+	assert_true(handler->reconfigure(&fixture->dev, &change) < 0);
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back,
+				      sizeof(read_back)), 0);
+	assert_memory_equal(read_back, first_data, sizeof(first_data));
+
+	/* The same file again is not a switch (and does not trip over its own lock). */
+	change.config = fixture->path;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+
+	change.what = TCMU_CHANGE_CONFIG | TCMU_CHANGE_SIZE;
+	change.config = second_path;
+	change.size = 32 * MIB;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+	fixture->dev.size = change.size;
+	assert_int_equal(status_of(second_path).st_size, 32 * MIB);
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back,
+				      sizeof(read_back)), 0);
+	assert_true(harness_is_zero(read_back, sizeof(read_back)));
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, second_data,
+				       sizeof(second_data), TCMU_WRITE_FUA), 0);
+	close_device(fixture);
+
+	/* Each file holds its own data; the old one is no longer locked. */
+	fixture->dev.config = fixture->path;
+	fixture->dev.size = 16 * MIB;
+	open_device(fixture);
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back,
+				      sizeof(read_back)), 0);
+	assert_memory_equal(read_back, first_data, sizeof(first_data));
+	close_device(fixture);
+	fixture->dev.config = second_path;
+	open_device(fixture);
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back,
+				      sizeof(read_back)), 0);
+	assert_memory_equal(read_back, second_data, sizeof(second_data));
+	close_device(fixture);
+
+	free(second_path);
+	free(missing_directory);
+}
+
+static void test_one_device_per_file(void **state)
+{
+	struct fixture *fixture = *state;
+	struct tcmu_device second = fixture->dev;
+
+	open_device(fixture);
+	assert_int_equal(fixture->handler->open(&second), -EBUSY);
+	assert_null(second.private_data);
+	close_device(fixture);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_check_config_reasons, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_check_config_unwritable_directory,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_created_when_missing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relative_path, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_failure_creates_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_existing_file_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_durable_requests_succeed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_punches_holes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconfigure_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconfigure_switches_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_one_device_per_file, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("handler_file", tests, NULL, NULL);
+}
