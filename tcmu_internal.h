@@ -244,6 +244,10 @@ struct netlink_event {
 int netlink_parse_event(const struct nlmsghdr *hdr, struct netlink_event *ret_event);
 /* Acts on a parsed event. Returns the reply status: 0 or -errno. */
 int netlink_handle_event(const struct netlink_event *event);
+/* The *_DONE reply to an event of event_command; NULL when out of memory. */
+struct nl_msg;
+struct nl_msg *netlink_build_reply(int family, uint8_t event_command, uint32_t device_id,
+				   int status);
 
 /* -------------------------------------------------------- config_file.c */
 

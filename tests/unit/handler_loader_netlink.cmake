@@ -1,0 +1,44 @@
+# Unit tests of handler_loader.c and netlink.c; included from tests/CMakeLists.txt.
+
+# Builds of loader_test_handler.c, each keeping or breaking one rule of the
+# handler contract. They use libc only; outside sanitizer builds (whose
+# runtime they would need) the link proves it.
+function(loader_test_module name)
+  add_library(loader_test_${name} MODULE unit/loader_test_handler.c)
+  set_target_properties(loader_test_${name} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/loader_test_modules)
+  target_include_directories(loader_test_${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_compile_definitions(loader_test_${name} PRIVATE _GNU_SOURCE ${ARGN})
+  if(NOT TCMU_SANITIZE)
+    target_link_options(loader_test_${name} PRIVATE -Wl,-z,defs)
+  endif()
+endfunction()
+
+loader_test_module(good TEST_SUBTYPE="good")
+loader_test_module(good_two TEST_SUBTYPE="goodtwo")
+loader_test_module(duplicate TEST_SUBTYPE="good" TEST_NAME="duplicate")
+loader_test_module(other_abi TEST_SUBTYPE="otherabi" TEST_ABI_VERSION=999)
+loader_test_module(tiny_struct TEST_SUBTYPE="tiny" TEST_STRUCT_SIZE=8)
+loader_test_module(older TEST_SUBTYPE="older"
+  "TEST_STRUCT_SIZE=offsetof(struct tcmu_handler, unmap)")
+loader_test_module(no_open TEST_SUBTYPE="noopen" TEST_OMIT_OPEN)
+loader_test_module(load_fails TEST_SUBTYPE="loadfails" TEST_LOAD_FAILS)
+loader_test_module(bad_subtype TEST_SUBTYPE="bad/subtype")
+loader_test_module(no_init TEST_NO_INIT)
+loader_test_module(init_null TEST_INIT_RETURNS_NULL)
+
+add_executable(test_handler_loader unit/test_handler_loader.c)
+target_link_libraries(test_handler_loader PRIVATE tcmu_core PkgConfig::CMOCKA)
+foreach(module good good_two duplicate other_abi tiny_struct older no_open load_fails
+        bad_subtype no_init init_null)
+  string(TOUPPER ${module} upper_module)
+  target_compile_definitions(test_handler_loader PRIVATE
+    TEST_MODULE_${upper_module}="$<TARGET_FILE:loader_test_${module}>")
+  add_dependencies(test_handler_loader loader_test_${module})
+endforeach()
+add_test(NAME handler_loader COMMAND test_handler_loader)
+
+# Defines the device.c functions netlink.c calls, so device.c stays out.
+add_executable(test_netlink unit/test_netlink.c)
+target_link_libraries(test_netlink PRIVATE tcmu_core PkgConfig::CMOCKA)
+add_test(NAME netlink COMMAND test_netlink)
