@@ -57,11 +57,13 @@ static void test_unload(void)
 	record("unload");
 }
 
+#ifndef TEST_OMIT_OPEN
 static int test_open(struct tcmu_device *dev)
 {
 	(void)dev;
 	return 0;
 }
+#endif
 
 static void test_close(struct tcmu_device *dev)
 {
