@@ -3,11 +3,16 @@
  * scsi.h: the SCSI layer (api.c and scsi_*.c). It turns one request's CDB
  * into either an emulated answer or handler I/O, and always ends in exactly
  * one ring_complete_request().
+ *
+ * The first part is what the rest of the daemon uses; the second part is
+ * shared by api.c and scsi_*.c only.
  */
 #ifndef TCMU_SCSI_H
 #define TCMU_SCSI_H
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct tcmu_device;
@@ -16,9 +21,220 @@ struct tcmu_request;
 /* Per-device SCSI state, embedded in struct tcmu_device. */
 struct scsi_device_state {
 	bool capacity_changed;		/* report CAPACITY DATA HAS CHANGED once */
+	bool stopped;			/* START STOP UNIT with START=0 */
+	bool descriptor_sense;		/* control mode page D_SENSE */
+
+	/*
+	 * COMPARE AND WRITE must be atomic against every other write: the
+	 * gate lets writes run together, and a compare-and-write alone.
+	 * Requests that must wait are queued through their scsi_private.
+	 */
+	pthread_mutex_t gate_lock;
+	uint32_t writes_in_flight;
+	bool exclusive_in_flight;
+	struct tcmu_request *gate_waiting_head;
+	struct tcmu_request *gate_waiting_tail;
 };
+
+/*
+ * Sets up and tears down dev->scsi. A zero-filled state is also valid,
+ * so calling scsi_device_init on a calloc'd device is optional on glibc;
+ * call both anyway.
+ */
+void scsi_device_init(struct tcmu_device *dev);
+void scsi_device_destroy(struct tcmu_device *dev);
 
 /* Executes one command taken from the ring. */
 void scsi_execute(struct tcmu_request *req);
+
+/* ------------------------------------ internal to api.c and scsi_*.c */
+
+#define SCSI_SENSE_BUFFER_SIZE 96	/* TCMU_SENSE_BUFFERSIZE */
+
+/* SAM-5 status codes. */
+enum scsi_status {
+	SCSI_STATUS_GOOD = 0x00,
+	SCSI_STATUS_CHECK_CONDITION = 0x02,
+	SCSI_STATUS_CONDITION_MET = 0x04,
+	SCSI_STATUS_BUSY = 0x08,
+	SCSI_STATUS_RESERVATION_CONFLICT = 0x18,
+	SCSI_STATUS_TASK_SET_FULL = 0x28,
+};
+
+/* SPC-4 sense keys. */
+enum scsi_sense_key {
+	SCSI_SENSE_NO_SENSE = 0x0,
+	SCSI_SENSE_RECOVERED_ERROR = 0x1,
+	SCSI_SENSE_NOT_READY = 0x2,
+	SCSI_SENSE_MEDIUM_ERROR = 0x3,
+	SCSI_SENSE_HARDWARE_ERROR = 0x4,
+	SCSI_SENSE_ILLEGAL_REQUEST = 0x5,
+	SCSI_SENSE_UNIT_ATTENTION = 0x6,
+	SCSI_SENSE_DATA_PROTECT = 0x7,
+	SCSI_SENSE_ABORTED_COMMAND = 0xb,
+	SCSI_SENSE_MISCOMPARE = 0xe,
+};
+
+/* Additional sense code and qualifier, as (ASC << 8) | ASCQ. */
+#define SCSI_ASC_NONE					0x0000
+#define SCSI_ASC_NOT_READY_INITIALIZING_REQUIRED	0x0402
+#define SCSI_ASC_WRITE_ERROR				0x0c00
+#define SCSI_ASC_UNRECOVERED_READ_ERROR			0x1100
+#define SCSI_ASC_MISCOMPARE_DURING_VERIFY		0x1d00
+#define SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR		0x1a00
+#define SCSI_ASC_INVALID_COMMAND_OPERATION_CODE		0x2000
+#define SCSI_ASC_LBA_OUT_OF_RANGE			0x2100
+#define SCSI_ASC_INVALID_FIELD_IN_CDB			0x2400
+#define SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST	0x2600
+#define SCSI_ASC_WRITE_PROTECTED			0x2700
+#define SCSI_ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT	0x2707
+#define SCSI_ASC_CAPACITY_DATA_HAS_CHANGED		0x2a09
+#define SCSI_ASC_SAVING_PARAMETERS_NOT_SUPPORTED	0x3900
+#define SCSI_ASC_INTERNAL_TARGET_FAILURE		0x4400
+
+/*
+ * The typed result of a command: a status and, for CHECK CONDITION, what
+ * the sense data says. It is turned into sense bytes in one place
+ * (scsi_sense_format), fixed or descriptor format as the device asks.
+ */
+struct scsi_outcome {
+	uint8_t status;
+	uint8_t sense_key;
+	uint16_t asc_ascq;
+	bool information_valid;
+	uint64_t information;
+	/* Sense-key specific field pointer (ILLEGAL REQUEST only). */
+	bool field_pointer_valid;
+	bool field_in_cdb;		/* C/D: CDB, or else parameter data */
+	bool bit_pointer_valid;
+	uint8_t bit_pointer;
+	uint16_t field_pointer;
+};
+
+struct scsi_outcome scsi_good(void);
+struct scsi_outcome scsi_check(uint8_t sense_key, uint16_t asc_ascq);
+/* ILLEGAL REQUEST, INVALID FIELD IN CDB at byte (and bit, or -1). */
+struct scsi_outcome scsi_invalid_cdb_field(uint16_t byte, int bit);
+/* ILLEGAL REQUEST, INVALID FIELD IN PARAMETER LIST at byte (and bit, or -1). */
+struct scsi_outcome scsi_invalid_parameter_field(uint16_t byte, int bit);
+/* ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE, the LBA in INFORMATION. */
+struct scsi_outcome scsi_lba_out_of_range(uint64_t lba);
+/* The outcome of a handler's -errno; is_write picks WRITE ERROR over READ ERROR. */
+struct scsi_outcome scsi_outcome_from_errno(int error, bool is_write);
+/* Writes the sense bytes of a CHECK CONDITION outcome; returns their length. */
+size_t scsi_sense_format(const struct scsi_outcome *outcome, bool descriptor_format,
+			 uint8_t sense[SCSI_SENSE_BUFFER_SIZE]);
+
+/* Completes req with outcome; read_length is the data-in filled. */
+void scsi_finish(struct tcmu_request *req, const struct scsi_outcome *outcome,
+		 uint32_t read_length);
+void scsi_finish_good(struct tcmu_request *req);
+/*
+ * Completes req with GOOD and data-in: the first min(length,
+ * allocation_length, data_length) bytes of data; the rest of the data-in
+ * buffer is zeroed so that nothing stale reaches the initiator.
+ */
+void scsi_finish_data_in(struct tcmu_request *req, const void *data, size_t length,
+			 size_t allocation_length);
+
+/* Copies between the request's data buffer and memory; return the bytes copied. */
+size_t scsi_data_copy_in(struct tcmu_request *req, size_t offset, const void *source,
+			 size_t length);
+size_t scsi_data_copy_out(struct tcmu_request *req, size_t offset, void *destination,
+			  size_t length);
+void scsi_data_zero(struct tcmu_request *req, size_t offset);
+
+/* One command the device server implements: drives dispatch and RSOC. */
+struct scsi_command {
+	uint8_t opcode;
+	bool has_service_action;	/* in CDB byte 1, bits 4-0 */
+	uint8_t service_action;
+	uint8_t cdb_length;
+	/*
+	 * The CDB usage data of REPORT SUPPORTED OPERATION CODES: byte 0 the
+	 * opcode, the service action in its field, and every other bit set
+	 * when the device server looks at it. Bits outside it are rejected
+	 * with INVALID FIELD IN CDB before execute runs.
+	 */
+	uint8_t usage[16];
+	uint32_t flags;
+	void (*execute)(struct tcmu_request *req);
+	/* NULL when always there; false hides the command (e.g. no unmap). */
+	bool (*available)(const struct tcmu_device *dev);
+	uint32_t nominal_timeout_seconds;	/* 0: not reported */
+};
+
+/* Needs the medium: NOT READY while the unit is stopped. */
+#define SCSI_COMMAND_MEDIUM_ACCESS		(1u << 0)
+
+extern const struct scsi_command scsi_commands[];
+extern const size_t scsi_command_count;
+
+bool scsi_command_available(const struct scsi_command *command, const struct tcmu_device *dev);
+
+/* Device facts the pages and checks share. */
+uint64_t scsi_block_count(const struct tcmu_device *dev);
+uint32_t scsi_max_transfer_blocks(const struct tcmu_device *dev);
+bool scsi_has_unmap(const struct tcmu_device *dev);
+
+/* Command implementations, by file. */
+/* scsi_unit.c */
+void scsi_test_unit_ready(struct tcmu_request *req);
+void scsi_start_stop_unit(struct tcmu_request *req);
+void scsi_read_capacity_10(struct tcmu_request *req);
+void scsi_read_capacity_16(struct tcmu_request *req);
+void scsi_request_sense(struct tcmu_request *req);
+/* scsi_inquiry.c */
+void scsi_inquiry(struct tcmu_request *req);
+/* scsi_mode.c */
+void scsi_mode_sense(struct tcmu_request *req);
+void scsi_mode_select(struct tcmu_request *req);
+/* scsi_rw.c */
+void scsi_read(struct tcmu_request *req);
+void scsi_write(struct tcmu_request *req);
+void scsi_synchronize_cache(struct tcmu_request *req);
+/* scsi_opcodes.c */
+void scsi_report_supported_operation_codes(struct tcmu_request *req);
+
+/* Big-endian fields of CDBs and parameter data. */
+static inline uint16_t scsi_get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t scsi_get_be24(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
+}
+
+static inline uint32_t scsi_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t scsi_get_be64(const uint8_t *p)
+{
+	return (uint64_t)scsi_get_be32(p) << 32 | scsi_get_be32(p + 4);
+}
+
+static inline void scsi_put_be16(uint8_t *p, uint16_t value)
+{
+	p[0] = (uint8_t)(value >> 8);
+	p[1] = (uint8_t)value;
+}
+
+static inline void scsi_put_be32(uint8_t *p, uint32_t value)
+{
+	p[0] = (uint8_t)(value >> 24);
+	p[1] = (uint8_t)(value >> 16);
+	p[2] = (uint8_t)(value >> 8);
+	p[3] = (uint8_t)value;
+}
+
+static inline void scsi_put_be64(uint8_t *p, uint64_t value)
+{
+	scsi_put_be32(p, (uint32_t)(value >> 32));
+	scsi_put_be32(p + 4, (uint32_t)value);
+}
 
 #endif

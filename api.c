@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api.c: the SCSI layer's entry points. scsi_execute() looks a CDB up in
+ * the one table of implemented commands (which REPORT SUPPORTED OPERATION
+ * CODES also reports), rejects reserved bits with the table's usage map,
+ * and hands the command to its implementation in scsi_*.c. Every path
+ * ends in scsi_finish(), the only caller of ring_complete_request().
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "tcmu_internal.h"
+
+/* Usage data helpers: the opcode's own bytes in RSOC form. */
+#define CONTROL 0x00
+#define LBA32 0xff, 0xff, 0xff, 0xff
+#define LBA64 LBA32, LBA32
+#define LENGTH16 0xff, 0xff
+#define LENGTH32 0xff, 0xff, 0xff, 0xff
+#define GROUP 0x1f
+/* DPO, FUA, FUA_NV of READ/WRITE (10/12/16); protection fields are not supported. */
+#define READ_WRITE_FLAGS 0x1a
+
+const struct scsi_command scsi_commands[] = {
+	{ .opcode = 0x00, .cdb_length = 6, .execute = scsi_test_unit_ready,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x00, 0, 0, 0, 0, CONTROL } },
+	{ .opcode = 0x03, .cdb_length = 6, .execute = scsi_request_sense,
+	  .usage = { 0x03, 0x01, 0, 0, 0xff, CONTROL } },
+	{ .opcode = 0x08, .cdb_length = 6, .execute = scsi_read,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x08, 0x1f, 0xff, 0xff, 0xff, CONTROL } },
+	{ .opcode = 0x0a, .cdb_length = 6, .execute = scsi_write,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x0a, 0x1f, 0xff, 0xff, 0xff, CONTROL } },
+	{ .opcode = 0x12, .cdb_length = 6, .execute = scsi_inquiry,
+	  .usage = { 0x12, 0x01, 0xff, 0xff, 0xff, CONTROL } },
+	{ .opcode = 0x15, .cdb_length = 6, .execute = scsi_mode_select,
+	  .usage = { 0x15, 0x11, 0, 0, 0xff, CONTROL } },
+	{ .opcode = 0x1a, .cdb_length = 6, .execute = scsi_mode_sense,
+	  .usage = { 0x1a, 0x08, 0xff, 0xff, 0xff, CONTROL } },
+	{ .opcode = 0x1b, .cdb_length = 6, .execute = scsi_start_stop_unit,
+	  .usage = { 0x1b, 0x01, 0, 0x0f, 0xf7, CONTROL } },
+	{ .opcode = 0x25, .cdb_length = 10, .execute = scsi_read_capacity_10,
+	  .usage = { 0x25, 0, LBA32, 0, 0, 0x01, CONTROL } },
+	{ .opcode = 0x28, .cdb_length = 10, .execute = scsi_read,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x28, READ_WRITE_FLAGS, LBA32, GROUP, LENGTH16, CONTROL } },
+	{ .opcode = 0x2a, .cdb_length = 10, .execute = scsi_write,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x2a, READ_WRITE_FLAGS, LBA32, GROUP, LENGTH16, CONTROL } },
+	{ .opcode = 0x35, .cdb_length = 10, .execute = scsi_synchronize_cache,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x35, 0x02, LBA32, GROUP, LENGTH16, CONTROL } },
+	{ .opcode = 0x55, .cdb_length = 10, .execute = scsi_mode_select,
+	  .usage = { 0x55, 0x11, 0, 0, 0, 0, 0, LENGTH16, CONTROL } },
+	{ .opcode = 0x5a, .cdb_length = 10, .execute = scsi_mode_sense,
+	  .usage = { 0x5a, 0x18, 0xff, 0xff, 0, 0, 0, LENGTH16, CONTROL } },
+	{ .opcode = 0x88, .cdb_length = 16, .execute = scsi_read,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x88, READ_WRITE_FLAGS, LBA64, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0x8a, .cdb_length = 16, .execute = scsi_write,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x8a, READ_WRITE_FLAGS, LBA64, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0x91, .cdb_length = 16, .execute = scsi_synchronize_cache,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x91, 0x02, LBA64, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0x9e, .has_service_action = true, .service_action = 0x10,
+	  .cdb_length = 16, .execute = scsi_read_capacity_16,
+	  .usage = { 0x9e, 0x10, LBA64, LENGTH32, 0x01, CONTROL } },
+	{ .opcode = 0xa8, .cdb_length = 12, .execute = scsi_read,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0xa8, READ_WRITE_FLAGS, LBA32, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0xaa, .cdb_length = 12, .execute = scsi_write,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0xaa, READ_WRITE_FLAGS, LBA32, LENGTH32, GROUP, CONTROL } },
+};
+
+const size_t scsi_command_count = ARRAY_SIZE(scsi_commands);
+
+bool scsi_command_available(const struct scsi_command *command, const struct tcmu_device *dev)
+{
+	return !command->available || command->available(dev);
+}
+
+uint64_t scsi_block_count(const struct tcmu_device *dev)
+{
+	return dev->block_size ? dev->size / dev->block_size : 0;
+}
+
+uint32_t scsi_max_transfer_blocks(const struct tcmu_device *dev)
+{
+	return dev->max_sectors;
+}
+
+bool scsi_has_unmap(const struct tcmu_device *dev)
+{
+	return dev->handler && dev->handler->unmap;
+}
+
+void scsi_device_init(struct tcmu_device *dev)
+{
+	memset(&dev->scsi, 0, sizeof(dev->scsi));
+	pthread_mutex_init(&dev->scsi.gate_lock, NULL);
+}
+
+void scsi_device_destroy(struct tcmu_device *dev)
+{
+	pthread_mutex_destroy(&dev->scsi.gate_lock);
+}
+
+void scsi_finish(struct tcmu_request *req, const struct scsi_outcome *outcome,
+		 uint32_t read_length)
+{
+	uint8_t sense[SCSI_SENSE_BUFFER_SIZE];
+	size_t sense_length = 0;
+
+	if (outcome->status == SCSI_STATUS_CHECK_CONDITION) {
+		bool descriptor = __atomic_load_n(&req->dev->scsi.descriptor_sense,
+						  __ATOMIC_RELAXED);
+
+		sense_length = scsi_sense_format(outcome, descriptor, sense);
+	}
+	ring_complete_request(req, outcome->status, sense_length ? sense : NULL, sense_length,
+			      read_length);
+}
+
+void scsi_finish_good(struct tcmu_request *req)
+{
+	struct scsi_outcome outcome = scsi_good();
+
+	scsi_finish(req, &outcome, 0);
+}
+
+size_t scsi_data_copy_in(struct tcmu_request *req, size_t offset, const void *source,
+			 size_t length)
+{
+	const uint8_t *from = source;
+	size_t copied = 0;
+
+	for (uint32_t i = 0; i < req->iov_count && copied < length; i++) {
+		size_t part = req->iov[i].iov_len;
+
+		if (offset >= part) {
+			offset -= part;
+			continue;
+		}
+		part -= offset;
+		if (part > length - copied)
+			part = length - copied;
+		memcpy((uint8_t *)req->iov[i].iov_base + offset, from + copied, part);
+		copied += part;
+		offset = 0;
+	}
+	return copied;
+}
+
+size_t scsi_data_copy_out(struct tcmu_request *req, size_t offset, void *destination,
+			  size_t length)
+{
+	uint8_t *to = destination;
+	size_t copied = 0;
+
+	for (uint32_t i = 0; i < req->iov_count && copied < length; i++) {
+		size_t part = req->iov[i].iov_len;
+
+		if (offset >= part) {
+			offset -= part;
+			continue;
+		}
+		part -= offset;
+		if (part > length - copied)
+			part = length - copied;
+		memcpy(to + copied, (const uint8_t *)req->iov[i].iov_base + offset, part);
+		copied += part;
+		offset = 0;
+	}
+	return copied;
+}
+
+void scsi_data_zero(struct tcmu_request *req, size_t offset)
+{
+	for (uint32_t i = 0; i < req->iov_count; i++) {
+		size_t part = req->iov[i].iov_len;
+
+		if (offset >= part) {
+			offset -= part;
+			continue;
+		}
+		memset((uint8_t *)req->iov[i].iov_base + offset, 0, part - offset);
+		offset = 0;
+	}
+}
+
+void scsi_finish_data_in(struct tcmu_request *req, const void *data, size_t length,
+			 size_t allocation_length)
+{
+	struct scsi_outcome outcome = scsi_good();
+	size_t filled;
+
+	if (length > allocation_length)
+		length = allocation_length;
+	filled = scsi_data_copy_in(req, 0, data, length);
+	scsi_data_zero(req, filled);
+	scsi_finish(req, &outcome, (uint32_t)filled);
+}
+
+void tcmu_request_complete(struct tcmu_request *req, int result)
+{
+	req->io_done(req, result);
+}
+
+/*
+ * Finds the table entry for a CDB. An opcode we know with a service
+ * action we do not is an invalid field, not an unknown command.
+ */
+static const struct scsi_command *find_command(const struct tcmu_request *req,
+					       struct scsi_outcome *ret_outcome)
+{
+	const uint8_t opcode = req->cdb[0];
+	bool opcode_known = false;
+
+	for (size_t i = 0; i < scsi_command_count; i++) {
+		const struct scsi_command *command = &scsi_commands[i];
+
+		if (command->opcode != opcode || !scsi_command_available(command, req->dev))
+			continue;
+		opcode_known = true;
+		if (!command->has_service_action ||
+		    command->service_action == (req->cdb[1] & 0x1f))
+			return command;
+	}
+	if (opcode_known)
+		*ret_outcome = scsi_invalid_cdb_field(1, 4);
+	else
+		*ret_outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST,
+					  SCSI_ASC_INVALID_COMMAND_OPERATION_CODE);
+	return NULL;
+}
+
+/* Any CDB bit the usage map does not claim is reserved and must be zero. */
+static bool check_reserved_bits(const struct scsi_command *command, const uint8_t *cdb,
+				struct scsi_outcome *ret_outcome)
+{
+	for (unsigned int i = 1; i < command->cdb_length; i++) {
+		uint8_t allowed = command->usage[i];
+		uint8_t bad;
+
+		if (i == 1 && command->has_service_action)
+			allowed |= 0x1f;
+		/* The control byte's top two bits are vendor specific. */
+		if (i == command->cdb_length - 1u)
+			allowed |= 0xc0;
+		bad = cdb[i] & (uint8_t)~allowed;
+		if (bad) {
+			*ret_outcome = scsi_invalid_cdb_field((uint16_t)i,
+							      31 - __builtin_clz(bad));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* REQUEST SENSE, INQUIRY and REPORT LUNS run without reporting a unit attention. */
+static bool opcode_ignores_unit_attention(uint8_t opcode)
+{
+	return opcode == 0x03 || opcode == 0x12 || opcode == 0xa0;
+}
+
+void scsi_execute(struct tcmu_request *req)
+{
+	struct tcmu_device *dev = req->dev;
+	const struct scsi_command *command;
+	struct scsi_outcome outcome;
+
+	req->io_done = NULL;
+	req->scsi_private = NULL;
+
+	if (!opcode_ignores_unit_attention(req->cdb[0]) &&
+	    __atomic_exchange_n(&dev->scsi.capacity_changed, false, __ATOMIC_ACQ_REL)) {
+		outcome = scsi_check(SCSI_SENSE_UNIT_ATTENTION, SCSI_ASC_CAPACITY_DATA_HAS_CHANGED);
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	command = find_command(req, &outcome);
+	if (!command || !check_reserved_bits(command, req->cdb, &outcome)) {
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	if ((command->flags & SCSI_COMMAND_MEDIUM_ACCESS) &&
+	    __atomic_load_n(&dev->scsi.stopped, __ATOMIC_ACQUIRE)) {
+		outcome = scsi_check(SCSI_SENSE_NOT_READY, SCSI_ASC_NOT_READY_INITIALIZING_REQUIRED);
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	command->execute(req);
+}

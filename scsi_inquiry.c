@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * scsi_inquiry.c: INQUIRY standard data and the vital product data pages
+ * (SPC-4 6.6, 7.8; SBC-3 6.5).
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "tcmu_internal.h"
+
+#define INQUIRY_VENDOR		"LIO-ORG"
+#define INQUIRY_PRODUCT		"TCMU device"
+#define INQUIRY_REVISION	"0002"
+/* The IEEE company id LIO uses for its NAA designators. */
+#define LIO_OUI			0x001405u
+
+#define DIRECT_ACCESS_DEVICE	0x00
+
+/* Largest UNMAP the handlers are asked to do in one call, in bytes. */
+#define MAX_UNMAP_BYTES		(1ull << 30)
+#define MAX_UNMAP_DESCRIPTORS	256
+
+/* Space-padded ASCII field (SPC-4 4.4.1). */
+static void put_ascii(uint8_t *field, size_t width, const char *text)
+{
+	size_t length = strlen(text);
+
+	memset(field, ' ', width);
+	memcpy(field, text, length < width ? length : width);
+}
+
+static void standard_inquiry(struct tcmu_request *req, uint16_t allocation_length)
+{
+	uint8_t data[96] = { 0 };
+
+	data[0] = DIRECT_ACCESS_DEVICE;
+	data[2] = 0x06;			/* SPC-4 */
+	data[3] = 0x10 | 0x02;		/* HISUP, response data format 2 */
+	data[4] = sizeof(data) - 5;
+	data[7] = 0x02;			/* CMDQUE */
+	put_ascii(data + 8, 8, INQUIRY_VENDOR);
+	put_ascii(data + 16, 16, INQUIRY_PRODUCT);
+	put_ascii(data + 32, 4, INQUIRY_REVISION);
+	/* Version descriptors: SAM-5, SPC-4, SBC-3. */
+	scsi_put_be16(data + 58, 0x00a0);
+	scsi_put_be16(data + 60, 0x0460);
+	scsi_put_be16(data + 62, 0x04c0);
+	scsi_finish_data_in(req, data, sizeof(data), allocation_length);
+}
+
+/* The identifier designators are built from: the WWN, or the name. */
+static const char *device_identifier(const struct tcmu_device *dev)
+{
+	if (dev->unit_serial && dev->unit_serial[0])
+		return dev->unit_serial;
+	return dev->name ? dev->name : "";
+}
+
+static size_t page_supported(const struct tcmu_device *dev, uint8_t *page);
+static size_t page_unit_serial(const struct tcmu_device *dev, uint8_t *page);
+static size_t page_device_identification(const struct tcmu_device *dev, uint8_t *page);
+static size_t page_extended_inquiry(const struct tcmu_device *dev, uint8_t *page);
+static size_t page_block_limits(const struct tcmu_device *dev, uint8_t *page);
+static size_t page_block_characteristics(const struct tcmu_device *dev, uint8_t *page);
+static size_t page_provisioning(const struct tcmu_device *dev, uint8_t *page);
+
+/* Ascending page code order, as page 00h lists them. */
+static const struct vpd_page {
+	uint8_t code;
+	/* Fills page (zeroed, 512 bytes) from byte 4; returns the page length field. */
+	size_t (*build)(const struct tcmu_device *dev, uint8_t *page);
+} vpd_pages[] = {
+	{ 0x00, page_supported },
+	{ 0x80, page_unit_serial },
+	{ 0x83, page_device_identification },
+	{ 0x86, page_extended_inquiry },
+	{ 0xb0, page_block_limits },
+	{ 0xb1, page_block_characteristics },
+	{ 0xb2, page_provisioning },
+};
+
+static size_t page_supported(const struct tcmu_device *dev, uint8_t *page)
+{
+	(void)dev;
+	for (size_t i = 0; i < ARRAY_SIZE(vpd_pages); i++)
+		page[4 + i] = vpd_pages[i].code;
+	return ARRAY_SIZE(vpd_pages);
+}
+
+static size_t page_unit_serial(const struct tcmu_device *dev, uint8_t *page)
+{
+	size_t length = dev->unit_serial ? strlen(dev->unit_serial) : 0;
+
+	if (length > 250)
+		length = 250;
+	if (length)
+		memcpy(page + 4, dev->unit_serial, length);
+	return length;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)tolower((unsigned char)c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * NAA IEEE Registered Extended (type 6): the OUI, then the identifier's
+ * hex digits as the 100-bit vendor specific part (LIO's convention, so
+ * the same WWN yields the same designator as a kernel backstore).
+ */
+static void put_naa(uint8_t *designator, const char *identifier)
+{
+	unsigned int nibble = 7;
+
+	designator[0] = 0x60 | (uint8_t)((LIO_OUI >> 20) & 0x0f);
+	designator[1] = (uint8_t)(LIO_OUI >> 12);
+	designator[2] = (uint8_t)(LIO_OUI >> 4);
+	designator[3] = (uint8_t)((LIO_OUI & 0x0f) << 4);
+	for (const char *p = identifier; *p && nibble < 32; p++) {
+		int value = hex_value(*p);
+
+		if (value < 0)
+			continue;
+		if (nibble % 2)
+			designator[nibble / 2] |= (uint8_t)value;
+		else
+			designator[nibble / 2] |= (uint8_t)(value << 4);
+		nibble++;
+	}
+}
+
+static size_t page_device_identification(const struct tcmu_device *dev, uint8_t *page)
+{
+	const char *identifier = device_identifier(dev);
+	size_t identifier_length = strlen(identifier);
+	uint8_t *descriptor = page + 4;
+
+	/* NAA, binary, associated with the logical unit. */
+	descriptor[0] = 0x01;
+	descriptor[1] = 0x03;
+	descriptor[3] = 16;
+	put_naa(descriptor + 4, identifier);
+	descriptor += 4 + 16;
+
+	/* T10 vendor id, ASCII: the vendor, then the identifier. */
+	if (identifier_length > 200)
+		identifier_length = 200;
+	descriptor[0] = 0x02;
+	descriptor[1] = 0x01;
+	descriptor[3] = (uint8_t)(8 + identifier_length);
+	put_ascii(descriptor + 4, 8, INQUIRY_VENDOR);
+	memcpy(descriptor + 12, identifier, identifier_length);
+	descriptor += 12 + identifier_length;
+
+	return (size_t)(descriptor - (page + 4));
+}
+
+static size_t page_extended_inquiry(const struct tcmu_device *dev, uint8_t *page)
+{
+	(void)dev;
+	page[5] = 0x07;		/* HEADSUP, ORDSUP, SIMPSUP: LIO orders tasks */
+	page[6] = 0x01;		/* V_SUP: there is a volatile cache */
+	return 0x3c;
+}
+
+static size_t page_block_limits(const struct tcmu_device *dev, uint8_t *page)
+{
+	uint32_t block_size = dev->block_size ? dev->block_size : 512;
+
+	page[4] = 0x01;		/* WSNZ: WRITE SAME needs a block count */
+	scsi_put_be32(page + 8, scsi_max_transfer_blocks(dev));
+	if (scsi_has_unmap(dev)) {
+		scsi_put_be32(page + 20, (uint32_t)(MAX_UNMAP_BYTES / block_size));
+		scsi_put_be32(page + 24, MAX_UNMAP_DESCRIPTORS);
+	}
+	return 0x3c;
+}
+
+static size_t page_block_characteristics(const struct tcmu_device *dev, uint8_t *page)
+{
+	(void)dev;
+	(void)page;
+	/* Rotation rate and form factor: not reported, the handler does not say. */
+	return 0x3c;
+}
+
+static size_t page_provisioning(const struct tcmu_device *dev, uint8_t *page)
+{
+	if (scsi_has_unmap(dev)) {
+		page[5] = 0x80 | 0x04;	/* LBPU, LBPRZ */
+		page[6] = 0x02;		/* thin provisioned */
+	}
+	return 4;
+}
+
+void scsi_inquiry(struct tcmu_request *req)
+{
+	const uint8_t *cdb = req->cdb;
+	uint16_t allocation_length = scsi_get_be16(cdb + 3);
+	uint8_t page[512] = { 0 };
+	struct scsi_outcome outcome;
+
+	if (!(cdb[1] & 0x01)) {
+		if (cdb[2] != 0) {
+			outcome = scsi_invalid_cdb_field(2, 7);
+			scsi_finish(req, &outcome, 0);
+			return;
+		}
+		standard_inquiry(req, allocation_length);
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(vpd_pages); i++) {
+		size_t length;
+
+		if (vpd_pages[i].code != cdb[2])
+			continue;
+		length = vpd_pages[i].build(req->dev, page);
+		page[0] = DIRECT_ACCESS_DEVICE;
+		page[1] = cdb[2];
+		scsi_put_be16(page + 2, (uint16_t)length);
+		scsi_finish_data_in(req, page, 4 + length, allocation_length);
+		return;
+	}
+	outcome = scsi_invalid_cdb_field(2, 7);
+	scsi_finish(req, &outcome, 0);
+}

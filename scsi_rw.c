@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * scsi_rw.c: commands that move blocks through the handler: READ and
+ * WRITE (6/10/12/16) and SYNCHRONIZE CACHE (10/16) (SBC-3 5.x). The CDB
+ * is checked completely here, so the handler only ever sees ranges
+ * inside the device and buffers of exactly the right size.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcmu_internal.h"
+
+/* Where the LBA and the block count of a CDB are. */
+struct block_range {
+	uint64_t lba;
+	uint32_t blocks;
+	uint8_t length_byte;	/* for field pointers */
+};
+
+static struct block_range decode_range(const uint8_t *cdb)
+{
+	struct block_range range = { 0 };
+
+	switch (cdb[0] >> 5) {
+	case 0:		/* 6-byte CDB: 21-bit LBA; a length of 0 means 256 */
+		range.lba = scsi_get_be24(cdb + 1) & 0x1fffff;
+		range.blocks = cdb[4] ? cdb[4] : 256;
+		range.length_byte = 4;
+		break;
+	case 1:
+	case 2:		/* 10-byte */
+		range.lba = scsi_get_be32(cdb + 2);
+		range.blocks = scsi_get_be16(cdb + 7);
+		range.length_byte = 7;
+		break;
+	case 5:		/* 12-byte */
+		range.lba = scsi_get_be32(cdb + 2);
+		range.blocks = scsi_get_be32(cdb + 6);
+		range.length_byte = 6;
+		break;
+	case 4:		/* 16-byte */
+		range.lba = scsi_get_be64(cdb + 2);
+		range.blocks = scsi_get_be32(cdb + 10);
+		range.length_byte = 10;
+		break;
+	}
+	return range;
+}
+
+/* LBA + length inside the medium (SBC-3 4.5), overflow-safe. */
+static bool range_inside(const struct tcmu_device *dev, uint64_t lba, uint64_t blocks)
+{
+	uint64_t count = scsi_block_count(dev);
+
+	return lba <= count && blocks <= count - lba;
+}
+
+/*
+ * The checks every data transfer shares: the block limit, the range and
+ * the buffer. On success *ret_bytes is the transfer size in bytes.
+ */
+static bool check_transfer(const struct tcmu_request *req, const struct block_range *range,
+			   uint64_t *ret_bytes, struct scsi_outcome *ret_outcome)
+{
+	const struct tcmu_device *dev = req->dev;
+	uint32_t max_blocks = scsi_max_transfer_blocks(dev);
+	uint64_t bytes = (uint64_t)range->blocks * dev->block_size;
+
+	if (max_blocks && range->blocks > max_blocks) {
+		*ret_outcome = scsi_invalid_cdb_field(range->length_byte, 7);
+		return false;
+	}
+	if (!range_inside(dev, range->lba, range->blocks)) {
+		*ret_outcome = scsi_lba_out_of_range(range->lba);
+		return false;
+	}
+	/* The initiator's buffer cannot hold what the CDB asks for. */
+	if (req->data_length < bytes) {
+		*ret_outcome = scsi_invalid_cdb_field(range->length_byte, 7);
+		return false;
+	}
+	*ret_bytes = bytes;
+	return true;
+}
+
+/*
+ * A buffer larger than the transfer is cut to it: the handler contract
+ * says the iov sums to the length. Rare, so it may allocate.
+ */
+struct trimmed_iov {
+	size_t count;
+	struct iovec iov[];
+};
+
+static struct trimmed_iov *trim_iov(const struct tcmu_request *req, uint64_t bytes)
+{
+	struct trimmed_iov *trimmed;
+	size_t count = 0;
+
+	trimmed = malloc(sizeof(*trimmed) + req->iov_count * sizeof(struct iovec));
+	if (!trimmed)
+		return NULL;
+	for (uint32_t i = 0; i < req->iov_count && bytes; i++) {
+		size_t part = req->iov[i].iov_len < bytes ? req->iov[i].iov_len : bytes;
+
+		if (!part)
+			continue;
+		trimmed->iov[count].iov_base = req->iov[i].iov_base;
+		trimmed->iov[count].iov_len = part;
+		count++;
+		bytes -= part;
+	}
+	trimmed->count = count;
+	return trimmed;
+}
+
+static void read_done(struct tcmu_request *req, int result)
+{
+	struct scsi_outcome outcome = scsi_outcome_from_errno(result, false);
+	struct block_range range = decode_range(req->cdb);
+	uint32_t read_length = result ? 0 : (uint32_t)((uint64_t)range.blocks * req->dev->block_size);
+
+	/* A cut buffer's tail must not carry stale ring data to the initiator. */
+	if (req->scsi_private && result == 0)
+		scsi_data_zero(req, read_length);
+	free(req->scsi_private);
+	scsi_finish(req, &outcome, read_length);
+}
+
+static void write_done(struct tcmu_request *req, int result)
+{
+	struct scsi_outcome outcome = scsi_outcome_from_errno(result, true);
+
+	free(req->scsi_private);
+	scsi_finish(req, &outcome, 0);
+}
+
+static void transfer(struct tcmu_request *req, bool is_write)
+{
+	struct tcmu_device *dev = req->dev;
+	const struct block_range range = decode_range(req->cdb);
+	const struct iovec *iov = req->iov;
+	size_t iov_count = req->iov_count;
+	struct scsi_outcome outcome;
+	uint64_t bytes;
+	int rc;
+
+	if (!check_transfer(req, &range, &bytes, &outcome)) {
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	if (bytes == 0) {
+		scsi_finish_good(req);
+		return;
+	}
+	if (req->data_length > bytes) {
+		struct trimmed_iov *trimmed = trim_iov(req, bytes);
+
+		if (!trimmed) {
+			outcome = scsi_outcome_from_errno(-ENOMEM, is_write);
+			scsi_finish(req, &outcome, 0);
+			return;
+		}
+		req->scsi_private = trimmed;
+		iov = trimmed->iov;
+		iov_count = trimmed->count;
+	}
+	if (is_write) {
+		/* FUA, or no write cache to complete into: durable before GOOD. */
+		uint32_t flags = 0;
+
+		if ((req->cdb[0] != 0x0a && (req->cdb[1] & 0x08)) ||
+		    !__atomic_load_n(&dev->write_cache, __ATOMIC_ACQUIRE))
+			flags |= TCMU_WRITE_FUA;
+		req->io_done = write_done;
+		rc = dev->handler->write(dev, req, iov, iov_count, range.lba * dev->block_size,
+					 bytes, flags);
+	} else {
+		/* A FUA read needs nothing more: handlers read what was written. */
+		req->io_done = read_done;
+		rc = dev->handler->read(dev, req, iov, iov_count, range.lba * dev->block_size,
+					bytes);
+	}
+	if (rc < 0)
+		req->io_done(req, rc);
+}
+
+void scsi_read(struct tcmu_request *req)
+{
+	transfer(req, false);
+}
+
+void scsi_write(struct tcmu_request *req)
+{
+	transfer(req, true);
+}
+
+static void synchronize_done(struct tcmu_request *req, int result)
+{
+	struct scsi_outcome outcome = scsi_outcome_from_errno(result, true);
+
+	scsi_finish(req, &outcome, 0);
+}
+
+/*
+ * SBC-3 5.22-5.23. Handlers flush everything; the range is only checked.
+ * IMMED is allowed but status still waits for the flush: GOOD means the
+ * data is durable.
+ */
+void scsi_synchronize_cache(struct tcmu_request *req)
+{
+	struct tcmu_device *dev = req->dev;
+	const struct block_range range = decode_range(req->cdb);
+	struct scsi_outcome outcome;
+	int rc;
+
+	if (!range_inside(dev, range.lba, range.blocks)) {
+		outcome = scsi_lba_out_of_range(range.lba);
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	req->io_done = synchronize_done;
+	rc = dev->handler->flush(dev, req);
+	if (rc < 0)
+		synchronize_done(req, rc);
+}

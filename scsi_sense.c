@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * scsi_sense.c: typed command outcomes and the one place that turns them
+ * into sense bytes (SPC-4 4.5: fixed format 70h, descriptor format 72h).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "scsi.h"
+
+struct scsi_outcome scsi_good(void)
+{
+	return (struct scsi_outcome){ .status = SCSI_STATUS_GOOD };
+}
+
+struct scsi_outcome scsi_check(uint8_t sense_key, uint16_t asc_ascq)
+{
+	return (struct scsi_outcome){
+		.status = SCSI_STATUS_CHECK_CONDITION,
+		.sense_key = sense_key,
+		.asc_ascq = asc_ascq,
+	};
+}
+
+static struct scsi_outcome invalid_field(uint16_t asc_ascq, bool in_cdb, uint16_t byte, int bit)
+{
+	struct scsi_outcome outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST, asc_ascq);
+
+	outcome.field_pointer_valid = true;
+	outcome.field_in_cdb = in_cdb;
+	outcome.field_pointer = byte;
+	if (bit >= 0 && bit <= 7) {
+		outcome.bit_pointer_valid = true;
+		outcome.bit_pointer = (uint8_t)bit;
+	}
+	return outcome;
+}
+
+struct scsi_outcome scsi_invalid_cdb_field(uint16_t byte, int bit)
+{
+	return invalid_field(SCSI_ASC_INVALID_FIELD_IN_CDB, true, byte, bit);
+}
+
+struct scsi_outcome scsi_invalid_parameter_field(uint16_t byte, int bit)
+{
+	return invalid_field(SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST, false, byte, bit);
+}
+
+struct scsi_outcome scsi_lba_out_of_range(uint64_t lba)
+{
+	struct scsi_outcome outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST,
+						 SCSI_ASC_LBA_OUT_OF_RANGE);
+
+	outcome.information_valid = true;
+	outcome.information = lba;
+	return outcome;
+}
+
+struct scsi_outcome scsi_outcome_from_errno(int error, bool is_write)
+{
+	switch (error) {
+	case 0:
+		return scsi_good();
+	case -EIO:
+		return scsi_check(SCSI_SENSE_MEDIUM_ERROR,
+				  is_write ? SCSI_ASC_WRITE_ERROR : SCSI_ASC_UNRECOVERED_READ_ERROR);
+	case -ENOSPC:
+		return scsi_check(SCSI_SENSE_DATA_PROTECT,
+				  SCSI_ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT);
+	case -EROFS:
+	case -EPERM:
+		return scsi_check(SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED);
+	case -ENOMEM:
+	case -EAGAIN:
+		return (struct scsi_outcome){ .status = SCSI_STATUS_BUSY };
+	default:
+		return scsi_check(SCSI_SENSE_HARDWARE_ERROR, SCSI_ASC_INTERNAL_TARGET_FAILURE);
+	}
+}
+
+/* The 3 bytes of the sense-key specific field (SPC-4 4.5.2.4.2). */
+static void format_field_pointer(const struct scsi_outcome *outcome, uint8_t *bytes)
+{
+	bytes[0] = 0x80;	/* SKSV */
+	if (outcome->field_in_cdb)
+		bytes[0] |= 0x40;
+	if (outcome->bit_pointer_valid)
+		bytes[0] |= 0x08 | (outcome->bit_pointer & 0x07);
+	bytes[1] = (uint8_t)(outcome->field_pointer >> 8);
+	bytes[2] = (uint8_t)outcome->field_pointer;
+}
+
+static size_t format_fixed(const struct scsi_outcome *outcome, uint8_t *sense)
+{
+	sense[0] = 0x70;
+	sense[2] = outcome->sense_key & 0x0f;
+	/* The 4-byte INFORMATION field cannot hold a larger value: VALID stays 0. */
+	if (outcome->information_valid && outcome->information <= UINT32_MAX) {
+		sense[0] |= 0x80;
+		scsi_put_be32(sense + 3, (uint32_t)outcome->information);
+	}
+	sense[7] = 10;		/* additional sense length: bytes 8..17 */
+	sense[12] = (uint8_t)(outcome->asc_ascq >> 8);
+	sense[13] = (uint8_t)outcome->asc_ascq;
+	if (outcome->field_pointer_valid)
+		format_field_pointer(outcome, sense + 15);
+	return 18;
+}
+
+static size_t format_descriptor(const struct scsi_outcome *outcome, uint8_t *sense)
+{
+	size_t length = 8;
+
+	sense[0] = 0x72;
+	sense[1] = outcome->sense_key & 0x0f;
+	sense[2] = (uint8_t)(outcome->asc_ascq >> 8);
+	sense[3] = (uint8_t)outcome->asc_ascq;
+	if (outcome->information_valid) {
+		uint8_t *descriptor = sense + length;
+
+		descriptor[0] = 0x00;	/* information */
+		descriptor[1] = 0x0a;
+		descriptor[2] = 0x80;	/* VALID */
+		scsi_put_be64(descriptor + 4, outcome->information);
+		length += 12;
+	}
+	if (outcome->field_pointer_valid) {
+		uint8_t *descriptor = sense + length;
+
+		descriptor[0] = 0x02;	/* sense key specific */
+		descriptor[1] = 0x06;
+		format_field_pointer(outcome, descriptor + 4);
+		length += 8;
+	}
+	sense[7] = (uint8_t)(length - 8);
+	return length;
+}
+
+size_t scsi_sense_format(const struct scsi_outcome *outcome, bool descriptor_format,
+			 uint8_t sense[SCSI_SENSE_BUFFER_SIZE])
+{
+	memset(sense, 0, SCSI_SENSE_BUFFER_SIZE);
+	if (descriptor_format)
+		return format_descriptor(outcome, sense);
+	return format_fixed(outcome, sense);
+}

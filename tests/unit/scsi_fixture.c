@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scsi_fixture.h"
+
+#define FAKE_SIZE (1024 * 1024)
+#define FAKE_BLOCK_SIZE 512
+
+struct fake fake;
+
+void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
+			   const uint8_t *sense, size_t sense_length, uint32_t read_length)
+{
+	assert_ptr_equal(req, &fake.req);
+	assert_true(sense_length <= SCSI_SENSE_BUFFER_SIZE);
+	assert_true(read_length <= req->data_length);
+	fake.completion.count++;
+	fake.completion.status = scsi_status;
+	memset(fake.completion.sense, 0, sizeof(fake.completion.sense));
+	if (sense_length)
+		memcpy(fake.completion.sense, sense, sense_length);
+	fake.completion.sense_length = sense_length;
+	fake.completion.read_length = read_length;
+}
+
+static void record(char op, uint64_t offset, uint64_t length, uint32_t flags)
+{
+	if (fake.call_count < sizeof(fake.calls) / sizeof(fake.calls[0]))
+		fake.calls[fake.call_count] = (struct fake_handler_call){ op, offset, length, flags };
+	fake.call_count++;
+}
+
+static uint64_t iov_total(const struct iovec *iov, size_t iov_count)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < iov_count; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+/* Takes or refuses a request the way a handler would. */
+static int finish_op(struct tcmu_request *req)
+{
+	int result;
+
+	if (fake.op_error) {
+		result = fake.op_error;
+		fake.op_error = 0;
+		return result;
+	}
+	result = fake.complete_error;
+	fake.complete_error = 0;
+	if (fake.defer) {
+		assert_true(fake.deferred_count < 8);
+		fake.deferred[fake.deferred_count] = req;
+		fake.deferred_results[fake.deferred_count++] = result;
+		return 0;
+	}
+	tcmu_request_complete(req, result);
+	return 0;
+}
+
+static int fake_read(struct tcmu_device *dev, struct tcmu_request *req,
+		     const struct iovec *iov, size_t iov_count, uint64_t offset, uint64_t length)
+{
+	assert_ptr_equal(dev, &fake.dev);
+	assert_int_equal(iov_total(iov, iov_count), length);
+	assert_true(offset + length <= dev->size);
+	record('r', offset, length, 0);
+	if (!fake.op_error && !fake.complete_error) {
+		for (size_t i = 0; i < iov_count; i++) {
+			memcpy(iov[i].iov_base, fake.medium + offset, iov[i].iov_len);
+			offset += iov[i].iov_len;
+		}
+	}
+	return finish_op(req);
+}
+
+static int fake_write(struct tcmu_device *dev, struct tcmu_request *req,
+		      const struct iovec *iov, size_t iov_count, uint64_t offset,
+		      uint64_t length, uint32_t flags)
+{
+	assert_ptr_equal(dev, &fake.dev);
+	assert_int_equal(iov_total(iov, iov_count), length);
+	assert_true(offset + length <= dev->size);
+	record('w', offset, length, flags);
+	if (!fake.op_error && !fake.complete_error) {
+		for (size_t i = 0; i < iov_count; i++) {
+			memcpy(fake.medium + offset, iov[i].iov_base, iov[i].iov_len);
+			offset += iov[i].iov_len;
+		}
+	}
+	return finish_op(req);
+}
+
+static int fake_flush(struct tcmu_device *dev, struct tcmu_request *req)
+{
+	assert_ptr_equal(dev, &fake.dev);
+	record('f', 0, 0, 0);
+	return finish_op(req);
+}
+
+static int fake_unmap(struct tcmu_device *dev, struct tcmu_request *req, uint64_t offset,
+		      uint64_t length)
+{
+	assert_ptr_equal(dev, &fake.dev);
+	assert_true(length > 0);
+	assert_true(offset + length <= dev->size);
+	record('u', offset, length, 0);
+	if (!fake.op_error && !fake.complete_error)
+		memset(fake.medium + offset, 0, length);
+	return finish_op(req);
+}
+
+static int setup(bool with_unmap)
+{
+	memset(&fake, 0, sizeof(fake));
+	fake.medium = calloc(1, FAKE_SIZE);
+	assert_non_null(fake.medium);
+	fake.handler.subtype = "fake";
+	fake.handler.read = fake_read;
+	fake.handler.write = fake_write;
+	fake.handler.flush = fake_flush;
+	if (with_unmap)
+		fake.handler.unmap = fake_unmap;
+	fake.dev.name = "disk0";
+	fake.dev.unit_serial = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
+	fake.dev.handler = &fake.handler;
+	fake.dev.size = FAKE_SIZE;
+	fake.dev.block_size = FAKE_BLOCK_SIZE;
+	fake.dev.max_sectors = 128;
+	fake.dev.write_cache = true;
+	scsi_device_init(&fake.dev);
+	return 0;
+}
+
+int fake_setup(void **state)
+{
+	(void)state;
+	return setup(true);
+}
+
+int fake_setup_no_unmap(void **state)
+{
+	(void)state;
+	return setup(false);
+}
+
+int fake_teardown(void **state)
+{
+	(void)state;
+	scsi_device_destroy(&fake.dev);
+	free(fake.medium);
+	fake.medium = NULL;
+	return 0;
+}
+
+static void start(const uint8_t *cdb, size_t cdb_length, void *buffer, size_t length,
+		  unsigned int iov_count)
+{
+	size_t piece;
+
+	assert_true(cdb_length <= TCMU_MAX_CDB_LENGTH);
+	assert_true(iov_count >= 1 && iov_count <= 4);
+	memset(&fake.req, 0, sizeof(fake.req));
+	memset(&fake.completion, 0, sizeof(fake.completion));
+	fake.call_count = 0;
+	fake.req.dev = &fake.dev;
+	memcpy(fake.req.cdb, cdb, cdb_length);
+	fake.req.cdb_length = (uint32_t)cdb_length;
+	piece = length / iov_count;
+	for (unsigned int i = 0; i < iov_count; i++) {
+		fake.iov[i].iov_base = (uint8_t *)buffer + i * piece;
+		fake.iov[i].iov_len = i + 1 == iov_count ? length - i * piece : piece;
+	}
+	fake.req.iov = fake.iov;
+	fake.req.iov_count = length ? iov_count : 0;
+	fake.req.data_length = length;
+	scsi_execute(&fake.req);
+}
+
+void fake_execute_split(const uint8_t *cdb, size_t cdb_length, void *buffer, size_t length,
+			unsigned int iov_count)
+{
+	start(cdb, cdb_length, buffer, length, iov_count);
+	if (!fake.defer)
+		assert_int_equal(fake.completion.count, 1);
+}
+
+void fake_execute(const uint8_t *cdb, size_t cdb_length, void *buffer, size_t length)
+{
+	fake_execute_split(cdb, cdb_length, buffer, length, 1);
+}
+
+void fake_release_deferred(void)
+{
+	unsigned int count = fake.deferred_count;
+
+	fake.deferred_count = 0;
+	fake.defer = false;
+	for (unsigned int i = 0; i < count; i++)
+		tcmu_request_complete(fake.deferred[i], fake.deferred_results[i]);
+}
+
+void assert_status(uint8_t status)
+{
+	assert_int_equal(fake.completion.count, 1);
+	assert_int_equal(fake.completion.status, status);
+}
+
+void assert_good(void)
+{
+	assert_status(SCSI_STATUS_GOOD);
+	assert_int_equal(fake.completion.sense_length, 0);
+}
+
+void assert_check(uint8_t sense_key, uint16_t asc_ascq)
+{
+	const uint8_t *sense = fake.completion.sense;
+
+	assert_status(SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(fake.completion.sense_length, 18);
+	assert_int_equal(sense[0] & 0x7f, 0x70);
+	assert_int_equal(sense[2], sense_key);
+	assert_int_equal(sense[7], 10);
+	assert_int_equal(sense[12], asc_ascq >> 8);
+	assert_int_equal(sense[13], asc_ascq & 0xff);
+	assert_int_equal(fake.completion.read_length, 0);
+}
+
+static void assert_field(uint16_t asc_ascq, bool in_cdb, uint16_t byte, int bit)
+{
+	const uint8_t *sense = fake.completion.sense;
+	uint8_t expected = 0x80 | (in_cdb ? 0x40 : 0);
+
+	if (bit >= 0)
+		expected |= 0x08 | (uint8_t)bit;
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, asc_ascq);
+	assert_int_equal(sense[15], expected);
+	assert_int_equal(sense[16], byte >> 8);
+	assert_int_equal(sense[17], byte & 0xff);
+}
+
+void assert_invalid_cdb_field(uint16_t byte, int bit)
+{
+	assert_field(SCSI_ASC_INVALID_FIELD_IN_CDB, true, byte, bit);
+}
+
+void assert_invalid_parameter_field(uint16_t byte, int bit)
+{
+	assert_field(SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST, false, byte, bit);
+}
+
+void assert_lba_out_of_range(uint64_t lba)
+{
+	const uint8_t *sense = fake.completion.sense;
+
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_LBA_OUT_OF_RANGE);
+	assert_int_equal(sense[0], 0xf0);	/* VALID */
+	assert_int_equal(scsi_get_be32(sense + 3), lba);
+	assert_int_equal(sense[15], 0);
+}
+
+void assert_no_handler_call(void)
+{
+	assert_int_equal(fake.call_count, 0);
+}

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* INQUIRY: standard data and the VPD pages, byte by byte. */
+#include <string.h>
+
+#include "scsi_fixture.h"
+
+static void inquiry(uint8_t evpd, uint8_t page, uint16_t allocation_length, uint8_t *buffer,
+		    size_t length)
+{
+	uint8_t cdb[6] = { 0x12, evpd, page, (uint8_t)(allocation_length >> 8),
+			   (uint8_t)allocation_length, 0 };
+
+	memset(buffer, 0xaa, length);
+	EXECUTE(cdb, buffer, length);
+}
+
+static void test_standard(void **state)
+{
+	uint8_t buffer[128];
+
+	(void)state;
+	inquiry(0, 0, 96, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 96);
+	assert_int_equal(buffer[0], 0x00);
+	assert_int_equal(buffer[1], 0x00);
+	assert_int_equal(buffer[2], 0x06);
+	assert_int_equal(buffer[3], 0x12);
+	assert_int_equal(buffer[4], 91);
+	assert_int_equal(buffer[5], 0x00);
+	assert_int_equal(buffer[6], 0x00);
+	assert_int_equal(buffer[7], 0x02);
+	assert_memory_equal(buffer + 8, "LIO-ORG TCMU device     0002", 28);
+	assert_int_equal(scsi_get_be16(buffer + 58), 0x00a0);
+	assert_int_equal(scsi_get_be16(buffer + 60), 0x0460);
+	assert_int_equal(scsi_get_be16(buffer + 62), 0x04c0);
+	for (size_t i = 64; i < sizeof(buffer); i++)
+		assert_int_equal(buffer[i], 0);
+}
+
+static void test_standard_truncated(void **state)
+{
+	uint8_t buffer[64];
+
+	(void)state;
+	inquiry(0, 0, 5, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 5);
+	assert_int_equal(buffer[4], 91);
+	for (size_t i = 5; i < sizeof(buffer); i++)
+		assert_int_equal(buffer[i], 0);
+
+	/* The buffer is shorter than the allocation length: it bounds the data. */
+	inquiry(0, 0, 96, buffer, 36);
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 36);
+
+	inquiry(0, 0, 0, buffer, 0);
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 0);
+}
+
+static void test_invalid_fields(void **state)
+{
+	uint8_t buffer[64];
+
+	(void)state;
+	/* A page code without EVPD. */
+	inquiry(0, 0x80, 64, buffer, sizeof(buffer));
+	assert_invalid_cdb_field(2, 7);
+	/* CMDDT is obsolete. */
+	inquiry(0x02, 0, 64, buffer, sizeof(buffer));
+	assert_invalid_cdb_field(1, 1);
+	/* An unsupported page. */
+	inquiry(1, 0x89, 64, buffer, sizeof(buffer));
+	assert_invalid_cdb_field(2, 7);
+}
+
+static void test_supported_pages(void **state)
+{
+	uint8_t buffer[64];
+	const uint8_t expected[] = { 0, 0, 0, 7, 0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2 };
+
+	(void)state;
+	inquiry(1, 0x00, 64, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, sizeof(expected));
+	assert_memory_equal(buffer, expected, sizeof(expected));
+	assert_int_equal(buffer[sizeof(expected)], 0);
+}
+
+static void test_unit_serial(void **state)
+{
+	uint8_t buffer[64];
+	const char *serial = fake.dev.unit_serial;
+
+	(void)state;
+	inquiry(1, 0x80, 64, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(buffer[1], 0x80);
+	assert_int_equal(scsi_get_be16(buffer + 2), strlen(serial));
+	assert_memory_equal(buffer + 4, serial, strlen(serial));
+
+	fake.dev.unit_serial = "";
+	inquiry(1, 0x80, 64, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 4);
+	assert_int_equal(scsi_get_be16(buffer + 2), 0);
+}
+
+static void test_device_identification(void **state)
+{
+	uint8_t buffer[128];
+	const char *serial = fake.dev.unit_serial;
+	const uint8_t naa[20] = {
+		0x01, 0x03, 0x00, 0x10,
+		/* NAA 6, OUI 001405, then the serial's hex digits 0a1b2c3d4e5f6789abcdef012 */
+		0x60, 0x01, 0x40, 0x50, 0xa1, 0xb2, 0xc3, 0xd4,
+		0xe5, 0xf6, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x12,
+	};
+
+	(void)state;
+	inquiry(1, 0x83, 128, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(buffer[1], 0x83);
+	assert_int_equal(scsi_get_be16(buffer + 2), 20 + 12 + strlen(serial));
+	assert_memory_equal(buffer + 4, naa, sizeof(naa));
+	/* T10 vendor id: ASCII, LU, "LIO-ORG " and the serial. */
+	assert_int_equal(buffer[24], 0x02);
+	assert_int_equal(buffer[25], 0x01);
+	assert_int_equal(buffer[27], 8 + strlen(serial));
+	assert_memory_equal(buffer + 28, "LIO-ORG ", 8);
+	assert_memory_equal(buffer + 36, serial, strlen(serial));
+	assert_int_equal(fake.completion.read_length, 4 + 20 + 12 + strlen(serial));
+
+	/* Without a WWN the name stands in, so designators stay distinct. */
+	fake.dev.unit_serial = "";
+	inquiry(1, 0x83, 128, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(buffer[27], 8 + strlen("disk0"));
+	assert_memory_equal(buffer + 36, "disk0", 5);
+	/* "disk0": d, then 0 are its hex digits. */
+	assert_int_equal(buffer[11], 0x5d);
+	assert_int_equal(buffer[12], 0x00);
+}
+
+static void test_extended_inquiry(void **state)
+{
+	uint8_t buffer[64];
+
+	(void)state;
+	inquiry(1, 0x86, 64, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 64);
+	assert_int_equal(buffer[1], 0x86);
+	assert_int_equal(scsi_get_be16(buffer + 2), 0x3c);
+	assert_int_equal(buffer[5], 0x07);
+	assert_int_equal(buffer[6], 0x01);
+}
+
+static void test_block_limits(void **state)
+{
+	uint8_t buffer[64];
+
+	(void)state;
+	inquiry(1, 0xb0, 64, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 64);
+	assert_int_equal(buffer[1], 0xb0);
+	assert_int_equal(scsi_get_be16(buffer + 2), 0x3c);
+	assert_int_equal(buffer[4], 0x01);
+	assert_int_equal(scsi_get_be32(buffer + 8), 128);
+	assert_int_equal(scsi_get_be32(buffer + 20), (1u << 30) / 512);
+	assert_int_equal(scsi_get_be32(buffer + 24), 256);
+}
+
+static void test_block_limits_without_unmap(void **state)
+{
+	uint8_t buffer[64];
+
+	(void)state;
+	inquiry(1, 0xb0, 64, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(scsi_get_be32(buffer + 8), 128);
+	assert_int_equal(scsi_get_be32(buffer + 20), 0);
+	assert_int_equal(scsi_get_be32(buffer + 24), 0);
+}
+
+static void test_block_characteristics(void **state)
+{
+	uint8_t buffer[64];
+
+	(void)state;
+	inquiry(1, 0xb1, 64, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(buffer[1], 0xb1);
+	assert_int_equal(scsi_get_be16(buffer + 2), 0x3c);
+}
+
+static void test_provisioning(void **state)
+{
+	uint8_t buffer[16];
+
+	(void)state;
+	inquiry(1, 0xb2, 16, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 8);
+	assert_int_equal(buffer[1], 0xb2);
+	assert_int_equal(scsi_get_be16(buffer + 2), 4);
+	assert_int_equal(buffer[5] & 0x80, 0x80);	/* LBPU */
+	assert_int_equal(buffer[5] & 0x04, 0x04);	/* LBPRZ */
+	assert_int_equal(buffer[6], 0x02);		/* thin */
+}
+
+static void test_provisioning_without_unmap(void **state)
+{
+	uint8_t buffer[16];
+
+	(void)state;
+	inquiry(1, 0xb2, 16, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(buffer[5], 0);
+	assert_int_equal(buffer[6], 0);
+}
+
+#define TEST(name) cmocka_unit_test_setup_teardown(name, fake_setup, fake_teardown)
+#define TEST_NO_UNMAP(name) cmocka_unit_test_setup_teardown(name, fake_setup_no_unmap, fake_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST(test_standard),
+		TEST(test_standard_truncated),
+		TEST(test_invalid_fields),
+		TEST(test_supported_pages),
+		TEST(test_unit_serial),
+		TEST(test_device_identification),
+		TEST(test_extended_inquiry),
+		TEST(test_block_limits),
+		TEST_NO_UNMAP(test_block_limits_without_unmap),
+		TEST(test_block_characteristics),
+		TEST(test_provisioning),
+		TEST_NO_UNMAP(test_provisioning_without_unmap),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
