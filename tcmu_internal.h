@@ -260,17 +260,6 @@ struct tcmu_config {
 int config_file_load(const char *path, struct tcmu_config *config);
 void config_release(struct tcmu_config *config);
 
-/* ------------------------------------------------------- config_watch.c */
-
-/*
- * Follows the config file from the GLib main loop and applies a changed
- * log_level; pinned_level >= 0 (--debug) keeps that level whatever the file
- * says. 0 or -errno, and then the reason is logged and the daemon runs on
- * without following the file.
- */
-int config_watch_start(const char *path, int pinned_level);
-void config_watch_stop(void);
-
 /* ----------------------------------------------------------- sysfs_io.c */
 
 /* Reads a whole attribute file, trailing newline removed; caller frees. */
@@ -286,5 +275,27 @@ int sysfs_write_string(const char *path, const char *value);
  * subtype and the handler part. Returns 0 or -EINVAL.
  */
 int dev_config_split(const char *dev_config, char **ret_subtype, char **ret_handler_config);
+
+/* --------------------------------------------------------------- dbus.c */
+
+/*
+ * Offers org.kernel.TCMUService1 on the system bus for the loaded
+ * handlers; call after handlers_load(), on the thread that runs the
+ * default GLib main context. A missing bus is logged, not an error.
+ * Returns 0 or -errno.
+ */
+int dbus_start(void);
+/*
+ * Leaves the bus. Runs the default main context until method calls in
+ * progress are answered, so call it before netlink_close().
+ */
+void dbus_stop(void);
+/*
+ * CheckConfig: is dev_config ("<subtype>/<config>") usable by handler?
+ * Returns 0, or -errno and, unless out of memory, a reason to free with
+ * g_free() in *ret_reason.
+ */
+int dbus_check_config(const struct tcmu_handler *handler, const char *dev_config,
+		      char **ret_reason);
 
 #endif
