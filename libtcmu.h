@@ -127,7 +127,24 @@ struct tcmu_handler {
 	 */
 	int (*reconfigure)(struct tcmu_device *dev,
 			   const struct tcmu_device_change *change);
+
+	/*
+	 * Optional, for GET LBA STATUS: whether the bytes at offset are
+	 * mapped (hold data) or deallocated (read as zeros after unmap), and
+	 * in *ret_length how many bytes from offset, at least 1 and at most
+	 * length, share that state. Synchronous and quick (metadata only):
+	 * it runs on the ring's thread. Returns 0 or -errno. Without it every
+	 * block is reported mapped.
+	 */
+	int (*get_lba_status)(struct tcmu_device *dev, uint64_t offset, uint64_t length,
+			      bool *ret_mapped, uint64_t *ret_length);
+
+	/* TCMU_HANDLER_* facts about the storage, reported in VPD pages. */
+	uint32_t flags;
 };
+
+/* Flags for tcmu_handler.flags. */
+#define TCMU_HANDLER_NON_ROTATING (1u << 0)	/* no seek penalty: memory, flash */
 
 /*
  * Emits the handler's only exported symbol. The handler variable must not

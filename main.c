@@ -289,6 +289,8 @@ int main(int argc, char **argv)
 	g_unix_signal_add(SIGTERM, on_stop_signal, loop);
 	g_unix_signal_add(SIGHUP, on_hangup, NULL);
 	g_unix_fd_add(netlink_fd, G_IO_IN, on_netlink, NULL);
+	config_watch_start(options.config_file ? options.config_file : DEFAULT_CONFIG_FILE,
+			   options.debug ? TCMU_LOG_DEBUG : -1);
 
 	ret = device_attach_existing();
 	if (ret < 0)
@@ -299,6 +301,7 @@ int main(int argc, char **argv)
 	dbus_start();
 	tcmu_info("tcmu-runner %s ready", TCMU_VERSION_STRING);
 	g_main_loop_run(loop);
+	config_watch_stop();
 
 	dbus_stop();
 	netlink_close();

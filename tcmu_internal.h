@@ -260,6 +260,17 @@ struct tcmu_config {
 int config_file_load(const char *path, struct tcmu_config *config);
 void config_release(struct tcmu_config *config);
 
+/* ------------------------------------------------------- config_watch.c */
+
+/*
+ * Follows the config file from the GLib main loop and applies a changed
+ * log_level; pinned_level >= 0 (--debug) keeps that level whatever the file
+ * says. 0 or -errno, and then the reason is logged and the daemon runs on
+ * without following the file.
+ */
+int config_watch_start(const char *path, int pinned_level);
+void config_watch_stop(void);
+
 /* ----------------------------------------------------------- sysfs_io.c */
 
 /* Reads a whole attribute file, trailing newline removed; caller frees. */
