@@ -48,6 +48,7 @@
 #define RECEIVE_BUFFER_BYTES (1 << 20)
 #define SET_FEATURES_TIMEOUT_MS 5000
 #define UIO_NAME_PREFIX "tcm-user/"
+#define MODULE_PARAMETERS "/sys/module/target_core_user/parameters/"
 
 static struct nl_sock *sock;
 static int family_id = -1;
@@ -514,8 +515,45 @@ static int declare_reply_support(void)
 	return 0;
 }
 
+/*
+ * A daemon that died while the kernel waited for its reply left that
+ * configfs write blocked, uninterruptibly, and nobody will ever answer
+ * it: the event went to the dead socket. reset_netlink fails such waits
+ * (-EINTR) but only while block_netlink is set, which also makes new
+ * events fail (-EAGAIN) instead of going unheard until we have joined
+ * the group. The instance lock guarantees no other daemon is waited for.
+ * Returns whether netlink is now blocked (and must be unblocked).
+ */
+static bool block_and_reset_pending(void)
+{
+	int ret;
+
+	ret = sysfs_write_string(MODULE_PARAMETERS "block_netlink", "1");
+	if (ret < 0) {
+		/* Kernels before 4.19 have neither parameter. */
+		tcmu_dbg("block_netlink: %s; pending netlink commands not reset", strerror(-ret));
+		return false;
+	}
+	ret = sysfs_write_string(MODULE_PARAMETERS "reset_netlink", "1");
+	if (ret < 0)
+		tcmu_warn("reset_netlink: %s; a configfs write left waiting by a previous "
+			  "daemon stays blocked", strerror(-ret));
+	return true;
+}
+
+static void unblock(void)
+{
+	int ret = sysfs_write_string(MODULE_PARAMETERS "block_netlink", "0");
+
+	if (ret < 0)
+		tcmu_crit("cannot unblock netlink (%s): every new TCMU device will fail to "
+			  "enable until 0 is written to " MODULE_PARAMETERS "block_netlink",
+			  strerror(-ret));
+}
+
 int netlink_open(void)
 {
+	bool blocked = false;
 	int group, fd, ret;
 
 	if (sock)
@@ -569,6 +607,7 @@ int netlink_open(void)
 		       sizeof(int)) < 0)
 		nl_socket_set_buffer_size(sock, RECEIVE_BUFFER_BYTES, 0);
 
+	blocked = block_and_reset_pending();
 	ret = nl_socket_add_membership(sock, group);
 	if (ret < 0) {
 		tcmu_err("join netlink group " TCMU_FAMILY_NAME "/" TCMU_MULTICAST_GROUP ": %s",
@@ -580,10 +619,14 @@ int netlink_open(void)
 	ret = declare_reply_support();
 	if (ret < 0)
 		goto fail;
+	if (blocked)
+		unblock();
 	tcmu_dbg("listening to netlink family " TCMU_FAMILY_NAME " (id %d)", family_id);
 	return fd;
 
 fail:
+	if (blocked)
+		unblock();
 	netlink_close();
 	return ret;
 }
