@@ -406,7 +406,7 @@ static void test_managed_objects_list_handlers(void **state)
 		fail_msg("GetManagedObjects: %s", error->message);
 	g_variant_get(reply, "(a{oa{sa{sv}}})", &objects);
 	while (g_variant_iter_next(objects, "{&o@a{sa{sv}}}", &path, &interfaces)) {
-		const struct tcmu_handler *handler;
+		const struct tcmu_handler *handler = NULL;
 		const char *description;
 
 		if (strcmp(path, "/org/kernel/TCMUService1/file") == 0) {
