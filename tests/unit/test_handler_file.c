@@ -243,6 +243,13 @@ static void test_open_failure_creates_nothing(void **state)
 	fixture->dev.config = fixture->directory;
 	assert_int_equal(fixture->handler->open(&fixture->dev), -EISDIR);
 	assert_null(fixture->dev.private_data);
+
+	/* Created, then too big for the file system: the new file goes again. */
+	fixture->dev.config = fixture->path;
+	fixture->dev.size = 1ull << 62;
+	assert_int_equal(fixture->handler->open(&fixture->dev), -EFBIG);
+	assert_null(fixture->dev.private_data);
+	assert_int_equal(access(fixture->path, F_OK), -1);
 	free(missing_directory);
 }
 
