@@ -22,8 +22,11 @@
  * The file is sparse: memory is used only for blocks that were written,
  * reads of holes return zeros without allocating (which is why I/O goes
  * through preadv/pwritev and not through a mapping, where a read fault on a
- * hole would allocate a page), and UNMAP punches holes to give memory back.
- * Writes beyond the capacity of /dev/shm fail with -ENOSPC.
+ * hole would allocate a page), UNMAP punches holes to give memory back and
+ * GET LBA STATUS reports the holes (SEEK_HOLE/SEEK_DATA). Writes beyond the
+ * capacity of /dev/shm fail with -ENOSPC. The memory shows in the shared
+ * memory of the system (Shmem in /proc/meminfo, du of the file), not in the
+ * daemon's RSS.
  *
  * /dev/shm is writable by every user, so the file is opened without
  * following symbolic links and must be a regular file owned by the daemon's
@@ -150,6 +153,44 @@ static int alloc_transfer(int fd, const struct iovec *iov, size_t iov_count,
 			}
 		}
 	}
+	return 0;
+}
+
+/*
+ * Whether offset holds data, and for how many bytes (at most length) that
+ * stays so, from the file system's extent map (SEEK_DATA/SEEK_HOLE).
+ * File systems without holes report everything as data.
+ */
+static int alloc_extent_at(int fd, uint64_t offset, uint64_t length,
+			    bool *ret_mapped, uint64_t *ret_length)
+{
+	off_t data = lseek(fd, (off_t)offset, SEEK_DATA);
+	off_t hole;
+
+	if (data < 0) {
+		if (errno == ENXIO) {
+			/* No data from offset to the end of the file: it reads as zeros. */
+			*ret_mapped = false;
+			*ret_length = length;
+			return 0;
+		}
+		if (errno == EINVAL) {
+			*ret_mapped = true;
+			*ret_length = length;
+			return 0;
+		}
+		return -errno;
+	}
+	if ((uint64_t)data > offset) {
+		*ret_mapped = false;
+		*ret_length = (uint64_t)data - offset < length ? (uint64_t)data - offset : length;
+		return 0;
+	}
+	hole = lseek(fd, (off_t)offset, SEEK_HOLE);
+	if (hole < 0)
+		return -errno;
+	*ret_mapped = true;
+	*ret_length = (uint64_t)hole - offset < length ? (uint64_t)hole - offset : length;
 	return 0;
 }
 
@@ -316,6 +357,15 @@ static int alloc_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 	return 0;
 }
 
+static int alloc_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
+				bool *ret_mapped, uint64_t *ret_length)
+{
+	struct alloc_state *state = tcmu_device_get_private(dev);
+
+	assert(length > 0);
+	return alloc_extent_at(state->fd, offset, length, ret_mapped, ret_length);
+}
+
 static int alloc_reconfigure(struct tcmu_device *dev,
 			     const struct tcmu_device_change *change)
 {
@@ -362,6 +412,8 @@ static struct tcmu_handler alloc_handler = {
 	.flush = alloc_flush,
 	.unmap = alloc_unmap,
 	.reconfigure = alloc_reconfigure,
+	.get_lba_status = alloc_get_lba_status,
+	.flags = TCMU_HANDLER_NON_ROTATING,
 };
 
 TCMU_HANDLER_REGISTER(alloc_handler)

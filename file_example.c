@@ -28,7 +28,8 @@
  * earlier may be lost, so every later flush and durable write fails with the
  * same error until the medium is changed or the device reopened.
  * UNMAP punches holes (fallocate) so the file's allocated size falls; on a
- * file system without hole punching it fails with -EOPNOTSUPP.
+ * file system without hole punching it fails with -EOPNOTSUPP. GET LBA
+ * STATUS reports the file's holes as deallocated (SEEK_HOLE/SEEK_DATA).
  *
  * Reconfiguration: a new size grows the file as at open; a new path opens
  * (and sizes) the new file first and switches only when that succeeded, so a
@@ -211,6 +212,44 @@ static int file_transfer(int fd, const struct iovec *iov, size_t iov_count,
 			}
 		}
 	}
+	return 0;
+}
+
+/*
+ * Whether offset holds data, and for how many bytes (at most length) that
+ * stays so, from the file system's extent map (SEEK_DATA/SEEK_HOLE).
+ * File systems without holes report everything as data.
+ */
+static int file_extent_at(int fd, uint64_t offset, uint64_t length,
+			   bool *ret_mapped, uint64_t *ret_length)
+{
+	off_t data = lseek(fd, (off_t)offset, SEEK_DATA);
+	off_t hole;
+
+	if (data < 0) {
+		if (errno == ENXIO) {
+			/* No data from offset to the end of the file: it reads as zeros. */
+			*ret_mapped = false;
+			*ret_length = length;
+			return 0;
+		}
+		if (errno == EINVAL) {
+			*ret_mapped = true;
+			*ret_length = length;
+			return 0;
+		}
+		return -errno;
+	}
+	if ((uint64_t)data > offset) {
+		*ret_mapped = false;
+		*ret_length = (uint64_t)data - offset < length ? (uint64_t)data - offset : length;
+		return 0;
+	}
+	hole = lseek(fd, (off_t)offset, SEEK_HOLE);
+	if (hole < 0)
+		return -errno;
+	*ret_mapped = true;
+	*ret_length = (uint64_t)hole - offset < length ? (uint64_t)hole - offset : length;
 	return 0;
 }
 
@@ -509,6 +548,19 @@ static int file_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 	return 0;
 }
 
+static int file_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
+			       bool *ret_mapped, uint64_t *ret_length)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+	int result;
+
+	assert(length > 0);
+	pthread_rwlock_rdlock(&state->lock);
+	result = file_extent_at(state->fd, offset, length, ret_mapped, ret_length);
+	pthread_rwlock_unlock(&state->lock);
+	return result;
+}
+
 /* Whether path names the storage already open as fd. */
 static bool file_is_same_storage(const char *path, int fd)
 {
@@ -605,6 +657,7 @@ static struct tcmu_handler file_handler = {
 	.flush = file_flush,
 	.unmap = file_unmap,
 	.reconfigure = file_reconfigure,
+	.get_lba_status = file_get_lba_status,
 };
 
 TCMU_HANDLER_REGISTER(file_handler)

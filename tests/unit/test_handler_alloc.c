@@ -82,6 +82,19 @@ static struct stat shm_status(const struct fixture *fixture)
 	return status;
 }
 
+static void expect_extent(struct fixture *fixture, uint64_t offset, uint64_t length,
+			  bool expected_mapped, uint64_t expected_length)
+{
+	bool mapped = !expected_mapped;
+	uint64_t extent_length = 0;
+
+	assert_non_null(fixture->handler->get_lba_status);
+	assert_int_equal(fixture->handler->get_lba_status(&fixture->dev, offset, length,
+							  &mapped, &extent_length), 0);
+	assert_int_equal(mapped, expected_mapped);
+	assert_int_equal(extent_length, expected_length);
+}
+
 static void test_load_and_config(void **state)
 {
 	struct fixture *fixture = *state;
@@ -89,6 +102,7 @@ static void test_load_and_config(void **state)
 	char *reason = NULL;
 
 	assert_string_equal(handler->subtype, "alloc");
+	assert_true(handler->flags & TCMU_HANDLER_NON_ROTATING);
 	assert_non_null(handler->config_description);
 	assert_non_null(strstr(handler->config_description, "/dev/shm"));
 	assert_non_null(handler->load);
@@ -189,6 +203,12 @@ static void test_unmap_frees_memory_and_reads_zeros(void **state)
 	assert_true(harness_is_zero(read_back + MIB, 2 * MIB));
 	assert_memory_equal(read_back + 3 * MIB, written + 3 * MIB, MIB);
 
+	expect_extent(fixture, 0, 16 * MIB, true, MIB);
+	expect_extent(fixture, 512, 4096, true, 4096);
+	expect_extent(fixture, MIB, 16 * MIB, false, 2 * MIB);
+	expect_extent(fixture, 3 * MIB, 16 * MIB, true, MIB);
+	expect_extent(fixture, 4 * MIB, 12 * MIB, false, 12 * MIB);
+
 	close_device(fixture);
 	free(written);
 	free(read_back);
@@ -252,6 +272,7 @@ static void test_huge_device_costs_nothing_until_written(void **state)
 	status = shm_status(fixture);
 	assert_int_equal(status.st_size, (off_t)size);
 	assert_int_equal(status.st_blocks, 0);
+	expect_extent(fixture, 0, size, false, size);
 
 	harness_pattern(written, sizeof(written), 3);
 	assert_int_equal(harness_write(handler, &fixture->dev, size - sizeof(written),
@@ -262,6 +283,8 @@ static void test_huge_device_costs_nothing_until_written(void **state)
 	assert_int_equal(harness_read(handler, &fixture->dev, size - sizeof(written),
 				      read_back, sizeof(written)), 0);
 	assert_memory_equal(read_back, written, sizeof(written));
+	expect_extent(fixture, 0, size, false, size - sizeof(written));
+	expect_extent(fixture, size - sizeof(written), sizeof(written), true, sizeof(written));
 
 	close_device(fixture);
 	free(read_back);

@@ -353,6 +353,19 @@ static void test_durable_requests_succeed(void **state)
 	close_device(fixture);
 }
 
+static void expect_extent(struct fixture *fixture, uint64_t offset, uint64_t length,
+			  bool expected_mapped, uint64_t expected_length)
+{
+	bool mapped = !expected_mapped;
+	uint64_t extent_length = 0;
+
+	assert_non_null(fixture->handler->get_lba_status);
+	assert_int_equal(fixture->handler->get_lba_status(&fixture->dev, offset, length,
+							  &mapped, &extent_length), 0);
+	assert_int_equal(mapped, expected_mapped);
+	assert_int_equal(extent_length, expected_length);
+}
+
 static void test_unmap_punches_holes(void **state)
 {
 	struct fixture *fixture = *state;
@@ -387,6 +400,12 @@ static void test_unmap_punches_holes(void **state)
 	assert_memory_equal(read_back, written, MIB);
 	assert_true(harness_is_zero(read_back + MIB, 2 * MIB));
 	assert_memory_equal(read_back + 3 * MIB, written + 3 * MIB, MIB);
+
+	expect_extent(fixture, 0, 16 * MIB, true, MIB);
+	expect_extent(fixture, MIB, 16 * MIB, false, 2 * MIB);
+	expect_extent(fixture, MIB + 4096, 8192, false, 8192);
+	expect_extent(fixture, 3 * MIB, 16 * MIB, true, MIB);
+	expect_extent(fixture, 4 * MIB, 12 * MIB, false, 12 * MIB);
 
 	close_device(fixture);
 	free(written);
