@@ -1,0 +1,353 @@
+# SPDX-License-Identifier: Apache-2.0
+# tests/lib.sh: helpers for the real-kernel tests (tests/vm/test_*.sh).
+#
+# A test script runs as root inside the VM that tests/vm/vm-run boots, and
+# starts with
+#
+#     source "${SOURCE_DIR:-.}/tests/lib.sh"
+#
+# It then has: strict mode, tracing, a cleanup stack run at exit
+# (cleanup_fn), requires (a missing tool fails the test with a message: CI
+# installs everything, so a missing tool is a broken machine, not a skip),
+# start_daemon / stop_daemon, and helpers that create TCMU backstores through
+# configfs and expose them as SCSI disks with tcm_loop.
+#
+# Variables the test may read:
+#   BUILD_DIR    where tcmu-runner and handler_*.so were built
+#   SOURCE_DIR   the project's source tree
+#   TEST_NAME    the script's name without .sh
+#   OUT_DIR      /mnt/out in the VM: survives the VM, holds logs
+#   DAEMON_PID   the running daemon, set by start_daemon
+#   DAEMON_LOG   its log file
+
+set -euo pipefail
+set -x
+
+# The tests drive the kernel; all of it must be the kernel vm-run boots.
+export LC_ALL=C
+
+TEST_NAME=$(basename "$0" .sh)
+SOURCE_DIR=${SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+BUILD_DIR=${BUILD_DIR:-$SOURCE_DIR}
+if [ -d /mnt/out ]; then
+	OUT_DIR=/mnt/out
+else
+	OUT_DIR=$(mktemp -d "/tmp/$TEST_NAME.XXXXXX")
+fi
+CONFIGFS=/sys/kernel/config/target
+CORE=$CONFIGFS/core
+LOOPBACK=$CONFIGFS/loopback
+DAEMON_PID=
+DAEMON_LOG=$OUT_DIR/$TEST_NAME.log
+: > "$DAEMON_LOG"
+
+# ------------------------------------------------------------------ basics
+
+fail() {
+	set +x
+	echo "FAIL: $TEST_NAME: $*" >&2
+	if [ -n "$DAEMON_PID" ] && [ -f "$DAEMON_LOG" ]; then
+		echo "---- last lines of $DAEMON_LOG" >&2
+		tail -n 40 "$DAEMON_LOG" >&2
+	fi
+	exit 1
+}
+
+# requires CMD [PACKAGE]: the test cannot run without CMD.
+requires() {
+	command -v "$1" >/dev/null 2>&1 ||
+		fail "this test needs '$1'${2:+ (Debian package $2)}; run ./dependency.sh"
+}
+
+# requires_module MODULE: the kernel must be able to load MODULE.
+requires_module() {
+	modprobe "$1" 2>/dev/null || fail "cannot load kernel module $1 (not the VM's kernel?)"
+}
+
+# Cleanup stack, run in reverse order at exit whatever the exit status; a
+# failing cleanup step neither stops the others nor changes the status.
+_cleanup_steps=()
+cleanup_fn() {
+	local step
+	step=$(printf '%q ' "$@")
+	_cleanup_steps+=("$step")
+}
+_run_cleanup() {
+	local status=$? i
+	set +e
+	trap - EXIT
+	for ((i = ${#_cleanup_steps[@]} - 1; i >= 0; i--)); do
+		eval "${_cleanup_steps[i]}"
+	done
+	if [ "$status" -eq 0 ]; then
+		echo "PASS: $TEST_NAME"
+	else
+		echo "FAIL: $TEST_NAME (exit status $status)" >&2
+	fi
+	exit "$status"
+}
+trap _run_cleanup EXIT
+
+# wait_for SECONDS DESCRIPTION CMD...: polls CMD every 0.1 s until it succeeds.
+wait_for() {
+	local seconds=$1 description=$2 tries
+	shift 2
+	for ((tries = seconds * 10; tries > 0; tries--)); do
+		if "$@"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "timed out after ${seconds}s waiting for $description"
+}
+
+# random_file PATH SIZE: SIZE as for head -c (8M...).
+random_file() {
+	head -c "$2" /dev/urandom > "$1"
+}
+
+# assert_log_has PATTERN: the daemon's log has a line matching PATTERN (grep -E).
+assert_log_has() {
+	grep -Eq -- "$1" "$DAEMON_LOG" || fail "daemon log has no line matching '$1'"
+}
+
+# assert_log_lacks PATTERN
+assert_log_lacks() {
+	if grep -E -- "$1" "$DAEMON_LOG"; then
+		fail "daemon log has a line matching '$1'"
+	fi
+}
+
+# ------------------------------------------------------------------ daemon
+
+# Inode numbers of the daemon's sockets.
+_daemon_socket_inodes() {
+	local fd target
+	for fd in /proc/"$DAEMON_PID"/fd/*; do
+		target=$(readlink "$fd" 2>/dev/null) || continue
+		case $target in
+		socket:*) target=${target#socket:[}; echo "${target%]}" ;;
+		esac
+	done
+}
+
+# True when the daemon holds a generic netlink socket with a multicast
+# subscription (the TCM-USER "config" group).
+daemon_subscribed() {
+	local inodes
+	inodes=$(_daemon_socket_inodes | tr '\n' ' ')
+	[ -n "$inodes" ] || return 1
+	# /proc/net/netlink: sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+	awk -v inodes=" $inodes" \
+		'$2 == 16 && $4 != "00000000" && index(inodes, " " $10 " ") { found = 1 }
+		 END { exit !found }' /proc/net/netlink
+}
+
+# The /dev/uio* files the daemon holds open, one a line.
+daemon_uio_fds() {
+	local pid=${1:-$DAEMON_PID} fd target
+	for fd in /proc/"$pid"/fd/*; do
+		target=$(readlink "$fd" 2>/dev/null) || continue
+		case $target in
+		/dev/uio*) echo "$target" ;;
+		esac
+	done
+}
+
+# The /dev/uioN of every TCMU device the kernel has now.
+kernel_tcmu_uios() {
+	local dir
+	for dir in /sys/class/uio/uio*; do
+		[ -e "$dir/name" ] || continue
+		case $(cat "$dir/name") in
+		tcm-user/*) echo "/dev/${dir##*/}" ;;
+		esac
+	done
+}
+
+# True when the daemon has every existing TCMU device open.
+_daemon_serves_all() {
+	local uio open
+	open=$(daemon_uio_fds)
+	for uio in $(kernel_tcmu_uios); do
+		grep -qx "$uio" <<<"$open" || return 1
+	done
+}
+
+_daemon_ready() {
+	kill -0 "$DAEMON_PID" 2>/dev/null ||
+		fail "tcmu-runner exited during start-up"
+	if grep -q ' ready$' "$DAEMON_LOG"; then
+		return 0
+	fi
+	daemon_subscribed && _daemon_serves_all
+}
+
+# start_daemon [OPTION...]: starts $BUILD_DIR/tcmu-runner in the background
+# with its log in $DAEMON_LOG and waits until it serves netlink events and
+# every TCMU device that exists. Set DAEMON_CWD to run it elsewhere than /.
+start_daemon() {
+	local binary=$BUILD_DIR/tcmu-runner
+	[ -x "$binary" ] || fail "$binary is not built (BUILD_DIR=$BUILD_DIR)"
+	[ -z "$DAEMON_PID" ] || fail "start_daemon: a daemon is already running ($DAEMON_PID)"
+	requires_module target_core_user
+	echo "==== start_daemon $*" >> "$DAEMON_LOG"
+	(
+		cd "${DAEMON_CWD:-/}"
+		exec "$binary" --handler-path "$BUILD_DIR" "$@"
+	) >> "$DAEMON_LOG" 2>&1 &
+	DAEMON_PID=$!
+	cleanup_fn _kill_daemon "$DAEMON_PID"
+	wait_for 30 "tcmu-runner to be ready" _daemon_ready
+}
+
+_kill_daemon() {
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1"
+		wait "$1" 2>/dev/null
+	fi
+}
+
+# stop_daemon [SIGNAL]: stops the daemon (SIGTERM by default), waits up to
+# 30 s and fails unless it exited with status 0.
+stop_daemon() {
+	local signal=${1:-TERM} pid=$DAEMON_PID status=0 tries
+	[ -n "$pid" ] || fail "stop_daemon: no daemon running"
+	kill -"$signal" "$pid"
+	for ((tries = 300; tries > 0; tries--)); do
+		kill -0 "$pid" 2>/dev/null || break
+		# A zombie has exited; wait reaps it below.
+		[ "$(awk '{print $3}' /proc/"$pid"/stat 2>/dev/null)" != Z ] || break
+		sleep 0.1
+	done
+	[ "$tries" -gt 0 ] || fail "tcmu-runner did not exit within 30 s of SIG$signal"
+	wait "$pid" || status=$?
+	DAEMON_PID=
+	[ "$status" -eq 0 ] || fail "tcmu-runner exited with status $status after SIG$signal"
+}
+
+# --------------------------------------------------------------- backstores
+
+# next_free_hba: prints the smallest N such that user_N does not exist.
+next_free_hba() {
+	local n=0
+	while [ -e "$CORE/user_$n" ]; do
+		n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# backstore_create HBA NAME SIZE DEV_CONFIG [CONTROL...]: creates
+# core/user_HBA/NAME (HBA "next" takes a free one), sets BACKSTORE to its
+# configfs directory and enables it. Returns enable's status: the daemon
+# refusing the device makes that write fail. The backstore is removed at
+# exit if the test did not remove it.
+BACKSTORE=
+backstore_create() {
+	local hba=$1 name=$2 size=$3 dev_config=$4 control
+	shift 4
+	[ "$hba" != next ] || hba=$(next_free_hba)
+	BACKSTORE=$CORE/user_$hba/$name
+	mkdir -p "$BACKSTORE" || fail "mkdir $BACKSTORE"
+	cleanup_fn backstore_remove "$BACKSTORE"
+	for control in "dev_size=$size" "dev_config=$dev_config" "$@"; do
+		echo -n "$control" > "$BACKSTORE/control" ||
+			fail "writing '$control' to $BACKSTORE/control"
+	done
+	echo 1 > "$BACKSTORE/enable"
+}
+
+# backstore_remove DIR: removes what points at the backstore, then the
+# backstore and its HBA when empty. Quiet when DIR is already gone.
+backstore_remove() {
+	local dir=$1 link
+	[ -d "$dir" ] || return 0
+	for link in $(find "$CONFIGFS" -mindepth 5 -type l 2>/dev/null); do
+		if [ "$(readlink -f "$link")" = "$(readlink -f "$dir")" ]; then
+			rm "$link"
+		fi
+	done
+	rmdir "$dir"
+	rmdir "$(dirname "$dir")" 2>/dev/null || true
+}
+
+# ---------------------------------------------------------------- tcm_loop
+
+_random_naa() {
+	printf 'naa.50014%011x' "$(( ((RANDOM << 30) | (RANDOM << 15) | RANDOM) & 0xfffffffffff ))"
+}
+
+# loop_expose BACKSTORE_DIR: exposes the backstore through a new tcm_loop
+# target as LUN 0 and sets DISK to the SCSI disk's /dev node. The target is
+# removed at exit if the test did not remove it.
+DISK=
+loop_expose() {
+	local backstore=$1 wwn tpg address
+	requires_module tcm_loop
+	requires_module sd_mod
+	wwn=$(_random_naa)
+	tpg=$LOOPBACK/$wwn/tpgt_1
+	mkdir -p "$tpg/lun/lun_0"
+	cleanup_fn loop_remove "$tpg/lun/lun_0"
+	echo -n "$(_random_naa)" > "$tpg/nexus"
+	# Linking the LUN makes the kernel scan it: INQUIRY, READ CAPACITY...
+	# reach the daemon before ln returns.
+	ln -s "$backstore" "$tpg/lun/lun_0/${backstore##*/}"
+	address=$(cat "$tpg/address")
+	wait_for 20 "the SCSI disk at $address:0" _loop_disk "$address:0" >/dev/null
+	DISK=$(_loop_disk "$address:0")
+	wait_for 10 "$DISK" test -b "$DISK"
+}
+
+# _loop_disk H:C:T:L: prints /dev/sdX of that SCSI address.
+_loop_disk() {
+	local block
+	for block in /sys/class/scsi_device/"$1"/device/block/*; do
+		[ -e "$block" ] || return 1
+		echo "/dev/${block##*/}"
+	done
+	return 1
+}
+
+# loop_remove LUN_DIR: unlinks the LUN, removes the LUN, the TPG (which
+# drops the nexus) and the WWN. Quiet when already gone.
+loop_remove() {
+	local lun=$1 tpg wwn link
+	tpg=$(dirname "$(dirname "$lun")")
+	wwn=$(dirname "$tpg")
+	[ -d "$wwn" ] || return 0
+	if [ -d "$lun" ]; then
+		for link in "$lun"/*; do
+			[ -L "$link" ] && rm "$link"
+		done
+		rmdir "$lun"
+	fi
+	rmdir "$tpg"
+	rmdir "$wwn"
+}
+
+# loop_unexpose DISK: removes the tcm_loop target behind /dev/sdX.
+loop_unexpose() {
+	local disk=${1#/dev/} address lun
+	address=$(basename "$(readlink -f /sys/block/"$disk"/device)")
+	for lun in "$LOOPBACK"/naa.*/tpgt_*/lun/lun_*; do
+		[ -d "$lun" ] || continue
+		if [ "$(cat "$(dirname "$(dirname "$lun")")/address"):0" = "$address" ]; then
+			loop_remove "$lun"
+			return 0
+		fi
+	done
+	fail "no tcm_loop target behind $1 ($address)"
+}
+
+# ---------------------------------------------------------------------- I/O
+
+# write_and_verify DISK PATTERN_FILE: writes the pattern at offset 0 with
+# O_DIRECT and reads it back with O_DIRECT; fails unless identical.
+write_and_verify() {
+	local disk=$1 pattern=$2 size
+	size=$(stat -c %s "$pattern")
+	dd if="$pattern" of="$disk" bs=1M oflag=direct status=none
+	cmp <(dd if="$disk" bs=1M count=$((size / 1048576)) iflag=direct status=none) "$pattern" ||
+		fail "data read back from $disk differs from what was written"
+}
