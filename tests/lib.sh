@@ -193,6 +193,7 @@ start_daemon() {
 	requires_module target_core_user
 	echo "==== start_daemon $*" >> "$DAEMON_LOG"
 	(
+		set +x
 		cd "${DAEMON_CWD:-/}"
 		exec "$binary" --handler-path "$BUILD_DIR" "$@"
 	) >> "$DAEMON_LOG" 2>&1 &
@@ -301,12 +302,9 @@ loop_expose() {
 
 # _loop_disk H:C:T:L: prints /dev/sdX of that SCSI address.
 _loop_disk() {
-	local block
-	for block in /sys/class/scsi_device/"$1"/device/block/*; do
-		[ -e "$block" ] || return 1
-		echo "/dev/${block##*/}"
-	done
-	return 1
+	local blocks=(/sys/class/scsi_device/"$1"/device/block/*)
+	[ -e "${blocks[0]}" ] || return 1
+	echo "/dev/${blocks[0]##*/}"
 }
 
 # loop_remove LUN_DIR: unlinks the LUN, removes the LUN, the TPG (which

@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# dependency.sh: installs the Debian packages needed to build tcmu-runner,
+# run its tests and follow the tutorial. Installs only what is missing, so
+# running it again changes nothing.
+set -euo pipefail
+
+# Build: compiler, CMake and the libraries' development files.
+build_packages=(
+	gcc make cmake pkg-config
+	libnl-3-dev libnl-genl-3-dev libglib2.0-dev libkmod-dev
+	libcmocka-dev liburing-dev libaio-dev
+)
+# The tutorial: targetcli needs the system bus; open-iscsi is the initiator.
+tutorial_packages=(
+	targetcli-fb open-iscsi lsscsi dbus sg3-utils fio kmod
+)
+# The real-kernel tests boot a VM (tests/vm/vm-run).
+test_packages=(
+	qemu-system-x86 busybox-static cpio
+)
+
+usage() {
+	cat <<EOF
+Usage: ./dependency.sh [--help] [--list]
+Installs, with apt-get, the Debian packages that tcmu-runner needs:
+  to build:        ${build_packages[*]}
+  the tutorial:    ${tutorial_packages[*]}
+  the VM tests:    ${test_packages[*]}
+Only missing packages are installed; run it as root.
+  --list   print the packages that are missing and exit
+EOF
+}
+
+list_only=false
+case ${1:-} in
+-h | --help) usage; exit 0 ;;
+--list) list_only=true ;;
+"") ;;
+*) echo "dependency.sh: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
+esac
+
+missing=()
+for package in "${build_packages[@]}" "${tutorial_packages[@]}" "${test_packages[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+	if [ "$status" != "install ok installed" ]; then
+		missing+=("$package")
+	fi
+done
+
+if $list_only; then
+	[ ${#missing[@]} -eq 0 ] || printf '%s\n' "${missing[@]}"
+	exit 0
+fi
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "[INFO] All needed packages are installed"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "[ERROR] Missing packages: ${missing[*]}; run as root: sudo ./dependency.sh" >&2
+	exit 1
+fi
+
+echo "[INFO] Installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q "${missing[@]}"
+echo "[INFO] All needed packages are installed"
