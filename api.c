@@ -7,6 +7,7 @@
  * ends in scsi_finish(), the only caller of ring_complete_request().
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tcmu_internal.h"
@@ -20,6 +21,8 @@
 #define GROUP 0x1f
 /* DPO, FUA, FUA_NV of READ/WRITE (10/12/16); protection fields are not supported. */
 #define READ_WRITE_FLAGS 0x1a
+/* DPO and the 2-bit BYTCHK of VERIFY and WRITE AND VERIFY. */
+#define BYTCHK_FLAGS 0x16
 
 const struct scsi_command scsi_commands[] = {
 	{ .opcode = 0x00, .cdb_length = 6, .execute = scsi_test_unit_ready,
@@ -31,7 +34,7 @@ const struct scsi_command scsi_commands[] = {
 	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
 	  .usage = { 0x08, 0x1f, 0xff, 0xff, 0xff, CONTROL } },
 	{ .opcode = 0x0a, .cdb_length = 6, .execute = scsi_write,
-	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
 	  .usage = { 0x0a, 0x1f, 0xff, 0xff, 0xff, CONTROL } },
 	{ .opcode = 0x12, .cdb_length = 6, .execute = scsi_inquiry,
 	  .usage = { 0x12, 0x01, 0xff, 0xff, 0xff, CONTROL } },
@@ -47,11 +50,26 @@ const struct scsi_command scsi_commands[] = {
 	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
 	  .usage = { 0x28, READ_WRITE_FLAGS, LBA32, GROUP, LENGTH16, CONTROL } },
 	{ .opcode = 0x2a, .cdb_length = 10, .execute = scsi_write,
-	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
 	  .usage = { 0x2a, READ_WRITE_FLAGS, LBA32, GROUP, LENGTH16, CONTROL } },
+	{ .opcode = 0x2e, .cdb_length = 10, .execute = scsi_write_and_verify,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
+	  .usage = { 0x2e, BYTCHK_FLAGS, LBA32, GROUP, LENGTH16, CONTROL } },
+	{ .opcode = 0x2f, .cdb_length = 10, .execute = scsi_verify,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x2f, BYTCHK_FLAGS, LBA32, GROUP, LENGTH16, CONTROL } },
+	{ .opcode = 0x34, .cdb_length = 10, .execute = scsi_pre_fetch,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x34, 0x02, LBA32, GROUP, LENGTH16, CONTROL } },
 	{ .opcode = 0x35, .cdb_length = 10, .execute = scsi_synchronize_cache,
 	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
 	  .usage = { 0x35, 0x02, LBA32, GROUP, LENGTH16, CONTROL } },
+	{ .opcode = 0x41, .cdb_length = 10, .execute = scsi_write_same,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
+	  .usage = { 0x41, 0x08, LBA32, GROUP, LENGTH16, CONTROL } },
+	{ .opcode = 0x42, .cdb_length = 10, .execute = scsi_unmap, .available = scsi_has_unmap,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
+	  .usage = { 0x42, 0, 0, 0, 0, 0, GROUP, LENGTH16, CONTROL } },
 	{ .opcode = 0x55, .cdb_length = 10, .execute = scsi_mode_select,
 	  .usage = { 0x55, 0x11, 0, 0, 0, 0, 0, LENGTH16, CONTROL } },
 	{ .opcode = 0x5a, .cdb_length = 10, .execute = scsi_mode_sense,
@@ -59,21 +77,51 @@ const struct scsi_command scsi_commands[] = {
 	{ .opcode = 0x88, .cdb_length = 16, .execute = scsi_read,
 	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
 	  .usage = { 0x88, READ_WRITE_FLAGS, LBA64, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0x89, .cdb_length = 16, .execute = scsi_compare_and_write,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES | SCSI_COMMAND_EXCLUSIVE,
+	  .usage = { 0x89, READ_WRITE_FLAGS, LBA64, 0, 0, 0, 0xff, GROUP, CONTROL } },
 	{ .opcode = 0x8a, .cdb_length = 16, .execute = scsi_write,
-	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
 	  .usage = { 0x8a, READ_WRITE_FLAGS, LBA64, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0x8e, .cdb_length = 16, .execute = scsi_write_and_verify,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
+	  .usage = { 0x8e, BYTCHK_FLAGS, LBA64, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0x8f, .cdb_length = 16, .execute = scsi_verify,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x8f, BYTCHK_FLAGS, LBA64, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0x90, .cdb_length = 16, .execute = scsi_pre_fetch,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x90, 0x02, LBA64, LENGTH32, GROUP, CONTROL } },
 	{ .opcode = 0x91, .cdb_length = 16, .execute = scsi_synchronize_cache,
 	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
 	  .usage = { 0x91, 0x02, LBA64, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0x93, .cdb_length = 16, .execute = scsi_write_same,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
+	  .usage = { 0x93, 0x09, LBA64, LENGTH32, GROUP, CONTROL } },
 	{ .opcode = 0x9e, .has_service_action = true, .service_action = 0x10,
 	  .cdb_length = 16, .execute = scsi_read_capacity_16,
 	  .usage = { 0x9e, 0x10, LBA64, LENGTH32, 0x01, CONTROL } },
+	{ .opcode = 0x9e, .has_service_action = true, .service_action = 0x12,
+	  .cdb_length = 16, .execute = scsi_get_lba_status, .available = scsi_has_unmap,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0x9e, 0x12, LBA64, LENGTH32, 0, CONTROL } },
+	{ .opcode = 0xa0, .cdb_length = 12, .flags = SCSI_COMMAND_KERNEL,
+	  .usage = { 0xa0, 0, 0xff, 0, 0, 0, LENGTH32, 0, CONTROL } },
+	{ .opcode = 0xa3, .has_service_action = true, .service_action = 0x0c,
+	  .cdb_length = 12, .execute = scsi_report_supported_operation_codes,
+	  .usage = { 0xa3, 0x0c, 0x87, 0xff, 0xff, 0xff, LENGTH32, 0, CONTROL } },
 	{ .opcode = 0xa8, .cdb_length = 12, .execute = scsi_read,
 	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
 	  .usage = { 0xa8, READ_WRITE_FLAGS, LBA32, LENGTH32, GROUP, CONTROL } },
 	{ .opcode = 0xaa, .cdb_length = 12, .execute = scsi_write,
-	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
 	  .usage = { 0xaa, READ_WRITE_FLAGS, LBA32, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0xae, .cdb_length = 12, .execute = scsi_write_and_verify,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS | SCSI_COMMAND_WRITES,
+	  .usage = { 0xae, BYTCHK_FLAGS, LBA32, LENGTH32, GROUP, CONTROL } },
+	{ .opcode = 0xaf, .cdb_length = 12, .execute = scsi_verify,
+	  .flags = SCSI_COMMAND_MEDIUM_ACCESS,
+	  .usage = { 0xaf, BYTCHK_FLAGS, LBA32, LENGTH32, GROUP, CONTROL } },
 };
 
 const size_t scsi_command_count = ARRAY_SIZE(scsi_commands);
@@ -96,6 +144,30 @@ uint32_t scsi_max_transfer_blocks(const struct tcmu_device *dev)
 bool scsi_has_unmap(const struct tcmu_device *dev)
 {
 	return dev->handler && dev->handler->unmap;
+}
+
+/* What one command may ask of the handler, in bytes, before it splits. */
+#define MAX_UNMAP_BYTES		(1ull << 30)
+#define MAX_WRITE_SAME_BYTES	(1ull << 30)
+
+uint32_t scsi_max_compare_and_write_blocks(const struct tcmu_device *dev)
+{
+	/* The data-out holds twice the blocks; the field is one byte. */
+	uint32_t max_blocks = scsi_max_transfer_blocks(dev) / 2;
+
+	if (max_blocks == 0 && scsi_max_transfer_blocks(dev) == 0)
+		max_blocks = 255;
+	return max_blocks > 255 ? 255 : max_blocks ? max_blocks : 1;
+}
+
+uint64_t scsi_max_write_same_blocks(const struct tcmu_device *dev)
+{
+	return dev->block_size ? MAX_WRITE_SAME_BYTES / dev->block_size : 0;
+}
+
+uint32_t scsi_max_unmap_blocks(const struct tcmu_device *dev)
+{
+	return dev->block_size ? (uint32_t)(MAX_UNMAP_BYTES / dev->block_size) : 0;
 }
 
 void scsi_device_init(struct tcmu_device *dev)
@@ -192,6 +264,44 @@ void scsi_data_zero(struct tcmu_request *req, size_t offset)
 	}
 }
 
+struct iovec *scsi_data_slice(const struct tcmu_request *req, uint64_t offset, uint64_t length,
+			      size_t *ret_count)
+{
+	struct iovec *slice = calloc(req->iov_count ? req->iov_count : 1, sizeof(*slice));
+	size_t count = 0;
+
+	if (!slice)
+		return NULL;
+	for (uint32_t i = 0; i < req->iov_count && length; i++) {
+		uint64_t part = req->iov[i].iov_len;
+
+		if (offset >= part) {
+			offset -= part;
+			continue;
+		}
+		part -= offset;
+		if (part > length)
+			part = length;
+		slice[count].iov_base = (uint8_t *)req->iov[i].iov_base + offset;
+		slice[count].iov_len = part;
+		count++;
+		length -= part;
+		offset = 0;
+	}
+	if (length) {
+		free(slice);
+		return NULL;
+	}
+	*ret_count = count;
+	return slice;
+}
+
+void scsi_finish_writer(struct tcmu_request *req, const struct scsi_outcome *outcome)
+{
+	scsi_gate_leave(req->dev, scsi_command_of(req)->flags & SCSI_COMMAND_EXCLUSIVE);
+	scsi_finish(req, outcome, 0);
+}
+
 void scsi_finish_data_in(struct tcmu_request *req, const void *data, size_t length,
 			 size_t allocation_length)
 {
@@ -223,7 +333,8 @@ static const struct scsi_command *find_command(const struct tcmu_request *req,
 	for (size_t i = 0; i < scsi_command_count; i++) {
 		const struct scsi_command *command = &scsi_commands[i];
 
-		if (command->opcode != opcode || !scsi_command_available(command, req->dev))
+		if (command->opcode != opcode || (command->flags & SCSI_COMMAND_KERNEL) ||
+		    !scsi_command_available(command, req->dev))
 			continue;
 		opcode_known = true;
 		if (!command->has_service_action ||
@@ -236,6 +347,13 @@ static const struct scsi_command *find_command(const struct tcmu_request *req,
 		*ret_outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST,
 					  SCSI_ASC_INVALID_COMMAND_OPERATION_CODE);
 	return NULL;
+}
+
+const struct scsi_command *scsi_command_of(const struct tcmu_request *req)
+{
+	struct scsi_outcome unused;
+
+	return find_command(req, &unused);
 }
 
 /* Any CDB bit the usage map does not claim is reserved and must be zero. */
@@ -293,5 +411,8 @@ void scsi_execute(struct tcmu_request *req)
 		scsi_finish(req, &outcome, 0);
 		return;
 	}
+	if ((command->flags & SCSI_COMMAND_WRITES) &&
+	    !scsi_gate_enter(req, command->flags & SCSI_COMMAND_EXCLUSIVE))
+		return;
 	command->execute(req);
 }

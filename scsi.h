@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct tcmu_device;
 struct tcmu_request;
@@ -143,6 +144,15 @@ size_t scsi_data_copy_in(struct tcmu_request *req, size_t offset, const void *so
 size_t scsi_data_copy_out(struct tcmu_request *req, size_t offset, void *destination,
 			  size_t length);
 void scsi_data_zero(struct tcmu_request *req, size_t offset);
+/*
+ * A malloc'd iovec array covering length bytes of the data buffer from
+ * offset, for a handler op on part of it. NULL when out of memory or
+ * when the buffer is shorter.
+ */
+struct iovec *scsi_data_slice(const struct tcmu_request *req, uint64_t offset, uint64_t length,
+			      size_t *ret_count);
+/* Leaves the write gate as the request's command entered it, then completes. */
+void scsi_finish_writer(struct tcmu_request *req, const struct scsi_outcome *outcome);
 
 /* One command the device server implements: drives dispatch and RSOC. */
 struct scsi_command {
@@ -166,6 +176,12 @@ struct scsi_command {
 
 /* Needs the medium: NOT READY while the unit is stopped. */
 #define SCSI_COMMAND_MEDIUM_ACCESS		(1u << 0)
+/* Changes the medium: passes the write gate; scsi_gate_leave() before completing. */
+#define SCSI_COMMAND_WRITES			(1u << 1)
+/* Holds the write gate alone (COMPARE AND WRITE). */
+#define SCSI_COMMAND_EXCLUSIVE			(1u << 2)
+/* Answered by the kernel (REPORT LUNS): listed by RSOC, never executed here. */
+#define SCSI_COMMAND_KERNEL			(1u << 3)
 
 extern const struct scsi_command scsi_commands[];
 extern const size_t scsi_command_count;
@@ -176,6 +192,70 @@ bool scsi_command_available(const struct scsi_command *command, const struct tcm
 uint64_t scsi_block_count(const struct tcmu_device *dev);
 uint32_t scsi_max_transfer_blocks(const struct tcmu_device *dev);
 bool scsi_has_unmap(const struct tcmu_device *dev);
+/* Most blocks one COMPARE AND WRITE compares and writes. */
+uint32_t scsi_max_compare_and_write_blocks(const struct tcmu_device *dev);
+/* Most blocks one WRITE SAME writes (without UNMAP it writes them all). */
+uint64_t scsi_max_write_same_blocks(const struct tcmu_device *dev);
+/* Most blocks and descriptors one UNMAP takes. */
+uint32_t scsi_max_unmap_blocks(const struct tcmu_device *dev);
+#define SCSI_MAX_UNMAP_DESCRIPTORS 256
+
+/* Where the LBA and the block count of a READ/WRITE-like CDB are. */
+struct scsi_block_range {
+	uint64_t lba;
+	uint32_t blocks;
+	uint8_t length_byte;	/* for field pointers */
+};
+
+struct scsi_block_range scsi_decode_range(const uint8_t *cdb);
+/* LBA + blocks inside the medium, overflow-safe. */
+bool scsi_range_inside(const struct tcmu_device *dev, uint64_t lba, uint64_t blocks);
+/* Writes must be durable at GOOD: FUA asked for, or the write cache is off. */
+uint32_t scsi_write_flags(const struct tcmu_request *req, bool fua);
+
+/*
+ * The write gate (scsi_gate.c): writes run together, a COMPARE AND WRITE
+ * runs alone, so that its read, compare and write are atomic against
+ * every other write. The dispatcher enters it for commands flagged
+ * SCSI_COMMAND_WRITES: true means go now; false means the request waits,
+ * and its execute runs later, from the completion that opened the gate.
+ * While it waits, the request's scsi_private links the queue.
+ */
+bool scsi_gate_enter(struct tcmu_request *req, bool exclusive);
+/* Before completing the request; may start waiting requests. */
+void scsi_gate_leave(struct tcmu_device *dev, bool exclusive);
+/* The table entry of a request that passed dispatch. */
+const struct scsi_command *scsi_command_of(const struct tcmu_request *req);
+
+/*
+ * A command made of several handler ops in a row (scsi_steps.c). issue
+ * submits the next op and returns 0, returns 1 when there is nothing left
+ * to do, or -errno when the op was not taken; completed sees each op's
+ * result and returns false to stop, with outcome set. A handler may
+ * complete an op before its call returns: the loop then goes on in the
+ * submitting call, so the stack does not grow with the number of ops.
+ * At the end, done runs (to free what the command holds; it must not
+ * touch steps after scsi_finish) and the request is completed with
+ * outcome and read_length.
+ */
+struct scsi_steps {
+	struct tcmu_request *req;
+	int (*issue)(struct scsi_steps *steps);
+	bool (*completed)(struct scsi_steps *steps, int result);
+	void (*done)(struct scsi_steps *steps);
+	struct scsi_outcome outcome;
+	uint32_t read_length;
+	bool is_write;		/* for the errno to sense mapping */
+	bool gated;		/* leave the write gate at the end */
+	bool exclusive;
+	int result;
+	int handoff;
+};
+
+/* Starts the loop; req->io_done and req->scsi_private are the loop's. */
+void scsi_steps_run(struct scsi_steps *steps);
+/* io_done for the ops issue() submits. */
+void scsi_steps_io_done(struct tcmu_request *req, int result);
 
 /* Command implementations, by file. */
 /* scsi_unit.c */
@@ -193,6 +273,15 @@ void scsi_mode_select(struct tcmu_request *req);
 void scsi_read(struct tcmu_request *req);
 void scsi_write(struct tcmu_request *req);
 void scsi_synchronize_cache(struct tcmu_request *req);
+void scsi_pre_fetch(struct tcmu_request *req);
+/* scsi_verify.c */
+void scsi_verify(struct tcmu_request *req);
+void scsi_write_and_verify(struct tcmu_request *req);
+void scsi_compare_and_write(struct tcmu_request *req);
+/* scsi_provisioning.c */
+void scsi_write_same(struct tcmu_request *req);
+void scsi_unmap(struct tcmu_request *req);
+void scsi_get_lba_status(struct tcmu_request *req);
 /* scsi_opcodes.c */
 void scsi_report_supported_operation_codes(struct tcmu_request *req);
 

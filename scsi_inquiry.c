@@ -16,10 +16,6 @@
 
 #define DIRECT_ACCESS_DEVICE	0x00
 
-/* Largest UNMAP the handlers are asked to do in one call, in bytes. */
-#define MAX_UNMAP_BYTES		(1ull << 30)
-#define MAX_UNMAP_DESCRIPTORS	256
-
 /* Space-padded ASCII field (SPC-4 4.4.1). */
 static void put_ascii(uint8_t *field, size_t width, const char *text)
 {
@@ -170,30 +166,34 @@ static size_t page_extended_inquiry(const struct tcmu_device *dev, uint8_t *page
 
 static size_t page_block_limits(const struct tcmu_device *dev, uint8_t *page)
 {
-	uint32_t block_size = dev->block_size ? dev->block_size : 512;
-
 	page[4] = 0x01;		/* WSNZ: WRITE SAME needs a block count */
+	page[5] = (uint8_t)scsi_max_compare_and_write_blocks(dev);
 	scsi_put_be32(page + 8, scsi_max_transfer_blocks(dev));
 	if (scsi_has_unmap(dev)) {
-		scsi_put_be32(page + 20, (uint32_t)(MAX_UNMAP_BYTES / block_size));
-		scsi_put_be32(page + 24, MAX_UNMAP_DESCRIPTORS);
+		scsi_put_be32(page + 20, scsi_max_unmap_blocks(dev));
+		scsi_put_be32(page + 24, SCSI_MAX_UNMAP_DESCRIPTORS);
 	}
+	scsi_put_be64(page + 36, scsi_max_write_same_blocks(dev));
 	return 0x3c;
 }
 
 static size_t page_block_characteristics(const struct tcmu_device *dev, uint8_t *page)
 {
-	(void)dev;
-	(void)page;
-	/* Rotation rate and form factor: not reported, the handler does not say. */
+	/* Rotation rate 1: non-rotating. Otherwise 0, not reported. */
+	if (dev->handler && (dev->handler->flags & TCMU_HANDLER_NON_ROTATING))
+		scsi_put_be16(page + 4, 0x0001);
 	return 0x3c;
 }
 
 static size_t page_provisioning(const struct tcmu_device *dev, uint8_t *page)
 {
+	/*
+	 * UNMAP and WRITE SAME (10)/(16) with UNMAP deallocate; unmapped
+	 * blocks read as zeros (the handler contract), so LBPRZ.
+	 */
 	if (scsi_has_unmap(dev)) {
-		page[5] = 0x80 | 0x04;	/* LBPU, LBPRZ */
-		page[6] = 0x02;		/* thin provisioned */
+		page[5] = 0x80 | 0x40 | 0x20 | 0x04;	/* LBPU, LBPWS, LBPWS10, LBPRZ */
+		page[6] = 0x02;				/* thin provisioned */
 	}
 	return 4;
 }

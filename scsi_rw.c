@@ -11,16 +11,9 @@
 
 #include "tcmu_internal.h"
 
-/* Where the LBA and the block count of a CDB are. */
-struct block_range {
-	uint64_t lba;
-	uint32_t blocks;
-	uint8_t length_byte;	/* for field pointers */
-};
-
-static struct block_range decode_range(const uint8_t *cdb)
+struct scsi_block_range scsi_decode_range(const uint8_t *cdb)
 {
-	struct block_range range = { 0 };
+	struct scsi_block_range range = { 0 };
 
 	switch (cdb[0] >> 5) {
 	case 0:		/* 6-byte CDB: 21-bit LBA; a length of 0 means 256 */
@@ -48,19 +41,25 @@ static struct block_range decode_range(const uint8_t *cdb)
 	return range;
 }
 
-/* LBA + length inside the medium (SBC-3 4.5), overflow-safe. */
-static bool range_inside(const struct tcmu_device *dev, uint64_t lba, uint64_t blocks)
+bool scsi_range_inside(const struct tcmu_device *dev, uint64_t lba, uint64_t blocks)
 {
 	uint64_t count = scsi_block_count(dev);
 
 	return lba <= count && blocks <= count - lba;
 }
 
+uint32_t scsi_write_flags(const struct tcmu_request *req, bool fua)
+{
+	if (fua || !__atomic_load_n(&req->dev->write_cache, __ATOMIC_ACQUIRE))
+		return TCMU_WRITE_FUA;
+	return 0;
+}
+
 /*
  * The checks every data transfer shares: the block limit, the range and
  * the buffer. On success *ret_bytes is the transfer size in bytes.
  */
-static bool check_transfer(const struct tcmu_request *req, const struct block_range *range,
+static bool check_transfer(const struct tcmu_request *req, const struct scsi_block_range *range,
 			   uint64_t *ret_bytes, struct scsi_outcome *ret_outcome)
 {
 	const struct tcmu_device *dev = req->dev;
@@ -71,7 +70,7 @@ static bool check_transfer(const struct tcmu_request *req, const struct block_ra
 		*ret_outcome = scsi_invalid_cdb_field(range->length_byte, 7);
 		return false;
 	}
-	if (!range_inside(dev, range->lba, range->blocks)) {
+	if (!scsi_range_inside(dev, range->lba, range->blocks)) {
 		*ret_outcome = scsi_lba_out_of_range(range->lba);
 		return false;
 	}
@@ -118,7 +117,7 @@ static struct trimmed_iov *trim_iov(const struct tcmu_request *req, uint64_t byt
 static void read_done(struct tcmu_request *req, int result)
 {
 	struct scsi_outcome outcome = scsi_outcome_from_errno(result, false);
-	struct block_range range = decode_range(req->cdb);
+	struct scsi_block_range range = scsi_decode_range(req->cdb);
 	uint32_t read_length = result ? 0 : (uint32_t)((uint64_t)range.blocks * req->dev->block_size);
 
 	/* A cut buffer's tail must not carry stale ring data to the initiator. */
@@ -133,13 +132,14 @@ static void write_done(struct tcmu_request *req, int result)
 	struct scsi_outcome outcome = scsi_outcome_from_errno(result, true);
 
 	free(req->scsi_private);
+	scsi_gate_leave(req->dev, false);
 	scsi_finish(req, &outcome, 0);
 }
 
 static void transfer(struct tcmu_request *req, bool is_write)
 {
 	struct tcmu_device *dev = req->dev;
-	const struct block_range range = decode_range(req->cdb);
+	const struct scsi_block_range range = scsi_decode_range(req->cdb);
 	const struct iovec *iov = req->iov;
 	size_t iov_count = req->iov_count;
 	struct scsi_outcome outcome;
@@ -147,19 +147,23 @@ static void transfer(struct tcmu_request *req, bool is_write)
 	int rc;
 
 	if (!check_transfer(req, &range, &bytes, &outcome)) {
+		if (is_write)
+			scsi_gate_leave(dev, false);
 		scsi_finish(req, &outcome, 0);
 		return;
 	}
 	if (bytes == 0) {
+		if (is_write)
+			scsi_gate_leave(dev, false);
 		scsi_finish_good(req);
 		return;
 	}
+	req->io_done = is_write ? write_done : read_done;
 	if (req->data_length > bytes) {
 		struct trimmed_iov *trimmed = trim_iov(req, bytes);
 
 		if (!trimmed) {
-			outcome = scsi_outcome_from_errno(-ENOMEM, is_write);
-			scsi_finish(req, &outcome, 0);
+			req->io_done(req, -ENOMEM);
 			return;
 		}
 		req->scsi_private = trimmed;
@@ -167,18 +171,13 @@ static void transfer(struct tcmu_request *req, bool is_write)
 		iov_count = trimmed->count;
 	}
 	if (is_write) {
-		/* FUA, or no write cache to complete into: durable before GOOD. */
-		uint32_t flags = 0;
+		/* WRITE(6) has no FUA bit. */
+		uint32_t flags = scsi_write_flags(req, req->cdb[0] != 0x0a && (req->cdb[1] & 0x08));
 
-		if ((req->cdb[0] != 0x0a && (req->cdb[1] & 0x08)) ||
-		    !__atomic_load_n(&dev->write_cache, __ATOMIC_ACQUIRE))
-			flags |= TCMU_WRITE_FUA;
-		req->io_done = write_done;
 		rc = dev->handler->write(dev, req, iov, iov_count, range.lba * dev->block_size,
 					 bytes, flags);
 	} else {
 		/* A FUA read needs nothing more: handlers read what was written. */
-		req->io_done = read_done;
 		rc = dev->handler->read(dev, req, iov, iov_count, range.lba * dev->block_size,
 					bytes);
 	}
@@ -211,11 +210,11 @@ static void synchronize_done(struct tcmu_request *req, int result)
 void scsi_synchronize_cache(struct tcmu_request *req)
 {
 	struct tcmu_device *dev = req->dev;
-	const struct block_range range = decode_range(req->cdb);
+	const struct scsi_block_range range = scsi_decode_range(req->cdb);
 	struct scsi_outcome outcome;
 	int rc;
 
-	if (!range_inside(dev, range.lba, range.blocks)) {
+	if (!scsi_range_inside(dev, range.lba, range.blocks)) {
 		outcome = scsi_lba_out_of_range(range.lba);
 		scsi_finish(req, &outcome, 0);
 		return;
@@ -224,4 +223,21 @@ void scsi_synchronize_cache(struct tcmu_request *req)
 	rc = dev->handler->flush(dev, req);
 	if (rc < 0)
 		synchronize_done(req, rc);
+}
+
+/*
+ * SBC-3 5.8-5.9. There is no cache to load: GOOD ("not all blocks were
+ * loaded"), never CONDITION MET, once the range is checked.
+ */
+void scsi_pre_fetch(struct tcmu_request *req)
+{
+	const struct scsi_block_range range = scsi_decode_range(req->cdb);
+	struct scsi_outcome outcome;
+
+	if (!scsi_range_inside(req->dev, range.lba, range.blocks)) {
+		outcome = scsi_lba_out_of_range(range.lba);
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	scsi_finish_good(req);
 }

@@ -13,16 +13,37 @@ struct fake fake;
 void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
 			   const uint8_t *sense, size_t sense_length, uint32_t read_length)
 {
-	assert_ptr_equal(req, &fake.req);
+	struct fake_completion *completion = NULL;
+
 	assert_true(sense_length <= SCSI_SENSE_BUFFER_SIZE);
 	assert_true(read_length <= req->data_length);
-	fake.completion.count++;
-	fake.completion.status = scsi_status;
-	memset(fake.completion.sense, 0, sizeof(fake.completion.sense));
+	for (unsigned int i = 0; i < fake.completion_count; i++)
+		if (fake.completions[i].req == req)
+			completion = &fake.completions[i];
+	if (!completion) {
+		assert_true(fake.completion_count < 16);
+		completion = &fake.completions[fake.completion_count++];
+		memset(completion, 0, sizeof(*completion));
+		completion->req = req;
+	}
+	/* Exactly one completion per request. */
+	assert_int_equal(completion->count, 0);
+	completion->count++;
+	completion->status = scsi_status;
+	memset(completion->sense, 0, sizeof(completion->sense));
 	if (sense_length)
-		memcpy(fake.completion.sense, sense, sense_length);
-	fake.completion.sense_length = sense_length;
-	fake.completion.read_length = read_length;
+		memcpy(completion->sense, sense, sense_length);
+	completion->sense_length = sense_length;
+	completion->read_length = read_length;
+	fake.completion = *completion;
+}
+
+const struct fake_completion *fake_completion_of(const struct tcmu_request *req)
+{
+	for (unsigned int i = 0; i < fake.completion_count; i++)
+		if (fake.completions[i].req == req)
+			return &fake.completions[i];
+	return NULL;
 }
 
 static void record(char op, uint64_t offset, uint64_t length, uint32_t flags)
@@ -88,6 +109,9 @@ static int fake_write(struct tcmu_device *dev, struct tcmu_request *req,
 	assert_true(offset + length <= dev->size);
 	record('w', offset, length, flags);
 	if (!fake.op_error && !fake.complete_error) {
+		for (uint64_t block = offset / FAKE_BLOCK_SIZE; block < (offset + length) / FAKE_BLOCK_SIZE;
+		     block++)
+			fake.mapped[block] = true;
 		for (size_t i = 0; i < iov_count; i++) {
 			memcpy(fake.medium + offset, iov[i].iov_base, iov[i].iov_len);
 			offset += iov[i].iov_len;
@@ -110,9 +134,35 @@ static int fake_unmap(struct tcmu_device *dev, struct tcmu_request *req, uint64_
 	assert_true(length > 0);
 	assert_true(offset + length <= dev->size);
 	record('u', offset, length, 0);
-	if (!fake.op_error && !fake.complete_error)
+	if (!fake.op_error && !fake.complete_error) {
 		memset(fake.medium + offset, 0, length);
+		for (uint64_t block = offset / FAKE_BLOCK_SIZE; block < (offset + length) / FAKE_BLOCK_SIZE;
+		     block++)
+			fake.mapped[block] = false;
+	}
 	return finish_op(req);
+}
+
+static int fake_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
+			       bool *ret_mapped, uint64_t *ret_length)
+{
+	uint64_t block = offset / FAKE_BLOCK_SIZE;
+	uint64_t same = 0;
+
+	assert_ptr_equal(dev, &fake.dev);
+	assert_true(length > 0 && offset + length <= dev->size);
+	record('s', offset, length, 0);
+	if (fake.op_error) {
+		int result = fake.op_error;
+
+		fake.op_error = 0;
+		return result;
+	}
+	while (same < length && fake.mapped[block + same / FAKE_BLOCK_SIZE] == fake.mapped[block])
+		same += FAKE_BLOCK_SIZE;
+	*ret_mapped = fake.mapped[block];
+	*ret_length = same < length ? same : length;
+	return 0;
 }
 
 static int setup(bool with_unmap)
@@ -124,8 +174,10 @@ static int setup(bool with_unmap)
 	fake.handler.read = fake_read;
 	fake.handler.write = fake_write;
 	fake.handler.flush = fake_flush;
-	if (with_unmap)
+	if (with_unmap) {
 		fake.handler.unmap = fake_unmap;
+		fake.handler.get_lba_status = fake_get_lba_status;
+	}
 	fake.dev.name = "disk0";
 	fake.dev.unit_serial = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 	fake.dev.handler = &fake.handler;
@@ -158,6 +210,22 @@ int fake_teardown(void **state)
 	return 0;
 }
 
+void fake_start(struct tcmu_request *req, struct iovec *iov, const uint8_t *cdb,
+		size_t cdb_length, void *buffer, size_t length)
+{
+	assert_true(cdb_length <= TCMU_MAX_CDB_LENGTH);
+	memset(req, 0, sizeof(*req));
+	req->dev = &fake.dev;
+	memcpy(req->cdb, cdb, cdb_length);
+	req->cdb_length = (uint32_t)cdb_length;
+	iov->iov_base = buffer;
+	iov->iov_len = length;
+	req->iov = iov;
+	req->iov_count = length ? 1 : 0;
+	req->data_length = length;
+	scsi_execute(req);
+}
+
 static void start(const uint8_t *cdb, size_t cdb_length, void *buffer, size_t length,
 		  unsigned int iov_count)
 {
@@ -167,6 +235,7 @@ static void start(const uint8_t *cdb, size_t cdb_length, void *buffer, size_t le
 	assert_true(iov_count >= 1 && iov_count <= 4);
 	memset(&fake.req, 0, sizeof(fake.req));
 	memset(&fake.completion, 0, sizeof(fake.completion));
+	fake.completion_count = 0;
 	fake.call_count = 0;
 	fake.req.dev = &fake.dev;
 	memcpy(fake.req.cdb, cdb, cdb_length);
@@ -203,6 +272,21 @@ void fake_release_deferred(void)
 	fake.defer = false;
 	for (unsigned int i = 0; i < count; i++)
 		tcmu_request_complete(fake.deferred[i], fake.deferred_results[i]);
+}
+
+void fake_release_next(void)
+{
+	struct tcmu_request *req;
+	int result;
+
+	assert_true(fake.deferred_count > 0);
+	req = fake.deferred[0];
+	result = fake.deferred_results[0];
+	fake.deferred_count--;
+	memmove(fake.deferred, fake.deferred + 1, fake.deferred_count * sizeof(fake.deferred[0]));
+	memmove(fake.deferred_results, fake.deferred_results + 1,
+		fake.deferred_count * sizeof(fake.deferred_results[0]));
+	tcmu_request_complete(req, result);
 }
 
 void assert_status(uint8_t status)

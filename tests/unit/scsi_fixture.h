@@ -17,6 +17,7 @@
 #include "tcmu_internal.h"
 
 struct fake_completion {
+	struct tcmu_request *req;
 	unsigned int count;
 	uint8_t status;
 	uint8_t sense[SCSI_SENSE_BUFFER_SIZE];
@@ -37,7 +38,11 @@ struct fake {
 	uint8_t *medium;
 	struct tcmu_request req;
 	struct iovec iov[4];
-	struct fake_completion completion;
+	struct fake_completion completion;	/* the last one */
+	struct fake_completion completions[16];	/* by request */
+	unsigned int completion_count;
+	/* Provisioning state per block, for get_lba_status. */
+	bool mapped[2048];
 
 	/* Returned by the next handler op: the request is not taken. */
 	int op_error;
@@ -66,8 +71,16 @@ void fake_execute_split(const uint8_t *cdb, size_t cdb_length, void *buffer, siz
 			unsigned int iov_count);
 void fake_execute(const uint8_t *cdb, size_t cdb_length, void *buffer, size_t length);
 #define EXECUTE(cdb, buffer, length) fake_execute((cdb), sizeof(cdb), (buffer), (length))
-/* Completes the parked requests in order, with their results. */
+/* Completes the parked requests in order, with their results; stops parking. */
 void fake_release_deferred(void);
+/* Completes the oldest parked request; later ops are still parked. */
+void fake_release_next(void);
+
+/* Starts a CDB on a request of the caller's (several may be in flight). */
+void fake_start(struct tcmu_request *req, struct iovec *iov, const uint8_t *cdb,
+		size_t cdb_length, void *buffer, size_t length);
+/* What the request was completed with; NULL while it is not. */
+const struct fake_completion *fake_completion_of(const struct tcmu_request *req);
 
 void assert_good(void);
 void assert_status(uint8_t status);

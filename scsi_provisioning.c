@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * scsi_provisioning.c: thin provisioning (SBC-3 4.7): WRITE SAME (10)/(16)
+ * with UNMAP and NDOB, UNMAP, GET LBA STATUS. Deallocated blocks read as
+ * zeros (LBPRZ), so deallocating is only a stand-in for writing zeros.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tcmu_internal.h"
+
+/* WRITE SAME writes through a buffer of at most this many bytes. */
+#define WRITE_SAME_CHUNK_BYTES (1u << 20)
+/* GET LBA STATUS answers with at most this many descriptors. */
+#define LBA_STATUS_MAX_DESCRIPTORS 64
+/* ...and asks the handler at most this often: a short answer is allowed. */
+#define LBA_STATUS_MAX_QUERIES 4096
+
+struct write_same_job {
+	struct scsi_steps steps;
+	uint64_t lba;
+	uint64_t blocks;
+	uint64_t blocks_done;
+	uint64_t chunk_blocks;
+	uint64_t writing_blocks;
+	bool deallocate;
+	uint32_t write_flags;
+	struct iovec iov;
+	uint8_t buffer[];
+};
+
+static int write_same_issue(struct scsi_steps *steps)
+{
+	struct write_same_job *job = (struct write_same_job *)steps;
+	struct tcmu_request *req = steps->req;
+	struct tcmu_device *dev = req->dev;
+	uint64_t blocks;
+
+	if (job->blocks_done == job->blocks)
+		return 1;
+	if (job->deallocate) {
+		job->writing_blocks = job->blocks;
+		return dev->handler->unmap(dev, req, job->lba * dev->block_size,
+					   job->blocks * dev->block_size);
+	}
+	blocks = job->blocks - job->blocks_done;
+	if (blocks > job->chunk_blocks)
+		blocks = job->chunk_blocks;
+	job->writing_blocks = blocks;
+	job->iov.iov_base = job->buffer;
+	job->iov.iov_len = blocks * dev->block_size;
+	return dev->handler->write(dev, req, &job->iov, 1,
+				   (job->lba + job->blocks_done) * dev->block_size,
+				   blocks * dev->block_size, job->write_flags);
+}
+
+static bool write_same_completed(struct scsi_steps *steps, int result)
+{
+	struct write_same_job *job = (struct write_same_job *)steps;
+
+	if (result) {
+		steps->outcome = scsi_outcome_from_errno(result, true);
+		return false;
+	}
+	job->blocks_done += job->writing_blocks;
+	return true;
+}
+
+static void free_steps(struct scsi_steps *steps)
+{
+	free(steps);
+}
+
+static bool all_zero(const uint8_t *data, size_t length)
+{
+	return length == 0 || (data[0] == 0 && memcmp(data, data + 1, length - 1) == 0);
+}
+
+/*
+ * SBC-3 5.45-5.46. UNMAP asks to deallocate; that is done only when the
+ * blocks would then read back as what was asked for (zeros: NDOB, or a
+ * zero data block), and otherwise the data is written. ANCHOR is refused
+ * by the usage map (ANC_SUP is 0); WSNZ forbids a zero block count.
+ */
+void scsi_write_same(struct tcmu_request *req)
+{
+	const uint8_t *cdb = req->cdb;
+	struct tcmu_device *dev = req->dev;
+	const struct scsi_block_range range = scsi_decode_range(cdb);
+	const bool unmap = cdb[1] & 0x08;
+	const bool no_data = cdb[0] == 0x93 && (cdb[1] & 0x01);
+	const uint32_t block_size = dev->block_size;
+	uint64_t chunk_blocks = WRITE_SAME_CHUNK_BYTES / block_size;
+	struct write_same_job *job;
+	struct scsi_outcome outcome;
+	bool deallocate;
+
+	if (range.blocks == 0 || range.blocks > scsi_max_write_same_blocks(dev)) {
+		outcome = scsi_invalid_cdb_field(range.length_byte, 7);
+		goto fail;
+	}
+	if (!scsi_range_inside(dev, range.lba, range.blocks)) {
+		outcome = scsi_lba_out_of_range(range.lba);
+		goto fail;
+	}
+	if (!no_data && req->data_length < block_size) {
+		outcome = scsi_invalid_cdb_field(range.length_byte, 7);
+		goto fail;
+	}
+	if (chunk_blocks == 0)
+		chunk_blocks = 1;
+	if (chunk_blocks > range.blocks)
+		chunk_blocks = range.blocks;
+	job = calloc(1, sizeof(*job) + chunk_blocks * block_size);
+	if (!job) {
+		outcome = scsi_outcome_from_errno(-ENOMEM, true);
+		goto fail;
+	}
+	if (!no_data)
+		scsi_data_copy_out(req, 0, job->buffer, block_size);
+	deallocate = unmap && scsi_has_unmap(dev) && all_zero(job->buffer, block_size);
+	for (uint64_t block = 1; !deallocate && block < chunk_blocks; block++)
+		memcpy(job->buffer + block * block_size, job->buffer, block_size);
+
+	job->steps.req = req;
+	job->steps.issue = write_same_issue;
+	job->steps.completed = write_same_completed;
+	job->steps.done = free_steps;
+	job->steps.gated = true;
+	job->lba = range.lba;
+	job->blocks = range.blocks;
+	job->chunk_blocks = chunk_blocks;
+	job->deallocate = deallocate;
+	job->write_flags = scsi_write_flags(req, false);
+	scsi_steps_run(&job->steps);
+	return;
+
+fail:
+	scsi_finish_writer(req, &outcome);
+}
+
+struct unmap_extent {
+	uint64_t offset;
+	uint64_t length;
+};
+
+struct unmap_job {
+	struct scsi_steps steps;
+	size_t count;
+	size_t next;
+	struct unmap_extent extents[];
+};
+
+static int unmap_issue(struct scsi_steps *steps)
+{
+	struct unmap_job *job = (struct unmap_job *)steps;
+	struct tcmu_request *req = steps->req;
+	const struct unmap_extent *extent;
+
+	if (job->next == job->count)
+		return 1;
+	extent = &job->extents[job->next];
+	return req->dev->handler->unmap(req->dev, req, extent->offset, extent->length);
+}
+
+static bool unmap_completed(struct scsi_steps *steps, int result)
+{
+	struct unmap_job *job = (struct unmap_job *)steps;
+
+	if (result) {
+		steps->outcome = scsi_outcome_from_errno(result, true);
+		return false;
+	}
+	job->next++;
+	return true;
+}
+
+static struct scsi_outcome parameter_list_length_error(void)
+{
+	return scsi_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+}
+
+/*
+ * SBC-3 5.28. Every descriptor is checked before anything is deallocated,
+ * so a bad list changes nothing. A descriptor data length that is not a
+ * multiple of 16 leaves a partial descriptor, which is ignored.
+ */
+void scsi_unmap(struct tcmu_request *req)
+{
+	struct tcmu_device *dev = req->dev;
+	const size_t list_length = scsi_get_be16(req->cdb + 7);
+	uint8_t list[8 + 16 * SCSI_MAX_UNMAP_DESCRIPTORS];
+	uint64_t total_blocks = 0;
+	struct scsi_outcome outcome;
+	struct unmap_job *job;
+	size_t descriptors;
+
+	if (list_length == 0) {
+		outcome = scsi_good();
+		goto fail;
+	}
+	if (list_length < 8 || req->data_length < list_length) {
+		outcome = parameter_list_length_error();
+		goto fail;
+	}
+	scsi_data_copy_out(req, 0, list, 8);
+	descriptors = scsi_get_be16(list + 2);
+	if (descriptors > list_length - 8)
+		descriptors = list_length - 8;
+	descriptors /= 16;
+	if (descriptors > SCSI_MAX_UNMAP_DESCRIPTORS) {
+		outcome = scsi_invalid_parameter_field(2, 7);
+		goto fail;
+	}
+	scsi_data_copy_out(req, 8, list + 8, descriptors * 16);
+
+	job = calloc(1, sizeof(*job) + descriptors * sizeof(job->extents[0]));
+	if (!job) {
+		outcome = scsi_outcome_from_errno(-ENOMEM, true);
+		goto fail;
+	}
+	for (size_t i = 0; i < descriptors; i++) {
+		const uint8_t *descriptor = list + 8 + 16 * i;
+		uint64_t lba = scsi_get_be64(descriptor);
+		uint32_t blocks = scsi_get_be32(descriptor + 8);
+
+		if (!scsi_range_inside(dev, lba, blocks)) {
+			free(job);
+			outcome = scsi_lba_out_of_range(lba);
+			goto fail;
+		}
+		total_blocks += blocks;
+		if (total_blocks > scsi_max_unmap_blocks(dev)) {
+			free(job);
+			outcome = scsi_invalid_parameter_field((uint16_t)(8 + 16 * i + 8), 7);
+			goto fail;
+		}
+		if (blocks == 0)
+			continue;
+		job->extents[job->count].offset = lba * dev->block_size;
+		job->extents[job->count].length = (uint64_t)blocks * dev->block_size;
+		job->count++;
+	}
+	job->steps.req = req;
+	job->steps.issue = unmap_issue;
+	job->steps.completed = unmap_completed;
+	job->steps.done = free_steps;
+	job->steps.gated = true;
+	scsi_steps_run(&job->steps);
+	return;
+
+fail:
+	scsi_finish_writer(req, &outcome);
+}
+
+/*
+ * SBC-3 5.16. Extents of one provisioning status from the starting LBA
+ * on, as many as the allocation length holds (at most 64), merged when
+ * neighbours agree. A block the handler reports as partly mapped is
+ * mapped.
+ */
+void scsi_get_lba_status(struct tcmu_request *req)
+{
+	const uint8_t *cdb = req->cdb;
+	struct tcmu_device *dev = req->dev;
+	const uint64_t lba = scsi_get_be64(cdb + 2);
+	const uint32_t allocation_length = scsi_get_be32(cdb + 10);
+	const uint64_t block_count = scsi_block_count(dev);
+	const uint32_t block_size = dev->block_size;
+	uint8_t data[8 + 16 * LBA_STATUS_MAX_DESCRIPTORS] = { 0 };
+	size_t max_descriptors = LBA_STATUS_MAX_DESCRIPTORS;
+	size_t count = 0;
+	uint64_t next = lba;
+	struct scsi_outcome outcome;
+
+	if (lba >= block_count) {
+		outcome = scsi_lba_out_of_range(lba);
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	if (allocation_length < 8 + 16 * max_descriptors)
+		max_descriptors = allocation_length > 24 ? (allocation_length - 8) / 16 : 1;
+
+	for (unsigned int queries = 0; next < block_count && queries < LBA_STATUS_MAX_QUERIES;
+	     queries++) {
+		uint64_t blocks = block_count - next;
+		bool mapped = true;
+		uint8_t *descriptor;
+
+		if (blocks > UINT32_MAX)
+			blocks = UINT32_MAX;
+		if (dev->handler->get_lba_status) {
+			uint64_t length = 0;
+			int rc = dev->handler->get_lba_status(dev, next * block_size,
+							      blocks * block_size, &mapped, &length);
+
+			if (rc < 0) {
+				outcome = scsi_outcome_from_errno(rc, false);
+				scsi_finish(req, &outcome, 0);
+				return;
+			}
+			if (length < block_size) {
+				mapped = true;
+				blocks = 1;
+			} else if (length / block_size < blocks) {
+				blocks = length / block_size;
+			}
+		}
+		descriptor = count ? data + 8 + 16 * (count - 1) : NULL;
+		if (descriptor && (descriptor[12] == 0) == mapped &&
+		    scsi_get_be32(descriptor + 8) + blocks <= UINT32_MAX) {
+			scsi_put_be32(descriptor + 8, (uint32_t)(scsi_get_be32(descriptor + 8) + blocks));
+		} else {
+			if (count == max_descriptors)
+				break;
+			descriptor = data + 8 + 16 * count++;
+			scsi_put_be64(descriptor, next);
+			scsi_put_be32(descriptor + 8, (uint32_t)blocks);
+			descriptor[12] = mapped ? 0x00 : 0x01;	/* mapped, deallocated */
+		}
+		next += blocks;
+	}
+	scsi_put_be32(data, (uint32_t)(4 + 16 * count));
+	scsi_finish_data_in(req, data, 8 + 16 * count, allocation_length);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * scsi_steps.c: runs a command that needs several handler ops in a row
+ * (UNMAP's descriptors, WRITE SAME's chunks, COMPARE AND WRITE's read
+ * then write). Handlers may complete an op before the call returns or
+ * later from another thread; a hand-off counter decides which side goes
+ * on: whoever arrives second. So the loop never recurses per op and no
+ * op result is lost or handled twice.
+ */
+#include "tcmu_internal.h"
+
+static void finish(struct scsi_steps *steps)
+{
+	struct tcmu_request *req = steps->req;
+	struct scsi_outcome outcome = steps->outcome;
+	uint32_t read_length = steps->read_length;
+	bool gated = steps->gated, exclusive = steps->exclusive;
+
+	steps->done(steps);
+	if (gated)
+		scsi_gate_leave(req->dev, exclusive);
+	scsi_finish(req, &outcome, outcome.status == SCSI_STATUS_GOOD ? read_length : 0);
+}
+
+/* have_result: an op completed and steps->result holds its result. */
+static void loop(struct scsi_steps *steps, bool have_result)
+{
+	for (;;) {
+		int rc;
+
+		if (have_result && !steps->completed(steps, steps->result))
+			break;
+		__atomic_store_n(&steps->handoff, 0, __ATOMIC_RELAXED);
+		rc = steps->issue(steps);
+		if (rc > 0)
+			break;
+		if (rc < 0) {
+			/* Not taken: the same as an op that failed. */
+			steps->result = rc;
+			have_result = true;
+			continue;
+		}
+		if (__atomic_add_fetch(&steps->handoff, 1, __ATOMIC_ACQ_REL) == 1)
+			return;	/* the completion goes on */
+		have_result = true;
+	}
+	finish(steps);
+}
+
+void scsi_steps_io_done(struct tcmu_request *req, int result)
+{
+	struct scsi_steps *steps = req->scsi_private;
+
+	steps->result = result;
+	if (__atomic_add_fetch(&steps->handoff, 1, __ATOMIC_ACQ_REL) == 1)
+		return;	/* the submitter is still in issue() and goes on */
+	loop(steps, true);
+}
+
+void scsi_steps_run(struct scsi_steps *steps)
+{
+	steps->req->scsi_private = steps;
+	steps->req->io_done = scsi_steps_io_done;
+	steps->outcome = scsi_good();
+	loop(steps, false);
+}

@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* WRITE SAME, UNMAP and GET LBA STATUS. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "scsi_fixture.h"
+
+#define BLOCK 512
+#define BLOCKS 2048
+
+static void write_same16(uint8_t flags, uint64_t lba, uint32_t blocks, void *data, size_t length)
+{
+	uint8_t cdb[16] = { 0x93, flags };
+
+	scsi_put_be64(cdb + 2, lba);
+	scsi_put_be32(cdb + 10, blocks);
+	EXECUTE(cdb, data, length);
+}
+
+static void test_write_same_pattern(void **state)
+{
+	uint8_t block[BLOCK];
+	uint8_t write_same10[10] = { 0x41, 0x00, 0, 0, 0, 10, 0, 0, 5, 0 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(block); i++)
+		block[i] = (uint8_t)i;
+	EXECUTE(write_same10, block, sizeof(block));
+	assert_good();
+	assert_int_equal(fake.call_count, 1);
+	assert_int_equal(fake.calls[0].op, 'w');
+	assert_int_equal(fake.calls[0].offset, 10 * BLOCK);
+	assert_int_equal(fake.calls[0].length, 5 * BLOCK);
+	for (int i = 0; i < 5; i++)
+		assert_memory_equal(fake.medium + (10 + i) * BLOCK, block, BLOCK);
+	assert_int_equal(fake.medium[15 * BLOCK], 0);
+
+	/* With the write cache off, GOOD means durable. */
+	fake.dev.write_cache = false;
+	EXECUTE(write_same10, block, sizeof(block));
+	assert_good();
+	assert_int_equal(fake.calls[0].flags, TCMU_WRITE_FUA);
+}
+
+static void test_write_same_unmap(void **state)
+{
+	uint8_t zero[BLOCK] = { 0 };
+	uint8_t ones[BLOCK];
+
+	(void)state;
+	memset(ones, 0xff, sizeof(ones));
+	memset(fake.medium, 0x5a, 64 * BLOCK);
+
+	/* UNMAP with a zero block deallocates. */
+	write_same16(0x08, 0, 16, zero, sizeof(zero));
+	assert_good();
+	assert_int_equal(fake.call_count, 1);
+	assert_int_equal(fake.calls[0].op, 'u');
+	assert_int_equal(fake.calls[0].offset, 0);
+	assert_int_equal(fake.calls[0].length, 16 * BLOCK);
+
+	/* NDOB: no data-out, zeros. */
+	write_same16(0x09, 16, 16, NULL, 0);
+	assert_good();
+	assert_int_equal(fake.calls[0].op, 'u');
+	assert_int_equal(fake.calls[0].offset, 16 * BLOCK);
+
+	/* Deallocated blocks would read zeros, not this: it is written. */
+	write_same16(0x08, 32, 4, ones, sizeof(ones));
+	assert_good();
+	assert_int_equal(fake.calls[0].op, 'w');
+	assert_int_equal(fake.medium[35 * BLOCK + 511], 0xff);
+
+	/* NDOB without UNMAP writes zeros. */
+	write_same16(0x01, 40, 2, NULL, 0);
+	assert_good();
+	assert_int_equal(fake.calls[0].op, 'w');
+	assert_int_equal(fake.medium[40 * BLOCK], 0);
+	assert_int_equal(fake.medium[42 * BLOCK], 0x5a);
+}
+
+static void test_write_same_unmap_without_handler_unmap(void **state)
+{
+	uint8_t zero[BLOCK] = { 0 };
+
+	(void)state;
+	memset(fake.medium, 0x5a, 8 * BLOCK);
+	write_same16(0x08, 0, 8, zero, sizeof(zero));
+	assert_good();
+	assert_int_equal(fake.calls[0].op, 'w');
+	assert_int_equal(fake.medium[7 * BLOCK], 0);
+}
+
+static void test_write_same_invalid(void **state)
+{
+	uint8_t block[BLOCK] = { 0 };
+	uint8_t zero_blocks[10] = { 0x41, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+	uint8_t anchor[10] = { 0x41, 0x10, 0, 0, 0, 0, 0, 0, 1, 0 };
+	uint8_t ndob_in_10[10] = { 0x41, 0x01, 0, 0, 0, 0, 0, 0, 1, 0 };
+	uint8_t lbdata[10] = { 0x41, 0x02, 0, 0, 0, 0, 0, 0, 1, 0 };
+
+	(void)state;
+	EXECUTE(zero_blocks, block, sizeof(block));
+	assert_invalid_cdb_field(7, 7);
+	EXECUTE(anchor, block, sizeof(block));
+	assert_invalid_cdb_field(1, 4);
+	EXECUTE(ndob_in_10, block, sizeof(block));
+	assert_invalid_cdb_field(1, 0);
+	EXECUTE(lbdata, block, sizeof(block));
+	assert_invalid_cdb_field(1, 1);
+	write_same16(0, BLOCKS - 1, 2, block, sizeof(block));
+	assert_lba_out_of_range(BLOCKS - 1);
+	write_same16(0, 0, 4, block, 100);
+	assert_invalid_cdb_field(10, 7);
+	/* Above the block limits page's MAXIMUM WRITE SAME LENGTH (1 GiB). */
+	fake.dev.size = 1ull << 40;
+	write_same16(0, 0, (1u << 21) + 1, block, sizeof(block));
+	assert_invalid_cdb_field(10, 7);
+	assert_no_handler_call();
+	assert_int_equal(fake.dev.scsi.writes_in_flight, 0);
+}
+
+static void test_write_same_error(void **state)
+{
+	uint8_t block[BLOCK] = { 1 };
+
+	(void)state;
+	fake.complete_error = -EIO;
+	write_same16(0, 0, 4, block, sizeof(block));
+	assert_check(SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_WRITE_ERROR);
+	fake.op_error = -ENOSPC;
+	write_same16(0x09, 0, 4, NULL, 0);
+	assert_check(SCSI_SENSE_DATA_PROTECT, SCSI_ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT);
+	assert_int_equal(fake.dev.scsi.writes_in_flight, 0);
+}
+
+/* A parameter list of UNMAP descriptors; returns its length. */
+static size_t unmap_list(uint8_t *list, const uint64_t *lbas, const uint32_t *counts, size_t n)
+{
+	memset(list, 0, 8 + 16 * n);
+	scsi_put_be16(list, (uint16_t)(6 + 16 * n));
+	scsi_put_be16(list + 2, (uint16_t)(16 * n));
+	for (size_t i = 0; i < n; i++) {
+		scsi_put_be64(list + 8 + 16 * i, lbas[i]);
+		scsi_put_be32(list + 8 + 16 * i + 8, counts[i]);
+	}
+	return 8 + 16 * n;
+}
+
+static void unmap(uint8_t byte1, uint8_t *list, size_t list_length, size_t data_length)
+{
+	uint8_t cdb[10] = { 0x42, byte1, 0, 0, 0, 0, 0, (uint8_t)(list_length >> 8),
+			    (uint8_t)list_length, 0 };
+
+	EXECUTE(cdb, list, data_length);
+}
+
+static void test_unmap(void **state)
+{
+	uint8_t list[8 + 16 * 3];
+	const uint64_t lbas[3] = { 100, 0, 2000 };
+	const uint32_t counts[3] = { 20, 0, 48 };
+	size_t length = unmap_list(list, lbas, counts, 3);
+
+	(void)state;
+	memset(fake.medium, 0x77, 1024 * 1024);
+	unmap(0, list, length, length);
+	assert_good();
+	/* The empty descriptor is skipped. */
+	assert_int_equal(fake.call_count, 2);
+	assert_int_equal(fake.calls[0].op, 'u');
+	assert_int_equal(fake.calls[0].offset, 100 * BLOCK);
+	assert_int_equal(fake.calls[0].length, 20 * BLOCK);
+	assert_int_equal(fake.calls[1].offset, 2000 * BLOCK);
+	assert_int_equal(fake.calls[1].length, 48 * BLOCK);
+	assert_int_equal(fake.medium[100 * BLOCK], 0);
+	assert_int_equal(fake.medium[120 * BLOCK], 0x77);
+
+	/* A partial trailing descriptor is ignored. */
+	scsi_put_be16(list + 2, 16 + 10);
+	unmap(0, list, 8 + 16 + 10, 8 + 16 + 10);
+	assert_good();
+	assert_int_equal(fake.call_count, 1);
+
+	unmap(0, list, 0, 0);
+	assert_good();
+	assert_no_handler_call();
+}
+
+static void test_unmap_invalid(void **state)
+{
+	static uint8_t list[8 + 16 * 257];
+	uint64_t lbas[257] = { 0 };
+	uint32_t counts[257];
+	size_t length;
+
+	(void)state;
+	for (int i = 0; i < 257; i++)
+		counts[i] = 1;
+	length = unmap_list(list, lbas, counts, 257);
+	unmap(0, list, length, length);
+	assert_invalid_parameter_field(2, 7);
+
+	/* Nothing is deallocated when a later descriptor is out of range. */
+	lbas[1] = BLOCKS;
+	length = unmap_list(list, lbas, counts, 2);
+	unmap(0, list, length, length);
+	assert_lba_out_of_range(BLOCKS);
+	assert_no_handler_call();
+
+	/* More than MAXIMUM UNMAP LBA COUNT in total. */
+	fake.dev.size = 1ull << 40;
+	lbas[1] = 1u << 21;
+	counts[0] = 1u << 21;
+	counts[1] = 1;
+	length = unmap_list(list, lbas, counts, 2);
+	unmap(0, list, length, length);
+	assert_invalid_parameter_field(8 + 16 + 8, 7);
+	assert_no_handler_call();
+
+	unmap(0, list, 4, 4);
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	unmap(0, list, 24, 8);
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	unmap(0x01, list, 24, 24);
+	assert_invalid_cdb_field(1, 0);
+	assert_int_equal(fake.dev.scsi.writes_in_flight, 0);
+}
+
+static void test_unmap_not_offered_without_handler_unmap(void **state)
+{
+	uint8_t list[24] = { 0 };
+	uint8_t get_lba_status[16] = { 0x9e, 0x12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 24, 0, 0 };
+	uint8_t buffer[24];
+
+	(void)state;
+	unmap(0, list, 24, 24);
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_COMMAND_OPERATION_CODE);
+	EXECUTE(get_lba_status, buffer, sizeof(buffer));
+	assert_invalid_cdb_field(1, 4);
+}
+
+/* Many descriptors, completed now and later: every one is done once, in order. */
+static void test_unmap_many_descriptors(void **state)
+{
+	static uint8_t list[8 + 16 * 200];
+	uint64_t lbas[200];
+	uint32_t counts[200];
+	size_t length;
+
+	(void)state;
+	for (int i = 0; i < 200; i++) {
+		lbas[i] = (uint64_t)i * 10;
+		counts[i] = 5;
+	}
+	length = unmap_list(list, lbas, counts, 200);
+	unmap(0, list, length, length);
+	assert_good();
+	assert_int_equal(fake.call_count, 200);
+	assert_int_equal(fake.calls[63].offset, 630 * BLOCK);
+
+	fake.defer = true;
+	length = unmap_list(list, lbas, counts, 3);
+	unmap(0, list, length, length);
+	assert_int_equal(fake.completion.count, 0);
+	assert_int_equal(fake.call_count, 1);
+	fake_release_next();
+	assert_int_equal(fake.call_count, 2);
+	assert_int_equal(fake.completion.count, 0);
+	fake.deferred_results[0] = 0;
+	fake_release_next();
+	assert_int_equal(fake.call_count, 3);
+	fake_release_deferred();
+	assert_good();
+
+	/* A failure in the middle stops the rest. */
+	fake.defer = true;
+	unmap(0, list, length, length);
+	fake.deferred_results[0] = -EIO;
+	fake_release_deferred();
+	assert_check(SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_WRITE_ERROR);
+	assert_int_equal(fake.call_count, 1);
+}
+
+static void get_lba_status(uint64_t lba, uint32_t allocation_length, uint8_t *buffer,
+			   size_t length)
+{
+	uint8_t cdb[16] = { 0x9e, 0x12 };
+
+	scsi_put_be64(cdb + 2, lba);
+	scsi_put_be32(cdb + 10, allocation_length);
+	memset(buffer, 0xaa, length);
+	EXECUTE(cdb, buffer, length);
+}
+
+static void assert_descriptor(const uint8_t *descriptor, uint64_t lba, uint32_t blocks,
+			      uint8_t status)
+{
+	assert_int_equal(scsi_get_be64(descriptor), lba);
+	assert_int_equal(scsi_get_be32(descriptor + 8), blocks);
+	assert_int_equal(descriptor[12], status);
+	assert_int_equal(descriptor[13] | descriptor[14] | descriptor[15], 0);
+}
+
+static void test_get_lba_status(void **state)
+{
+	uint8_t data[10 * BLOCK];
+	uint8_t write10[10] = { 0x2a, 0, 0, 0, 0, 10, 0, 0, 10, 0 };
+	uint8_t buffer[128];
+
+	(void)state;
+	memset(data, 1, sizeof(data));
+	EXECUTE(write10, data, sizeof(data));
+	assert_good();
+
+	get_lba_status(0, sizeof(buffer), buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 8 + 3 * 16);
+	assert_int_equal(scsi_get_be32(buffer), 4 + 3 * 16);
+	assert_int_equal(scsi_get_be32(buffer + 4), 0);
+	assert_descriptor(buffer + 8, 0, 10, 0x01);
+	assert_descriptor(buffer + 24, 10, 10, 0x00);
+	assert_descriptor(buffer + 40, 20, BLOCKS - 20, 0x01);
+	assert_int_equal(buffer[56], 0);
+
+	get_lba_status(15, sizeof(buffer), buffer, sizeof(buffer));
+	assert_good();
+	assert_descriptor(buffer + 8, 15, 5, 0x00);
+
+	/* Room for one descriptor: one, and the length says so. */
+	get_lba_status(0, 24, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 24);
+	assert_int_equal(scsi_get_be32(buffer), 4 + 16);
+	assert_descriptor(buffer + 8, 0, 10, 0x01);
+	assert_int_equal(buffer[24], 0);
+
+	get_lba_status(BLOCKS, sizeof(buffer), buffer, sizeof(buffer));
+	assert_lba_out_of_range(BLOCKS);
+
+	fake.op_error = -EIO;
+	get_lba_status(0, sizeof(buffer), buffer, sizeof(buffer));
+	assert_check(SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_UNRECOVERED_READ_ERROR);
+}
+
+static void test_get_lba_status_without_handler_op(void **state)
+{
+	uint8_t buffer[64];
+
+	(void)state;
+	fake.handler.get_lba_status = NULL;
+	get_lba_status(7, sizeof(buffer), buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(scsi_get_be32(buffer), 4 + 16);
+	assert_descriptor(buffer + 8, 7, BLOCKS - 7, 0x00);
+}
+
+#define TEST(name) cmocka_unit_test_setup_teardown(name, fake_setup, fake_teardown)
+#define TEST_NO_UNMAP(name) cmocka_unit_test_setup_teardown(name, fake_setup_no_unmap, fake_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		TEST(test_write_same_pattern),
+		TEST(test_write_same_unmap),
+		TEST_NO_UNMAP(test_write_same_unmap_without_handler_unmap),
+		TEST(test_write_same_invalid),
+		TEST(test_write_same_error),
+		TEST(test_unmap),
+		TEST(test_unmap_invalid),
+		TEST_NO_UNMAP(test_unmap_not_offered_without_handler_unmap),
+		TEST(test_unmap_many_descriptors),
+		TEST(test_get_lba_status),
+		TEST(test_get_lba_status_without_handler_op),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
