@@ -39,6 +39,8 @@ CORE=$CONFIGFS/core
 LOOPBACK=$CONFIGFS/loopback
 DAEMON_PID=
 DAEMON_LOG=$OUT_DIR/$TEST_NAME.log
+SANITIZER_LOG_DIR=$OUT_DIR/sanitizer
+rm -rf "$SANITIZER_LOG_DIR"
 : > "$DAEMON_LOG"
 
 # ------------------------------------------------------------------ basics
@@ -73,11 +75,18 @@ cleanup_fn() {
 	_cleanup_steps+=("$step")
 }
 _run_cleanup() {
-	local status=$? i
+	local status=$? i report
 	set +e
 	trap - EXIT
 	for ((i = ${#_cleanup_steps[@]} - 1; i >= 0; i--)); do
 		eval "${_cleanup_steps[i]}"
+	done
+	# AddressSanitizer, LeakSanitizer or UBSan spoke in a daemon of a sanitizer build.
+	for report in "$SANITIZER_LOG_DIR"/*; do
+		[ -s "$report" ] || continue
+		echo "FAIL: $TEST_NAME: sanitizer report $report:" >&2
+		cat "$report" >&2
+		status=1
 	done
 	if [ "$status" -eq 0 ]; then
 		echo "PASS: $TEST_NAME"
@@ -174,10 +183,13 @@ _daemon_serves_all() {
 	done
 }
 
+# First line of the running daemon's part of $DAEMON_LOG: a restarted
+# daemon must not be taken as ready on its predecessor's "ready".
+_daemon_log_start=1
 _daemon_ready() {
 	kill -0 "$DAEMON_PID" 2>/dev/null ||
 		fail "tcmu-runner exited during start-up"
-	if grep -q ' ready$' "$DAEMON_LOG"; then
+	if tail -n +"$_daemon_log_start" "$DAEMON_LOG" | grep -q ' ready$'; then
 		return 0
 	fi
 	daemon_subscribed && _daemon_serves_all
@@ -191,10 +203,15 @@ start_daemon() {
 	[ -x "$binary" ] || fail "$binary is not built (BUILD_DIR=$BUILD_DIR)"
 	[ -z "$DAEMON_PID" ] || fail "start_daemon: a daemon is already running ($DAEMON_PID)"
 	requires_module target_core_user
+	_daemon_log_start=$(($(wc -l < "$DAEMON_LOG") + 1))
 	echo "==== start_daemon $*" >> "$DAEMON_LOG"
+	mkdir -p "$SANITIZER_LOG_DIR"
 	(
 		set +x
 		cd "${DAEMON_CWD:-/}"
+		# A sanitizer build reports into files that _run_cleanup turns into a failure.
+		export ASAN_OPTIONS="log_path=$SANITIZER_LOG_DIR/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+		export UBSAN_OPTIONS="log_path=$SANITIZER_LOG_DIR/ubsan:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
 		exec "$binary" --handler-path "$BUILD_DIR" "$@"
 	) >> "$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
