@@ -1,0 +1,346 @@
+#!/bin/bash
+# Guest side of the benchmark, run by bench/run.sh through vm-run as root in
+# a kernel with target_core_user and tcm_loop. Measures the kernel's rd_mcp
+# and fileio backstores and our user:alloc and user:file side by side on the
+# same tcm_loop setup and leaves fio's JSON and the daemon's figures under OUT
+# for bench/report.py.
+#
+# The machine is shared and its load changes by the minute, so the kinds are
+# interleaved: every round runs each job on each kind back to back, in one
+# fio process (stonewalled jobs), and the report takes the median over rounds.
+#
+# usage: guest.sh [--quick] [--runtime S] [--rounds N] [--size MiB]
+#                 [--kinds LIST] [--many N] [--many-kinds LIST] [--out DIR]
+# env:   BUILD_DIR (for the user kinds): tcmu-runner and handler_*.so
+#        BENCH_USER_CONTROL: extra "key=value,..." written to the control file
+#          of user backstores (e.g. hw_max_sectors=2048) to try settings
+#        BENCH_PROFILE=strace|perf: profile the daemon during a QD16 random
+#          read and write on alloc and file after the rounds
+set -euo pipefail
+
+quick=0 runtime=5 rounds=3 size_mib=256 kinds="rd fileio alloc file"
+many=64 many_kinds="rd alloc" out=/mnt/out/bench
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=1; runtime=2; rounds=1; size_mib=64; many=8; many_kinds="alloc" ;;
+	--runtime) runtime=$2; shift ;;
+	--rounds) rounds=$2; shift ;;
+	--size) size_mib=$2; shift ;;
+	--kinds) kinds=${2//,/ }; shift ;;
+	--many) many=$2; shift ;;
+	--many-kinds) many_kinds=${2//,/ }; shift ;;
+	--out) out=$2; shift ;;
+	*) echo "guest.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+# Only kinds being measured take part in the many-device phase.
+filtered=""
+for kind in $many_kinds; do
+	[[ " $kinds " != *" $kind "* ]] || filtered+=" $kind"
+done
+many_kinds=$filtered
+
+CFG=/sys/kernel/config/target
+small_mib=$(( size_mib >= 256 ? 64 : 16 ))
+ramp=$(( quick ? 0 : 1 ))
+mkdir -p "$out/raw"
+meta=$out/meta.txt
+: > "$meta"
+log() { echo "bench: $(date +%T) $*" >&2; }
+record() { echo "$*" >> "$meta"; }
+has_user_kind() { [[ " $1 " == *" alloc "* || " $1 " == *" file "* ]]; }
+
+modprobe target_core_mod
+modprobe target_core_file
+modprobe tcm_loop
+modprobe sd_mod
+mkdir -p "$CFG/core"
+
+daemon_pid=""
+start_daemon() {
+	[ -z "$daemon_pid" ] || return 0
+	: "${BUILD_DIR:?BUILD_DIR must name the build directory for the user kinds}"
+	modprobe target_core_user
+	printf 'log_level = 2\n' > /tmp/bench-tcmu.conf
+	"$BUILD_DIR/tcmu-runner" --handler-path "$BUILD_DIR" --config /tmp/bench-tcmu.conf \
+		> "$out/daemon.log" 2>&1 &
+	daemon_pid=$!
+	# A device enabled before the daemon listens would still be attached by
+	# its start-up scan, but enable would not wait for the handler's answer.
+	sleep 1
+	kill -0 "$daemon_pid" 2>/dev/null || { cat "$out/daemon.log" >&2; log "daemon died"; exit 1; }
+	record "daemon_pid $daemon_pid"
+}
+
+stop_daemon() {
+	[ -n "$daemon_pid" ] || return 0
+	kill -TERM "$daemon_pid" 2>/dev/null || true
+	wait "$daemon_pid" 2>/dev/null || true
+	daemon_pid=""
+}
+
+daemon_figures() {
+	local label=$1
+	[ -n "$daemon_pid" ] || return 0
+	record "daemon $label threads $(ls /proc/$daemon_pid/task | wc -l)"
+	record "daemon $label $(grep -E '^(VmRSS|RssAnon|RssFile|RssShmem)' /proc/$daemon_pid/status | tr -s ' \t' ' ' | tr '\n' ' ')"
+}
+
+# Backstores and LUNs ------------------------------------------------------
+
+# create_backstore KIND NAME BYTES: sets backstore to the object's configfs
+# path (a variable, not output: the daemon must be started by this shell).
+backstore=""
+create_backstore() {
+	local kind=$1 name=$2 bytes=$3 dir setting
+	case $kind in
+	rd)
+		dir=$CFG/core/rd_mcp_0/$name
+		mkdir -p "$dir"
+		echo -n "rd_pages=$((bytes / 4096))" > "$dir/control"
+		;;
+	fileio)
+		dir=$CFG/core/fileio_0/$name
+		truncate -s "$bytes" "/tmp/$name.img"
+		mkdir -p "$dir"
+		echo -n "fd_dev_name=/tmp/$name.img,fd_dev_size=$bytes" > "$dir/control"
+		;;
+	alloc|file)
+		start_daemon
+		dir=$CFG/core/user_0/$name
+		mkdir -p "$dir"
+		echo -n "dev_size=$bytes" > "$dir/control"
+		if [ "$kind" = alloc ]; then
+			echo -n "dev_config=alloc/" > "$dir/control"
+		else
+			truncate -s "$bytes" "/tmp/$name.img"
+			echo -n "dev_config=file//tmp/$name.img" > "$dir/control"
+		fi
+		for setting in ${BENCH_USER_CONTROL//,/ }; do
+			echo -n "$setting" > "$dir/control"
+		done
+		;;
+	*) log "unknown kind $kind"; exit 2 ;;
+	esac
+	echo 1 > "$dir/enable"
+	backstore=$dir
+}
+
+# export_lun BACKSTORE [TARGET_NUMBER LUN]: links the backstore as a LUN of a
+# tcm_loop target (one SCSI host per target) and sets device to its /dev/sdX.
+target_counter=0
+device=""
+export_lun() {
+	local path=$1 number=${2:-} lun=${3:-0} tpg address host target block i
+	if [ -z "$number" ]; then
+		target_counter=$((target_counter + 1))
+		number=$target_counter
+	fi
+	tpg=$CFG/loopback/$(printf 'naa.50014050000%05x' "$number")/tpgt_1
+	if [ ! -d "$tpg" ]; then
+		mkdir -p "$tpg"
+		echo -n "$(printf 'naa.50014051111%05x' "$number")" > "$tpg/nexus"
+	fi
+	mkdir "$tpg/lun/lun_$lun"
+	ln -s "$path" "$tpg/lun/lun_$lun/$(basename "$path")"
+	address=$(cat "$tpg/address")
+	host=${address%%:*}
+	target=${address##*:}
+	for i in $(seq 600); do
+		block=$(ls "/sys/class/scsi_device/$host:0:$target:$lun/device/block" 2>/dev/null || true)
+		if [ -n "$block" ] && [ -b "/dev/$block" ]; then
+			echo none > "/sys/block/$block/queue/scheduler" 2>/dev/null || true
+			device=/dev/$block
+			return 0
+		fi
+		sleep 0.05
+	done
+	log "no disk appeared for $path ($address:$lun)"
+	exit 1
+}
+
+remove_all() {
+	local tpg lun link dir
+	for tpg in "$CFG"/loopback/naa.*/tpgt_1; do
+		[ -d "$tpg" ] || continue
+		for lun in "$tpg"/lun/lun_*; do
+			for link in "$lun"/*; do
+				if [ -L "$link" ]; then rm "$link"; fi
+			done
+			rmdir "$lun"
+		done
+		rmdir "$tpg"
+		rmdir "$(dirname "$tpg")"
+	done
+	for dir in "$CFG"/core/rd_mcp_*/* "$CFG"/core/fileio_*/* "$CFG"/core/user_*/*; do
+		if [ -e "$dir/enable" ]; then rmdir "$dir"; fi
+	done
+	rm -f /tmp/bench-*.img
+}
+
+fill() {
+	local list=() d
+	for d in "$@"; do list+=(--name="fill$d" --filename="$d"); done
+	fio --eta=never --ioengine=libaio --direct=1 --rw=write --bs=1M --iodepth=4 \
+		--output-format=terse "${list[@]}" > /dev/null
+}
+
+# Jobs ---------------------------------------------------------------------
+
+# name:fio options; the 4-job mix is reported as one group.
+jobs=(
+	"randread-qd16:rw=randread bs=4k iodepth=16"
+	"randwrite-qd16:rw=randwrite bs=4k iodepth=16"
+	"randread-qd1:rw=randread bs=4k iodepth=1"
+	"seqread-1m-qd4:rw=read bs=1M iodepth=4"
+	"seqwrite-1m-qd4:rw=write bs=1M iodepth=4"
+	"randrw70-4jobs:rw=randrw rwmixread=70 bs=4k iodepth=4 numjobs=4"
+)
+[ "$quick" = 0 ] || jobs=("${jobs[@]:0:4}")
+
+fio_global() {
+	printf '[global]\nioengine=libaio\ndirect=1\ntime_based\nruntime=%s\nramp_time=%s\n' \
+		"$runtime" "$ramp"
+	printf 'percentile_list=50:99:99.9\n'
+}
+
+# Phases -------------------------------------------------------------------
+
+record "runtime $runtime"
+record "rounds $rounds"
+record "size_mib $size_mib"
+record "quick $quick"
+record "cpus $(nproc)"
+record "mem_kib $(awk '/MemTotal/ {print $2}' /proc/meminfo)"
+record "kernel $(uname -r)"
+record "fio $(fio --version)"
+record "user_control ${BENCH_USER_CONTROL:-}"
+record "kinds $kinds"
+has_user_kind "$kinds $many_kinds" && start_daemon
+
+# 1. One device of each kind, every job, kinds interleaved.
+declare -A dev_of
+for kind in $kinds; do
+	log "creating $kind ($size_mib MiB)"
+	create_backstore "$kind" "bench-${kind}0" $((size_mib * 1024 * 1024))
+	export_lun "$backstore"
+	dev_of[$kind]=$device
+	record "device-$kind $device max_sectors_kb $(cat /sys/block/${device#/dev/}/queue/max_sectors_kb)"
+done
+daemon_figures "single"
+log "filling ${dev_of[*]}"
+fill "${dev_of[@]}"
+for round in $(seq "$rounds"); do
+	{
+		fio_global
+		printf 'group_reporting\n'
+		for entry in "${jobs[@]}"; do
+			for kind in $kinds; do
+				printf '\n[%s.%s]\nstonewall\nfilename=%s\n' "${entry%%:*}" "$kind" "${dev_of[$kind]}"
+				printf '%s\n' ${entry#*:}
+			done
+		done
+	} > /tmp/bench-round.fio
+	log "round $round of $rounds: ${#jobs[@]} jobs x $(echo $kinds | wc -w) kinds, $runtime s each"
+	fio --eta=never --output-format=json --output="$out/raw/single.round$round.json" /tmp/bench-round.fio
+done
+
+if [ -n "${BENCH_PROFILE:-}" ]; then
+	for kind in $kinds; do
+		case $kind in alloc|file) ;; *) continue ;; esac
+		for rw in randread randwrite; do
+			log "profiling ($BENCH_PROFILE) $kind $rw QD16"
+			case $BENCH_PROFILE in
+			strace)
+				strace -c -f -p "$daemon_pid" -o "$out/strace.$kind.$rw.txt" &
+				;;
+			perf)
+				perf record -g -o "$out/perf.$kind.$rw.data" -a -- sleep $((runtime + 1)) \
+					> "$out/perf.$kind.$rw.log" 2>&1 &
+				;;
+			esac
+			profiler=$!
+			sleep 1
+			fio --eta=never --name="$rw" --filename="${dev_of[$kind]}" --ioengine=libaio \
+				--direct=1 --rw=$rw --bs=4k --iodepth=16 --time_based --runtime="$runtime" \
+				--output-format=json --output="$out/raw/profile.$kind.$rw.json"
+			if [ "$BENCH_PROFILE" = strace ]; then kill -INT $profiler; fi
+			wait $profiler || true
+			if [ "$BENCH_PROFILE" = perf ]; then
+				perf report -i "$out/perf.$kind.$rw.data" --no-children --stdio \
+					--sort comm,dso,sym > "$out/perf.$kind.$rw.txt" 2>&1 || true
+				perf report -i "$out/perf.$kind.$rw.data" --children --stdio -g none \
+					--comm tcmu-runner --sort sym > "$out/perf.$kind.$rw.children.txt" 2>&1 || true
+			fi
+		done
+	done
+fi
+log "removing the single devices"
+remove_all
+
+# 2. Four devices of each kind; each kind's four driven at once, in turn.
+declare -A four_of
+for kind in $kinds; do
+	log "creating four $kind devices ($small_mib MiB)"
+	four_of[$kind]=""
+	for i in 0 1 2 3; do
+		create_backstore "$kind" "bench-${kind}q$i" $((small_mib * 1024 * 1024))
+		export_lun "$backstore"
+		four_of[$kind]+=" $device"
+	done
+	case $kind in alloc|file) sleep 1; daemon_figures "after-four-$kind" ;; esac
+done
+log "filling"
+fill ${four_of[*]}
+for round in $(seq "$rounds"); do
+	{
+		fio_global
+		printf 'rw=randread\nbs=4k\niodepth=16\n'
+		for kind in $kinds; do
+			first=1
+			for d in ${four_of[$kind]}; do
+				printf '\n[four.%s.%s]\nfilename=%s\n' "$kind" "${d#/dev/}" "$d"
+				[ $first = 0 ] || printf 'stonewall\n'
+				first=0
+			done
+		done
+	} > /tmp/bench-four.fio
+	log "four devices, round $round of $rounds"
+	fio --eta=never --output-format=json --output="$out/raw/four.round$round.json" /tmp/bench-four.fio
+done
+remove_all
+
+# 3. Many devices of a kind (LUNs of one target), created, used at once, removed.
+for kind in $many_kinds; do
+	log "creating $many $kind devices"
+	start_ns=$(date +%s%N)
+	devices=()
+	for i in $(seq 0 $((many - 1))); do
+		create_backstore "$kind" "bench-${kind}m$i" $((4 * 1024 * 1024))
+		export_lun "$backstore" 1000 "$i"
+		devices+=("$device")
+	done
+	record "$kind many_count $many"
+	record "$kind many_create_ms $(( ($(date +%s%N) - start_ns) / 1000000 ))"
+	case $kind in alloc|file) daemon_figures "many-$kind-idle" ;; esac
+	{
+		fio_global
+		printf 'rw=randread\nbs=4k\niodepth=4\n'
+		for d in "${devices[@]}"; do printf '\n[many.%s.%s]\nfilename=%s\n' "$kind" "${d#/dev/}" "$d"; done
+	} > /tmp/bench-many.fio
+	log "$many $kind devices at once"
+	sed -i "s/^runtime=.*/runtime=$(( quick ? 2 : 5 ))/" /tmp/bench-many.fio
+	fio --eta=never --output-format=json --output="$out/raw/many.$kind.json" /tmp/bench-many.fio &
+	fio_pid=$!
+	sleep $(( quick ? 2 : 4 ))
+	case $kind in alloc|file) daemon_figures "many-$kind-busy" ;; esac
+	wait $fio_pid
+	log "removing $many $kind devices"
+	start_ns=$(date +%s%N)
+	remove_all
+	record "$kind many_remove_ms $(( ($(date +%s%N) - start_ns) / 1000000 ))"
+done
+stop_daemon
+log "done"

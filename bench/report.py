@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""Turn one benchmark run (bench/guest.sh's output directory) into a Markdown
+section: each figure for each backstore, and each ratio of ours to the
+kernel's backstore of the same kind (alloc to rd_mcp, file to fileio).
+
+Figures are medians over the rounds; a ratio is the median of the per-round
+ratios, so that load on the shared host that changes between rounds cancels
+as far as it can.
+
+usage: report.py OUT_DIR  (prints the section on stdout)
+"""
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+PAIRS = (("alloc", "rd"), ("file", "fileio"))
+KIND_TITLE = {"rd": "rd_mcp", "fileio": "fileio", "alloc": "user:alloc", "file": "user:file"}
+
+# job -> list of (figure name, extractor, unit, higher_is_better, target ratio)
+def iops(side):
+    return lambda job: job[side]["iops"]
+
+
+def total_iops(job):
+    return job["read"]["iops"] + job["write"]["iops"]
+
+
+def mib_per_s(side):
+    return lambda job: job[side]["bw_bytes"] / 1048576
+
+
+def clat_us(side, key):
+    def extract(job):
+        clat = job[side]["clat_ns"]
+        if key == "mean":
+            return clat["mean"] / 1000
+        return clat.get("percentile", {}).get(key, 0) / 1000
+    return extract
+
+
+FIGURES = {
+    "randread-qd16": [("4 KiB random read QD16, IOPS", iops("read"), True, 0.85)],
+    "randwrite-qd16": [("4 KiB random write QD16, IOPS", iops("write"), True, 0.85)],
+    "randread-qd1": [
+        ("4 KiB random read QD1, IOPS", iops("read"), True, None),
+        ("4 KiB random read QD1, mean latency µs", clat_us("read", "mean"), False, 2.0),
+        ("4 KiB random read QD1, p99 latency µs", clat_us("read", "99.000000"), False, None),
+    ],
+    "seqread-1m-qd4": [("1 MiB sequential read QD4, MiB/s", mib_per_s("read"), True, 0.55)],
+    "seqwrite-1m-qd4": [("1 MiB sequential write QD4, MiB/s", mib_per_s("write"), True, 0.55)],
+    "randrw70-4jobs": [("4 KiB 70/30 random mix, 4 jobs QD4, IOPS", total_iops, True, None)],
+}
+
+
+def load(path):
+    with open(path) as stream:
+        text = stream.read()
+    # fio may print notes before the JSON document.
+    return json.loads(text[text.index("{"):])
+
+
+def read_meta(out):
+    meta = {}
+    lines = []
+    for name in ("host.txt", "meta.txt"):
+        path = os.path.join(out, name)
+        if os.path.exists(path):
+            with open(path) as stream:
+                lines += [line.rstrip("\n") for line in stream if line.strip()]
+    for line in lines:
+        key, _, value = line.partition(" ")
+        meta[key] = value
+    return meta, lines
+
+
+def fmt(value):
+    if value is None:
+        return "–"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def ratio_cell(ratios, higher_is_better, target):
+    if not ratios:
+        return "–"
+    value = statistics.median(ratios)
+    cell = f"{value:.2f}"
+    if len(ratios) > 1:
+        cell += f" ({min(ratios):.2f}–{max(ratios):.2f})"
+    if target is not None:
+        met = value >= target if higher_is_better else value <= target
+        cell += (" ✅" if met else " ❌") + (f" ≥{target}" if higher_is_better else f" ≤{target}")
+    return cell
+
+
+def single_section(out, kinds):
+    # figure -> kind -> [value per round]
+    values = defaultdict(lambda: defaultdict(list))
+    rounds = sorted(name for name in os.listdir(os.path.join(out, "raw"))
+                    if name.startswith("single.round"))
+    order = []
+    for name in rounds:
+        for job in load(os.path.join(out, "raw", name))["jobs"]:
+            job_name, _, kind = job["jobname"].rpartition(".")
+            for title, extract, higher, target in FIGURES.get(job_name, []):
+                if title not in order:
+                    order.append(title)
+                values[title][kind].append(extract(job))
+    targets = {title: (higher, target) for figures in FIGURES.values()
+               for title, _, higher, target in figures}
+    pairs = [(ours, theirs) for ours, theirs in PAIRS if ours in kinds and theirs in kinds]
+    header = ["figure"] + [KIND_TITLE[k] for k in kinds] + \
+             [f"{ours} / {KIND_TITLE[theirs]}" for ours, theirs in pairs]
+    rows = []
+    for title in order:
+        higher, target = targets[title]
+        row = [title]
+        for kind in kinds:
+            series = values[title].get(kind)
+            row.append(fmt(statistics.median(series)) if series else "–")
+        for ours, theirs in pairs:
+            a, b = values[title].get(ours, []), values[title].get(theirs, [])
+            ratios = [x / y for x, y in zip(a, b) if y]
+            row.append(ratio_cell(ratios, higher, target))
+        rows.append(row)
+    raw = []
+    for title in order:
+        for kind in kinds:
+            series = values[title].get(kind, [])
+            raw.append([title, KIND_TITLE[kind]] + [fmt(v) for v in series])
+    return header, rows, raw, len(rounds)
+
+
+def four_section(out, kinds, single_iops):
+    per_kind = defaultdict(list)     # kind -> [ [iops per device] per round ]
+    for name in sorted(os.listdir(os.path.join(out, "raw"))):
+        if not name.startswith("four.round"):
+            continue
+        round_values = defaultdict(list)
+        for job in load(os.path.join(out, "raw", name))["jobs"]:
+            _, kind, _ = job["jobname"].split(".")
+            round_values[kind].append(job["read"]["iops"])
+        for kind, devices in round_values.items():
+            per_kind[kind].append(devices)
+    if not per_kind:
+        return None
+    header = ["kind", "aggregate IOPS", "per device (min–max)", "min / max device",
+              "aggregate / one device QD16"]
+    rows = []
+    aggregates = {}
+    for kind in kinds:
+        if kind not in per_kind:
+            continue
+        aggregate = [sum(devices) for devices in per_kind[kind]]
+        aggregates[kind] = aggregate
+        lows = [min(devices) for devices in per_kind[kind]]
+        highs = [max(devices) for devices in per_kind[kind]]
+        fairness = statistics.median([min(d) / max(d) for d in per_kind[kind] if max(d)])
+        one = single_iops.get(kind)
+        scale = f"{statistics.median(aggregate) / one:.2f}" if one else "–"
+        rows.append([KIND_TITLE[kind], fmt(statistics.median(aggregate)),
+                     f"{fmt(statistics.median(lows))}–{fmt(statistics.median(highs))}",
+                     f"{fairness:.2f}", scale])
+    for ours, theirs in PAIRS:
+        if ours in aggregates and theirs in aggregates:
+            ratios = [a / b for a, b in zip(aggregates[ours], aggregates[theirs]) if b]
+            rows.append([f"{ours} / {KIND_TITLE[theirs]}", ratio_cell(ratios, True, None),
+                         "", "", ""])
+    return header, rows
+
+
+def many_section(out, kinds, meta_lines):
+    rows = []
+    for kind in kinds:
+        path = os.path.join(out, "raw", f"many.{kind}.json")
+        if not os.path.exists(path):
+            continue
+        jobs = load(path)["jobs"]
+        device_iops = [job["read"]["iops"] for job in jobs]
+        meta = dict(line.split(" ", 2)[1:] for line in meta_lines
+                    if line.startswith(kind + " many_"))
+        threads = ""
+        for line in meta_lines:
+            words = line.split()
+            if line.startswith(f"daemon many-{kind}-idle threads"):
+                threads = words[-1]
+            if line.startswith(f"daemon many-{kind}-busy threads"):
+                threads += f" idle / {words[-1]} busy"
+        rows.append([KIND_TITLE[kind], meta.get("many_count", str(len(jobs))),
+                     meta.get("many_create_ms", "–"), meta.get("many_remove_ms", "–"),
+                     fmt(sum(device_iops)), fmt(min(device_iops)),
+                     str(sum(1 for value in device_iops if value == 0)), threads or "–"])
+    header = ["kind", "devices", "create ms (all)", "remove ms (all)", "aggregate IOPS",
+              "min device IOPS", "devices with 0 IOPS", "daemon threads"]
+    return header, rows
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main():
+    out = sys.argv[1]
+    meta, meta_lines = read_meta(out)
+    kinds = meta.get("kinds", "rd fileio alloc file").split()
+    text = []
+    title = meta.get("date", "undated run")
+    text.append(f"### {title}{' (quick)' if meta.get('quick') == '1' else ''}\n")
+    text.append(f"- command: `{meta.get('command', '?')}`")
+    text.append(f"- commit: {meta.get('commit', '?')}")
+    text.append(f"- VM: {meta.get('vm', '?')}; guest sees {meta.get('cpus', '?')} CPUs, "
+                f"{int(meta.get('mem_kib', '0')) // 1024} MiB; kernel {meta.get('kernel', '?')}; "
+                f"{meta.get('fio', '?')}")
+    text.append(f"- host: {meta.get('host', '?')}; load average before {meta.get('load_before', '?')}, "
+                f"after {meta.get('load_after', '?')}")
+    text.append(f"- {meta.get('rounds', '?')} rounds of {meta.get('runtime', '?')} s per job "
+                f"and kind, devices of {meta.get('size_mib', '?')} MiB; "
+                f"user backstore control extras: `{meta.get('user_control') or 'none'}`")
+    for kind in kinds:
+        if f"device-{kind}" in meta:
+            text.append(f"- {KIND_TITLE[kind]}: {meta[f'device-{kind}']}")
+    text.append("")
+
+    header, rows, raw, rounds = single_section(out, kinds)
+    text.append("One device of each kind (median over rounds; ratio: median of per-round "
+                "ratios, range in brackets; latency ratios: lower is better):\n")
+    text.append(table(header, rows))
+    text.append("")
+
+    single_iops = {}
+    for row_title, kind_values in [(r[0], r[1:1 + len(kinds)]) for r in rows]:
+        if row_title.startswith("4 KiB random read QD16"):
+            for kind, cell in zip(kinds, kind_values):
+                if cell != "–":
+                    single_iops[kind] = float(cell)
+    four = four_section(out, kinds, single_iops)
+    if four:
+        text.append("Four devices of a kind driven at once (4 KiB random read QD16 each):\n")
+        text.append(table(*four))
+        text.append("")
+
+    header, rows = many_section(out, kinds, meta_lines)
+    if rows:
+        text.append("Many devices of a kind, all driven at once (4 KiB random read QD4 each):\n")
+        text.append(table(header, rows))
+        text.append("")
+
+    daemon = [line[len("daemon "):] for line in meta_lines
+              if line.startswith("daemon ") and " pid" not in line and "many-" not in line]
+    if daemon:
+        text.append("Daemon threads and memory (after-four-alloc: 4 idle alloc devices; "
+                    "after-four-file: 4 alloc + 4 file):\n")
+        text.extend(f"    {line}" for line in daemon)
+        text.append("")
+
+    text.append("<details><summary>Raw figures per round</summary>\n")
+    text.append(table(["figure", "kind"] + [f"round {i + 1}" for i in range(rounds)], raw))
+    text.append("\n</details>\n")
+    print("\n".join(text))
+
+
+if __name__ == "__main__":
+    main()
