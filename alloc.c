@@ -16,8 +16,11 @@
  * '-'; the HBA part is always "user_<number>", so distinct backstores never
  * map to one file). The file outlives the daemon: a daemon that restarts,
  * even after kill -9, finds the data again when the kernel's device is
- * opened. Only the removal of the device from the kernel (the remove
- * callback) deletes it.
+ * opened. The removal of the device from the kernel (the remove callback)
+ * deletes it. A device removed while no daemon ran cannot be told about, so
+ * when the handler is loaded it deletes the memory files of alloc devices
+ * that configfs no longer has; otherwise a new device of the same name would
+ * start with the old one's data.
  *
  * The file is sparse: memory is used only for blocks that were written,
  * reads of holes return zeros without allocating (which is why I/O goes
@@ -37,6 +40,7 @@
 #include "libtcmu.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -50,6 +54,7 @@
 
 #define ALLOC_SHM_DIRECTORY "/dev/shm"
 #define ALLOC_SHM_PREFIX "tcmu-alloc-"
+#define ALLOC_CONFIGFS_CORE "/sys/kernel/config/target/core"
 
 #define ALLOC_CONFIG_DESCRIPTION						\
 	"alloc takes no configuration string: leave it empty (cfgstring=).\n"	\
@@ -61,9 +66,66 @@ struct alloc_state {
 	int fd;
 };
 
+/*
+ * Whether configfs has an alloc device for the memory file named
+ * "user_<hba>-<name>" after the prefix. Unknown is taken as yes.
+ */
+static bool alloc_device_exists(const char *backstore)
+{
+	size_t digits = strspn(backstore + strlen("user_"), "0123456789");
+	char dev_config[sizeof("alloc/")] = "";
+	char *path;
+	bool exists;
+	int fd;
+
+	if (strncmp(backstore, "user_", strlen("user_")) != 0 || digits == 0 ||
+	    backstore[strlen("user_") + digits] != '-')
+		return true;
+	if (asprintf(&path, ALLOC_CONFIGFS_CORE "/%.*s/%s/attrib/dev_config",
+		     (int)(strlen("user_") + digits), backstore,
+		     backstore + strlen("user_") + digits + 1) < 0)
+		return true;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return errno != ENOENT;
+	/* Another subtype now under that name: the memory is not its data. */
+	exists = read(fd, dev_config, sizeof(dev_config) - 1) < 0 ||
+		 strcmp(dev_config, "alloc/") == 0;
+	close(fd);
+	return exists;
+}
+
+static void alloc_free_memory_of_removed_devices(void)
+{
+	struct dirent *entry;
+	DIR *directory;
+
+	/* Without the target configfs there is no telling which devices exist. */
+	if (access(ALLOC_CONFIGFS_CORE, F_OK) < 0)
+		return;
+	directory = opendir(ALLOC_SHM_DIRECTORY);
+	if (!directory)
+		return;
+	while ((entry = readdir(directory))) {
+		const char *backstore = entry->d_name + strlen(ALLOC_SHM_PREFIX);
+
+		if (strncmp(entry->d_name, ALLOC_SHM_PREFIX, strlen(ALLOC_SHM_PREFIX)) != 0 ||
+		    alloc_device_exists(backstore))
+			continue;
+		if (unlinkat(dirfd(directory), entry->d_name, 0) == 0)
+			tcmu_info("alloc: freed memory '" ALLOC_SHM_DIRECTORY "/%s' of a device removed while no daemon ran",
+				  entry->d_name);
+		else
+			tcmu_warn("alloc: unlink '" ALLOC_SHM_DIRECTORY "/%s': %m", entry->d_name);
+	}
+	closedir(directory);
+}
+
 static int alloc_load(void)
 {
 	tcmu_info("alloc: handler_init");
+	alloc_free_memory_of_removed_devices();
 	return 0;
 }
 
