@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/loop.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -509,6 +511,100 @@ static void test_reconfigure_switches_file(void **state)
 	free(missing_directory);
 }
 
+/*
+ * Attaches backing to a free loop device that goes away when its last user
+ * closes it. Returns an open fd of the loop device and its path in
+ * ret_path, or -1 when this machine has no loop devices for us.
+ */
+static int loop_attach(const char *backing, char *ret_path, size_t path_size)
+{
+	int control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	int backing_fd = open(backing, O_RDWR | O_CLOEXEC);
+	int loop_fd = -1;
+
+	for (int tries = 0; control >= 0 && backing_fd >= 0 && tries < 10; tries++) {
+		struct loop_config config = {
+			.fd = (uint32_t)backing_fd,
+			.info.lo_flags = LO_FLAGS_AUTOCLEAR,
+		};
+		int number = ioctl(control, LOOP_CTL_GET_FREE);
+
+		if (number < 0)
+			break;
+		snprintf(ret_path, path_size, "/dev/loop%d", number);
+		loop_fd = open(ret_path, O_RDWR | O_CLOEXEC);
+		if (loop_fd >= 0 && ioctl(loop_fd, LOOP_CONFIGURE, &config) == 0)
+			break;
+		/* Taken by somebody else between GET_FREE and CONFIGURE: next one. */
+		if (loop_fd >= 0)
+			close(loop_fd);
+		loop_fd = -1;
+	}
+	if (control >= 0)
+		close(control);
+	if (backing_fd >= 0)
+		close(backing_fd);
+	return loop_fd;
+}
+
+static void test_block_device(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	char *backing = in_directory(fixture, "backing.img");
+	char written[8192];
+	char read_back[8192];
+	char loop_path[64];
+	char *reason = NULL;
+	bool mapped = false;
+	uint64_t extent_length = 0;
+	int loop_fd;
+	int result;
+	int fd;
+
+	fd = open(backing, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 16 * MIB), 0);
+	close(fd);
+	loop_fd = geteuid() == 0 ? loop_attach(backing, loop_path, sizeof(loop_path)) : -1;
+	free(backing);
+	if (loop_fd < 0)
+		skip();
+
+	assert_int_equal(handler->check_config(loop_path, &reason), 0);
+	assert_null(reason);
+	fixture->dev.config = loop_path;
+
+	/* Block devices cannot grow: one too small is refused. */
+	fixture->dev.size = 32 * MIB;
+	assert_int_equal(handler->open(&fixture->dev), -ENOSPC);
+	assert_null(fixture->dev.private_data);
+
+	fixture->dev.size = 16 * MIB;
+	open_device(fixture);
+	harness_pattern(written, sizeof(written), 40);
+	assert_int_equal(harness_write(handler, &fixture->dev, 16 * MIB - sizeof(written),
+				       written, sizeof(written), TCMU_WRITE_FUA), 0);
+	assert_int_equal(harness_flush(handler, &fixture->dev), 0);
+	assert_int_equal(harness_read(handler, &fixture->dev, 16 * MIB - sizeof(written),
+				      read_back, sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+	assert_int_equal(handler->get_lba_status(&fixture->dev, 0, 16 * MIB, &mapped,
+						 &extent_length), 0);
+	assert_true(extent_length > 0 && extent_length <= 16 * MIB);
+
+	result = harness_unmap(handler, &fixture->dev, 16 * MIB - sizeof(written),
+			       sizeof(written));
+	assert_true(result == 0 || result == -EOPNOTSUPP);
+	if (result == 0) {
+		assert_int_equal(harness_read(handler, &fixture->dev, 16 * MIB - sizeof(written),
+					      read_back, sizeof(read_back)), 0);
+		assert_true(harness_is_zero(read_back, sizeof(read_back)));
+	}
+	close_device(fixture);
+	close(loop_fd);
+}
+
 static void test_one_device_per_file(void **state)
 {
 	struct fixture *fixture = *state;
@@ -535,6 +631,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unmap_punches_holes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_switches_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_device_per_file, setup, teardown),
 	};
 
