@@ -43,20 +43,10 @@ struct ring_worker {
 static struct ring_worker *workers;
 static unsigned int worker_count;
 
-static void worker_serve_device(struct tcmu_device *dev)
-{
-	uint32_t event_count;
-
-	/* Reading the event count re-arms the uio fd; nonblocking, so a spurious wakeup is harmless. */
-	if (read(dev->uio_fd, &event_count, sizeof(event_count)) < 0 && errno != EAGAIN)
-		tcmu_dev_err(dev, "read uio event: %m");
-	ring_process(&dev->ring);
-}
-
 /* Runs on the worker thread. Returns false when the worker must exit. */
 static bool worker_handle_control(struct ring_worker *worker)
 {
-	struct epoll_event event = { .events = EPOLLIN };
+	struct epoll_event event = { .events = EPOLLIN | EPOLLET };
 	enum worker_request_kind request;
 	struct tcmu_device *dev;
 	uint64_t count;
@@ -75,6 +65,13 @@ static bool worker_handle_control(struct ring_worker *worker)
 	request = worker->request;
 	switch (request) {
 	case WORKER_ADD:
+		/*
+		 * Edge-triggered: every event the kernel raises wakes the entry
+		 * again, so the uio event count is never read (one syscall less
+		 * per batch). An event raised while a batch is consumed makes the
+		 * next epoll_wait return at once, and ring_process() re-reads the
+		 * head, so no command is missed.
+		 */
 		event.data.ptr = dev;
 		if (epoll_ctl(worker->epoll_fd, EPOLL_CTL_ADD, dev->uio_fd, &event) < 0)
 			result = -errno;
@@ -94,7 +91,7 @@ static bool worker_handle_control(struct ring_worker *worker)
 
 	/* Commands queued before the device was added raised no event yet. */
 	if (request == WORKER_ADD && result == 0)
-		worker_serve_device(dev);
+		ring_process(&dev->ring);
 	return keep_running;
 }
 
@@ -116,7 +113,7 @@ static void *worker_main(void *argument)
 		}
 		for (i = 0; i < count; i++) {
 			if (events[i].data.ptr)
-				worker_serve_device(events[i].data.ptr);
+				ring_process(&((struct tcmu_device *)events[i].data.ptr)->ring);
 			else
 				control = true;
 		}
