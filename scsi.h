@@ -80,6 +80,7 @@ enum scsi_sense_key {
 #define SCSI_ASC_NONE					0x0000
 #define SCSI_ASC_NOT_READY_INITIALIZING_REQUIRED	0x0402
 #define SCSI_ASC_WRITE_ERROR				0x0c00
+#define SCSI_ASC_INVALID_FIELD_IN_COMMAND_IU		0x0e03
 #define SCSI_ASC_UNRECOVERED_READ_ERROR			0x1100
 #define SCSI_ASC_MISCOMPARE_DURING_VERIFY		0x1d00
 #define SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR		0x1a00
@@ -120,6 +121,11 @@ struct scsi_outcome scsi_invalid_cdb_field(uint16_t byte, int bit);
 struct scsi_outcome scsi_invalid_parameter_field(uint16_t byte, int bit);
 /* ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE, the LBA in INFORMATION. */
 struct scsi_outcome scsi_lba_out_of_range(uint64_t lba);
+/*
+ * ILLEGAL REQUEST, INVALID FIELD IN COMMAND INFORMATION UNIT: the data
+ * buffer the transport brought is smaller than the CDB's transfer.
+ */
+struct scsi_outcome scsi_data_length_mismatch(void);
 /* The outcome of a handler's -errno; is_write picks WRITE ERROR over READ ERROR. */
 struct scsi_outcome scsi_outcome_from_errno(int error, bool is_write);
 /* Writes the sense bytes of a CHECK CONDITION outcome; returns their length. */

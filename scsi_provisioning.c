@@ -105,7 +105,7 @@ void scsi_write_same(struct tcmu_request *req)
 		goto fail;
 	}
 	if (!no_data && req->data_length < block_size) {
-		outcome = scsi_invalid_cdb_field(range.length_byte, 7);
+		outcome = scsi_data_length_mismatch();
 		goto fail;
 	}
 	if (chunk_blocks == 0)

@@ -76,7 +76,7 @@ static bool check_transfer(const struct tcmu_request *req, const struct scsi_blo
 	}
 	/* The initiator's buffer cannot hold what the CDB asks for. */
 	if (req->data_length < bytes) {
-		*ret_outcome = scsi_invalid_cdb_field(range->length_byte, 7);
+		*ret_outcome = scsi_data_length_mismatch();
 		return false;
 	}
 	*ret_bytes = bytes;

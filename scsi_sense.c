@@ -56,6 +56,11 @@ struct scsi_outcome scsi_lba_out_of_range(uint64_t lba)
 	return outcome;
 }
 
+struct scsi_outcome scsi_data_length_mismatch(void)
+{
+	return scsi_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_COMMAND_IU);
+}
+
 struct scsi_outcome scsi_outcome_from_errno(int error, bool is_write)
 {
 	switch (error) {

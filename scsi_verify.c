@@ -183,7 +183,7 @@ static void verify_command(struct tcmu_request *req, bool writes)
 	}
 	if (((writes || check == CHECK_ALL) && req->data_length < bytes) ||
 	    (check == CHECK_ONE_BLOCK && req->data_length < dev->block_size)) {
-		outcome = scsi_invalid_cdb_field(range.length_byte, 7);
+		outcome = scsi_data_length_mismatch();
 		goto fail;
 	}
 
@@ -335,7 +335,7 @@ void scsi_compare_and_write(struct tcmu_request *req)
 		goto fail;
 	}
 	if (req->data_length < 2 * length) {
-		outcome = scsi_invalid_cdb_field(13, 7);
+		outcome = scsi_data_length_mismatch();
 		goto fail;
 	}
 	job = calloc(1, sizeof(*job) + length);

@@ -112,7 +112,7 @@ static void test_write_same_invalid(void **state)
 	write_same16(0, BLOCKS - 1, 2, block, sizeof(block));
 	assert_lba_out_of_range(BLOCKS - 1);
 	write_same16(0, 0, 4, block, 100);
-	assert_invalid_cdb_field(10, 7);
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_COMMAND_IU);
 	/* Above the block limits page's MAXIMUM WRITE SAME LENGTH (1 GiB). */
 	fake.dev.size = 1ull << 40;
 	write_same16(0, 0, (1u << 21) + 1, block, sizeof(block));

@@ -168,7 +168,7 @@ static void test_transfer_length_checks(void **state)
 
 	/* The buffer is smaller than the CDB's transfer. */
 	EXECUTE(write10_two, buffer, 512);
-	assert_invalid_cdb_field(7, 7);
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_COMMAND_IU);
 	assert_no_handler_call();
 
 	/* A larger buffer is cut to the transfer for the handler; the rest is zeroed. */

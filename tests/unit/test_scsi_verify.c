@@ -57,7 +57,7 @@ static void test_verify_byte_check(void **state)
 
 	/* The data-out must hold every block. */
 	EXECUTE(verify16, data, 2 * BLOCK);
-	assert_invalid_cdb_field(10, 7);
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_COMMAND_IU);
 	assert_no_handler_call();
 }
 
@@ -196,7 +196,7 @@ static void test_compare_and_write_invalid(void **state)
 	fake_execute(compare_and_write_cdb(cdb, 2047, 2, 0), 16, data, 4 * BLOCK);
 	assert_lba_out_of_range(2047);
 	fake_execute(compare_and_write_cdb(cdb, 0, 2, 0), 16, data, 3 * BLOCK);
-	assert_invalid_cdb_field(13, 7);
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INVALID_FIELD_IN_COMMAND_IU);
 	fake_execute(compare_and_write_cdb(cdb, 0, 1, 0x20), 16, data, 2 * BLOCK);
 	assert_invalid_cdb_field(1, 5);
 	cdb[1] = 0;
