@@ -72,18 +72,19 @@ struct alloc_state {
  */
 static bool alloc_device_exists(const char *backstore)
 {
-	size_t digits = strspn(backstore + strlen("user_"), "0123456789");
 	char dev_config[sizeof("alloc/")] = "";
+	size_t hba_length;
 	char *path;
 	bool exists;
 	int fd;
 
-	if (strncmp(backstore, "user_", strlen("user_")) != 0 || digits == 0 ||
-	    backstore[strlen("user_") + digits] != '-')
+	if (strncmp(backstore, "user_", strlen("user_")) != 0)
+		return true;
+	hba_length = strlen("user_") + strspn(backstore + strlen("user_"), "0123456789");
+	if (hba_length == strlen("user_") || backstore[hba_length] != '-')
 		return true;
 	if (asprintf(&path, ALLOC_CONFIGFS_CORE "/%.*s/%s/attrib/dev_config",
-		     (int)(strlen("user_") + digits), backstore,
-		     backstore + strlen("user_") + digits + 1) < 0)
+		     (int)hba_length, backstore, backstore + hba_length + 1) < 0)
 		return true;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	free(path);
@@ -108,10 +109,8 @@ static void alloc_free_memory_of_removed_devices(void)
 	if (!directory)
 		return;
 	while ((entry = readdir(directory))) {
-		const char *backstore = entry->d_name + strlen(ALLOC_SHM_PREFIX);
-
 		if (strncmp(entry->d_name, ALLOC_SHM_PREFIX, strlen(ALLOC_SHM_PREFIX)) != 0 ||
-		    alloc_device_exists(backstore))
+		    alloc_device_exists(entry->d_name + strlen(ALLOC_SHM_PREFIX)))
 			continue;
 		if (unlinkat(dirfd(directory), entry->d_name, 0) == 0)
 			tcmu_info("alloc: freed memory '" ALLOC_SHM_DIRECTORY "/%s' of a device removed while no daemon ran",
