@@ -484,8 +484,11 @@ static int file_read(struct tcmu_device *dev, struct tcmu_request *req,
 	struct file_state *state = tcmu_device_get_private(dev);
 	int result;
 
+	/*
+	 * The range is not asserted against the device size: a request checked
+	 * against the size before a reconfiguration may arrive after it.
+	 */
 	assert(iov_total(iov, iov_count) == length);
-	assert(offset + length <= tcmu_device_get_size(dev));
 	pthread_rwlock_rdlock(&state->lock);
 	result = file_transfer(state->fd, iov, iov_count, offset, length, false);
 	pthread_rwlock_unlock(&state->lock);
@@ -504,7 +507,6 @@ static int file_write(struct tcmu_device *dev, struct tcmu_request *req,
 	int result;
 
 	assert(iov_total(iov, iov_count) == length);
-	assert(offset + length <= tcmu_device_get_size(dev));
 	pthread_rwlock_rdlock(&state->lock);
 	result = file_transfer(state->fd, iov, iov_count, offset, length, true);
 	if (result < 0)
@@ -534,7 +536,6 @@ static int file_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 	struct file_state *state = tcmu_device_get_private(dev);
 	int result = 0;
 
-	assert(offset + length <= tcmu_device_get_size(dev));
 	pthread_rwlock_rdlock(&state->lock);
 	if (fallocate(state->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)offset, (off_t)length) < 0) {
