@@ -464,29 +464,40 @@ static int64_t now_ms(void)
  * are handled as usual, which is why the group is joined first: an
  * ADDED sent between the two steps is then answered, not lost.
  */
-static int declare_reply_support(void)
+/* Sends SET_FEATURES; ret_seq gets its sequence number. 0 or -errno. */
+static int send_set_features(bool reply_supported, int flags, uint32_t *ret_seq)
 {
-	int64_t deadline = now_ms() + SET_FEATURES_TIMEOUT_MS;
-	int status = 1, ret;
 	struct nl_msg *msg;
-	uint32_t seq;
+	int ret;
 
 	msg = nlmsg_alloc();
 	if (!msg)
 		return -ENOMEM;
-	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family_id, 0, NLM_F_ACK,
+	if (!genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, family_id, 0, flags,
 			 TCMU_CMD_SET_FEATURES, TCMU_FAMILY_VERSION) ||
-	    nla_put_u8(msg, TCMU_ATTR_SUPP_KERN_CMD_REPLY, 1) < 0) {
+	    nla_put_u8(msg, TCMU_ATTR_SUPP_KERN_CMD_REPLY, reply_supported) < 0) {
 		nlmsg_free(msg);
 		return -ENOMEM;
 	}
 	ret = nl_send_auto(sock, msg);
-	seq = nlmsg_hdr(msg)->nlmsg_seq;
+	*ret_seq = nlmsg_hdr(msg)->nlmsg_seq;
 	nlmsg_free(msg);
 	if (ret < 0) {
 		tcmu_err("netlink SET_FEATURES not sent: %s", nl_geterror(ret));
 		return nl_error_to_errno(ret);
 	}
+	return 0;
+}
+
+static int declare_reply_support(void)
+{
+	int64_t deadline = now_ms() + SET_FEATURES_TIMEOUT_MS;
+	int status = 1, ret;
+	uint32_t seq;
+
+	ret = send_set_features(true, NLM_F_ACK, &seq);
+	if (ret < 0)
+		return ret;
 
 	while (status > 0) {
 		struct pollfd pollfd = { .fd = nl_socket_get_fd(sock), .events = POLLIN };
@@ -633,6 +644,16 @@ fail:
 
 void netlink_close(void)
 {
+	uint32_t seq;
+
+	/*
+	 * Until the next daemon declares otherwise, configfs writes must not
+	 * wait for replies nobody will send; the devices they create are
+	 * found by that daemon's scan. (After kill -9 the next start's reset
+	 * releases the writes instead.)
+	 */
+	if (sock && family_id >= 0)
+		send_set_features(false, 0, &seq);
 	if (sock)
 		nl_socket_free(sock);
 	sock = NULL;
