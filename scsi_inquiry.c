@@ -4,6 +4,7 @@
  * (SPC-4 6.6, 7.8; SBC-3 6.5).
  */
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "tcmu_internal.h"
@@ -50,6 +51,25 @@ static const char *device_identifier(const struct tcmu_device *dev)
 	if (dev->unit_serial && dev->unit_serial[0])
 		return dev->unit_serial;
 	return dev->name ? dev->name : "";
+}
+
+/*
+ * The hex digits the NAA designator carries: the WWN's, which is a UUID
+ * when targetcli made it. Without a WWN, a hash of the backstore path
+ * (unique among the kernel's TCMU devices) stands in, so that two devices
+ * never share a designator.
+ */
+static const char *naa_digits(const struct tcmu_device *dev, char hash_digits[17])
+{
+	const char *source = dev->backstore ? dev->backstore : device_identifier(dev);
+	uint64_t hash = 0xcbf29ce484222325ull;	/* FNV-1a */
+
+	if (dev->unit_serial && dev->unit_serial[0])
+		return dev->unit_serial;
+	for (const char *p = source; *p; p++)
+		hash = (hash ^ (uint8_t)*p) * 0x100000001b3ull;
+	snprintf(hash_digits, 17, "%016llx", (unsigned long long)hash);
+	return hash_digits;
 }
 
 static size_t page_supported(const struct tcmu_device *dev, uint8_t *page);
@@ -134,13 +154,14 @@ static size_t page_device_identification(const struct tcmu_device *dev, uint8_t 
 {
 	const char *identifier = device_identifier(dev);
 	size_t identifier_length = strlen(identifier);
+	char hash_digits[17];
 	uint8_t *descriptor = page + 4;
 
 	/* NAA, binary, associated with the logical unit. */
 	descriptor[0] = 0x01;
 	descriptor[1] = 0x03;
 	descriptor[3] = 16;
-	put_naa(descriptor + 4, identifier);
+	put_naa(descriptor + 4, naa_digits(dev, hash_digits));
 	descriptor += 4 + 16;
 
 	/* T10 vendor id, ASCII: the vendor, then the identifier. */

@@ -111,6 +111,7 @@ static void test_unit_serial(void **state)
 static void test_device_identification(void **state)
 {
 	uint8_t buffer[128];
+	uint8_t first_naa[16];
 	const char *serial = fake.dev.unit_serial;
 	const uint8_t naa[20] = {
 		0x01, 0x03, 0x00, 0x10,
@@ -139,9 +140,18 @@ static void test_device_identification(void **state)
 	assert_good();
 	assert_int_equal(buffer[27], 8 + strlen("disk0"));
 	assert_memory_equal(buffer + 36, "disk0", 5);
-	/* "disk0": d, then 0 are its hex digits. */
-	assert_int_equal(buffer[11], 0x5d);
-	assert_int_equal(buffer[12], 0x00);
+	/* The NAA then comes from a hash of the backstore: distinct per device. */
+	fake.dev.backstore = "user_1/disk0";
+	inquiry(1, 0x83, 128, buffer, sizeof(buffer));
+	memcpy(first_naa, buffer + 8, 16);
+	assert_int_equal(first_naa[0], 0x60);
+	assert_int_equal(first_naa[1], 0x01);
+	assert_int_equal(first_naa[2], 0x40);
+	assert_int_equal(first_naa[3] & 0xf0, 0x50);
+	fake.dev.backstore = "user_2/disk0";
+	inquiry(1, 0x83, 128, buffer, sizeof(buffer));
+	assert_memory_not_equal(buffer + 8, first_naa, 16);
+	assert_memory_equal(buffer + 8, first_naa, 3);
 }
 
 static void test_extended_inquiry(void **state)
