@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <cmocka.h>
 
 struct tcmu_request {
@@ -16,6 +17,8 @@ struct tcmu_request {
 
 int tcmu_log_level_current = TCMU_LOG_DEBUG;
 
+/* Handlers may log from several threads at once. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *log_text;
 static size_t log_length;
 static void *handler_handle;
@@ -50,12 +53,14 @@ void tcmu_log_message(int level, const struct tcmu_device *dev, const char *form
 	va_end(arguments);
 	assert_true(length >= 0);
 	fprintf(stderr, "[%d] %s: %s\n", level, dev ? dev->name : "-", message);
+	pthread_mutex_lock(&log_lock);
 	log_text = realloc(log_text, log_length + (size_t)length + 2);
 	assert_non_null(log_text);
 	memcpy(log_text + log_length, message, (size_t)length);
 	log_length += (size_t)length;
 	log_text[log_length++] = '\n';
 	log_text[log_length] = '\0';
+	pthread_mutex_unlock(&log_lock);
 	free(message);
 }
 

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -605,6 +607,76 @@ static void test_block_device(void **state)
 	close(loop_fd);
 }
 
+struct io_thread {
+	struct fixture *fixture;
+	atomic_bool *stop;
+	unsigned int seed;
+	unsigned int requests;
+	int first_error;
+};
+
+static void *io_thread_run(void *argument)
+{
+	struct io_thread *thread = argument;
+	const struct tcmu_handler *handler = thread->fixture->handler;
+	char buffer[16384];
+
+	while (!atomic_load(thread->stop) && thread->first_error == 0) {
+		uint64_t offset = (uint64_t)(thread->requests * 7919u + thread->seed * 104729u) %
+				  (8 * MIB / sizeof(buffer)) * sizeof(buffer);
+		int result;
+
+		harness_pattern(buffer, sizeof(buffer), thread->seed + thread->requests);
+		result = harness_write(handler, &thread->fixture->dev, offset, buffer,
+				       sizeof(buffer), thread->requests % 8 == 0 ? TCMU_WRITE_FUA : 0);
+		if (result == 0)
+			result = harness_read(handler, &thread->fixture->dev, offset, buffer,
+					      sizeof(buffer));
+		if (result == 0 && thread->requests % 16 == 0)
+			result = harness_flush(handler, &thread->fixture->dev);
+		if (result == 0 && thread->requests % 32 == 0)
+			result = harness_unmap(handler, &thread->fixture->dev, offset, sizeof(buffer));
+		thread->first_error = result;
+		thread->requests++;
+	}
+	return NULL;
+}
+
+/* Requests from several threads never meet a file being switched away. */
+static void test_reconfigure_under_io(void **state)
+{
+	struct fixture *fixture = *state;
+	char *paths[2] = { in_directory(fixture, "a.img"), in_directory(fixture, "b.img") };
+	struct io_thread threads[4];
+	pthread_t thread_ids[4];
+	atomic_bool stop = false;
+
+	fixture->dev.config = paths[0];
+	open_device(fixture);
+	for (unsigned int i = 0; i < 4; i++) {
+		threads[i] = (struct io_thread){ .fixture = fixture, .stop = &stop, .seed = i };
+		assert_int_equal(pthread_create(&thread_ids[i], NULL, io_thread_run, &threads[i]), 0);
+	}
+	for (unsigned int switches = 0; switches < 200; switches++) {
+		struct tcmu_device_change change = {
+			.what = TCMU_CHANGE_CONFIG | TCMU_CHANGE_SIZE,
+			.config = paths[(switches + 1) % 2],
+			.size = 16 * MIB + (switches % 3) * MIB,
+		};
+
+		assert_int_equal(fixture->handler->reconfigure(&fixture->dev, &change), 0);
+	}
+	atomic_store(&stop, true);
+	for (unsigned int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(thread_ids[i], NULL), 0);
+		assert_int_equal(threads[i].first_error, 0);
+		assert_true(threads[i].requests > 0);
+	}
+	close_device(fixture);
+	free(paths[0]);
+	free(paths[1]);
+}
+
 static void test_one_device_per_file(void **state)
 {
 	struct fixture *fixture = *state;
@@ -631,6 +703,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unmap_punches_holes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_switches_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reconfigure_under_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_device_per_file, setup, teardown),
 	};
