@@ -152,12 +152,13 @@ bool scsi_has_unmap(const struct tcmu_device *dev)
 
 uint32_t scsi_max_compare_and_write_blocks(const struct tcmu_device *dev)
 {
-	/* The data-out holds twice the blocks; the field is one byte. */
-	uint32_t max_blocks = scsi_max_transfer_blocks(dev) / 2;
+	/* The data-out holds twice the blocks; the CDB field is one byte. */
+	uint32_t max_transfer = scsi_max_transfer_blocks(dev);
+	uint32_t blocks = max_transfer ? max_transfer / 2 : 255;
 
-	if (max_blocks == 0 && scsi_max_transfer_blocks(dev) == 0)
-		max_blocks = 255;
-	return max_blocks > 255 ? 255 : max_blocks ? max_blocks : 1;
+	if (blocks > 255)
+		blocks = 255;
+	return blocks ? blocks : 1;
 }
 
 uint64_t scsi_max_write_same_blocks(const struct tcmu_device *dev)
