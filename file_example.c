@@ -26,7 +26,9 @@
  * write cache is disabled, and every flush (SYNCHRONIZE CACHE) complete only
  * after fdatasync succeeded. Once fdatasync has failed, data acknowledged
  * earlier may be lost, so every later flush and durable write fails with the
- * same error until the medium is changed or the device reopened.
+ * same error until the medium is changed or the device reopened. The same
+ * goes, with -EIO, for a file deleted while in use: its data would vanish
+ * when the device closes.
  * UNMAP punches holes (fallocate) so the file's allocated size falls; on a
  * file system without hole punching it fails with -EOPNOTSUPP. GET LBA
  * STATUS reports the file's holes as deallocated (SEEK_HOLE/SEEK_DATA).
@@ -391,6 +393,7 @@ out_close:
 static int file_sync(struct tcmu_device *dev, struct file_state *state)
 {
 	int result = atomic_load(&state->durability_error);
+	struct stat status;
 
 	if (result < 0)
 		return result;
@@ -402,6 +405,13 @@ static int file_sync(struct tcmu_device *dev, struct file_state *state)
 			     state->path);
 		atomic_store(&state->durability_error, result);
 		return result;
+	}
+	/* Data synced into a deleted file is lost all the same when it is closed. */
+	if (fstat(state->fd, &status) == 0 && S_ISREG(status.st_mode) && status.st_nlink == 0) {
+		tcmu_dev_err(dev, "'%s' was deleted: writes are lost when the device closes; "
+			     "later flushes fail until the medium changes", state->path);
+		atomic_store(&state->durability_error, -EIO);
+		return -EIO;
 	}
 	return 0;
 }

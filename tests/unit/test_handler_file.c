@@ -18,6 +18,7 @@
 #include <string.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ struct fixture {
 	struct tcmu_device dev;
 	char directory[64];
 	char path[128];
+	/* A file system the test mounted, unmounted by teardown. */
+	char *mount_point;
 };
 
 static int setup(void **state)
@@ -60,6 +63,10 @@ static int teardown(void **state)
 	struct fixture *fixture = *state;
 	char *command;
 
+	if (fixture->mount_point) {
+		umount2(fixture->mount_point, MNT_DETACH);
+		free(fixture->mount_point);
+	}
 	assert_true(asprintf(&command, "rm -rf '%s'", fixture->directory) > 0);
 	assert_int_equal(system(command), 0);
 	free(command);
@@ -368,6 +375,79 @@ static void expect_extent(struct fixture *fixture, uint64_t offset, uint64_t len
 							  &mapped, &extent_length), 0);
 	assert_int_equal(mapped, expected_mapped);
 	assert_int_equal(extent_length, expected_length);
+}
+
+/* A full file system fails writes with -ENOSPC, and they work again once space is freed. */
+static void test_full_file_system(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	size_t length = 2 * MIB;
+	char *written = malloc(length);
+	char *read_back = malloc(length);
+	char *path;
+
+	fixture->mount_point = in_directory(fixture, "small");
+	assert_int_equal(mkdir(fixture->mount_point, 0700), 0);
+	if (mount("tmpfs", fixture->mount_point, "tmpfs", 0, "size=1m") < 0) {
+		free(fixture->mount_point);
+		fixture->mount_point = NULL;
+		free(written);
+		free(read_back);
+		skip();
+	}
+	path = in_directory(fixture, "small/disk.img");
+	fixture->dev.config = path;
+	fixture->dev.size = 4 * MIB;
+	open_device(fixture);
+
+	harness_pattern(written, length, 60);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, length, 0), -ENOSPC);
+	assert_int_equal(harness_read(handler, &fixture->dev, 3 * MIB, read_back, MIB), 0);
+	assert_true(harness_is_zero(read_back, MIB));
+
+	assert_int_equal(harness_unmap(handler, &fixture->dev, 0, 4 * MIB), 0);
+	assert_int_equal(harness_write(handler, &fixture->dev, MIB, written, MIB / 2,
+				       TCMU_WRITE_FUA), 0);
+	assert_int_equal(harness_read(handler, &fixture->dev, MIB, read_back, MIB / 2), 0);
+	assert_memory_equal(read_back, written, MIB / 2);
+	assert_int_equal(harness_flush(handler, &fixture->dev), 0);
+	close_device(fixture);
+	free(path);
+	free(written);
+	free(read_back);
+}
+
+/* Deleted while in use: reads go on, but nothing written is durable any more. */
+static void test_deleted_file_fails_durable_requests(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	char *second_path = in_directory(fixture, "second.img");
+	struct tcmu_device_change change = { .what = TCMU_CHANGE_CONFIG };
+	char written[4096];
+	char read_back[4096];
+
+	open_device(fixture);
+	harness_pattern(written, sizeof(written), 50);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0), 0);
+	assert_int_equal(unlink(fixture->path), 0);
+
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+	assert_int_equal(harness_flush(handler, &fixture->dev), -EIO);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written),
+				       TCMU_WRITE_FUA), -EIO);
+	assert_int_equal(harness_flush(handler, &fixture->dev), -EIO);
+
+	/* A new medium starts clean. */
+	change.config = second_path;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written),
+				       TCMU_WRITE_FUA), 0);
+	assert_int_equal(harness_flush(handler, &fixture->dev), 0);
+	close_device(fixture);
+	free(second_path);
 }
 
 static void test_unmap_punches_holes(void **state)
@@ -700,6 +780,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_existing_file_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_requests_succeed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_full_file_system, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_file_fails_durable_requests,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unmap_punches_holes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconfigure_switches_file, setup, teardown),
