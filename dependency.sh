@@ -15,9 +15,12 @@ build_packages=(
 tutorial_packages=(
 	targetcli-fb open-iscsi lsscsi dbus sg3-utils fio kmod
 )
-# The real-kernel tests boot a VM (tests/vm/vm-run).
+# The real-kernel tests boot a VM (tests/vm/vm-run); the installation test
+# (tests/vm/install.sh) builds a .deb and checks the unit, man pages,
+# logrotate file and the daemon's system calls.
 test_packages=(
 	qemu-system-x86 busybox-static cpio
+	dpkg-dev systemd man-db groff-base logrotate strace
 )
 
 usage() {
