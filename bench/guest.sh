@@ -10,7 +10,10 @@
 # fio process (stonewalled jobs), and the report takes the median over rounds.
 #
 # usage: guest.sh [--quick] [--runtime S] [--rounds N] [--size MiB]
-#                 [--kinds LIST] [--many N] [--many-kinds LIST] [--out DIR]
+#                 [--kinds LIST] [--jobs LIST] [--no-four] [--many N]
+#                 [--many-kinds LIST] [--out DIR]
+#        --jobs picks single-device jobs by name (randread-qd16,...);
+#        --no-four skips the four-device phase, --many 0 the many-device one
 # env:   BUILD_DIR (for the user kinds): tcmu-runner and handler_*.so
 #        BENCH_USER_CONTROL: extra "key=value,..." written to the control file
 #          of user backstores (e.g. hw_max_sectors=2048) to try settings
@@ -19,7 +22,7 @@
 set -euo pipefail
 
 quick=0 runtime=5 rounds=3 size_mib=256 kinds="rd fileio alloc file"
-many=64 many_kinds="rd alloc" out=/mnt/out/bench
+many=64 many_kinds="rd alloc" out=/mnt/out/bench only_jobs="" four=1
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1; runtime=2; rounds=1; size_mib=64; many=8; many_kinds="alloc" ;;
@@ -29,19 +32,23 @@ while [ $# -gt 0 ]; do
 	--kinds) kinds=${2//,/ }; shift ;;
 	--many) many=$2; shift ;;
 	--many-kinds) many_kinds=${2//,/ }; shift ;;
+	--jobs) only_jobs=${2//,/ }; shift ;;
+	--no-four) four=0 ;;
 	--out) out=$2; shift ;;
 	*) echo "guest.sh: unknown option $1" >&2; exit 2 ;;
 	esac
 	shift
 done
 
-# Only kinds being measured take part in the many-device phase.
+# Only kinds being measured take part in the many-device phase; --many 0 skips it.
 filtered=""
+[ "$many" -gt 0 ] || many_kinds=""
 for kind in $many_kinds; do
 	[[ " $kinds " != *" $kind "* ]] || filtered+=" $kind"
 done
 many_kinds=$filtered
 
+user_control=${BENCH_USER_CONTROL:-}
 CFG=/sys/kernel/config/target
 small_mib=$(( size_mib >= 256 ? 64 : 16 ))
 ramp=$(( quick ? 0 : 1 ))
@@ -63,14 +70,17 @@ start_daemon() {
 	[ -z "$daemon_pid" ] || return 0
 	: "${BUILD_DIR:?BUILD_DIR must name the build directory for the user kinds}"
 	modprobe target_core_user
-	printf 'log_level = 2\n' > /tmp/bench-tcmu.conf
+	printf 'log_level = 3\n' > /tmp/bench-tcmu.conf
 	"$BUILD_DIR/tcmu-runner" --handler-path "$BUILD_DIR" --config /tmp/bench-tcmu.conf \
 		> "$out/daemon.log" 2>&1 &
 	daemon_pid=$!
-	# A device enabled before the daemon listens would still be attached by
-	# its start-up scan, but enable would not wait for the handler's answer.
-	sleep 1
-	kill -0 "$daemon_pid" 2>/dev/null || { cat "$out/daemon.log" >&2; log "daemon died"; exit 1; }
+	local tries
+	for ((tries = 600; tries > 0; tries--)); do
+		kill -0 "$daemon_pid" 2>/dev/null || { cat "$out/daemon.log" >&2; log "daemon died"; exit 1; }
+		if grep -q ' ready$' "$out/daemon.log"; then break; fi
+		sleep 0.1
+	done
+	[ "$tries" -gt 0 ] || { log "daemon not ready after 60 s"; exit 1; }
 	record "daemon_pid $daemon_pid"
 }
 
@@ -118,7 +128,7 @@ create_backstore() {
 			truncate -s "$bytes" "/tmp/$name.img"
 			echo -n "dev_config=file//tmp/$name.img" > "$dir/control"
 		fi
-		for setting in ${BENCH_USER_CONTROL//,/ }; do
+		for setting in ${user_control//,/ }; do
 			echo -n "$setting" > "$dir/control"
 		done
 		;;
@@ -199,6 +209,13 @@ jobs=(
 	"randrw70-4jobs:rw=randrw rwmixread=70 bs=4k iodepth=4 numjobs=4"
 )
 [ "$quick" = 0 ] || jobs=("${jobs[@]:0:4}")
+if [ -n "$only_jobs" ]; then
+	picked=()
+	for entry in "${jobs[@]}"; do
+		[[ " $only_jobs " != *" ${entry%%:*} "* ]] || picked+=("$entry")
+	done
+	jobs=("${picked[@]}")
+fi
 
 fio_global() {
 	printf '[global]\nioengine=libaio\ndirect=1\ntime_based\nruntime=%s\nramp_time=%s\n' \
@@ -216,7 +233,7 @@ record "cpus $(nproc)"
 record "mem_kib $(awk '/MemTotal/ {print $2}' /proc/meminfo)"
 record "kernel $(uname -r)"
 record "fio $(fio --version)"
-record "user_control ${BENCH_USER_CONTROL:-}"
+record "user_control $user_control"
 record "kinds $kinds"
 has_user_kind "$kinds $many_kinds" && start_daemon
 
@@ -282,7 +299,9 @@ remove_all
 
 # 2. Four devices of each kind; each kind's four driven at once, in turn.
 declare -A four_of
-for kind in $kinds; do
+four_kinds=$kinds
+[ "$four" = 1 ] || four_kinds=""
+for kind in $four_kinds; do
 	log "creating four $kind devices ($small_mib MiB)"
 	four_of[$kind]=""
 	for i in 0 1 2 3; do
@@ -292,13 +311,15 @@ for kind in $kinds; do
 	done
 	case $kind in alloc|file) sleep 1; daemon_figures "after-four-$kind" ;; esac
 done
-log "filling"
-fill ${four_of[*]}
-for round in $(seq "$rounds"); do
+if [ "$four" = 1 ]; then
+	log "filling"
+	fill ${four_of[*]}
+fi
+for round in $(seq "$(( four ? rounds : 0 ))"); do
 	{
 		fio_global
 		printf 'rw=randread\nbs=4k\niodepth=16\n'
-		for kind in $kinds; do
+		for kind in $four_kinds; do
 			first=1
 			for d in ${four_of[$kind]}; do
 				printf '\n[four.%s.%s]\nfilename=%s\n' "$kind" "${d#/dev/}" "$d"

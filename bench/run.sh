@@ -69,7 +69,9 @@ export BUILD_DIR=$build_dir
 export VM_ENV="BUILD_DIR BENCH_USER_CONTROL BENCH_PROFILE"
 export VM_OUT=$out
 timeout_s=3600
-"$vm_run" -m "$mem" -c "$cpus" -t "$timeout_s" "$here/guest.sh" --out /mnt/out/bench \
+# A copy: bash reads a script as it runs, and bench/ may be edited meanwhile.
+cp "$here/guest.sh" "$out/guest.sh"
+"$vm_run" -m "$mem" -c "$cpus" -t "$timeout_s" "$out/guest.sh" --out /mnt/out/bench \
 	"${guest_options[@]}"
 
 echo "load_after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/host.txt"
