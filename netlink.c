@@ -206,6 +206,15 @@ static struct tcmu_device *find_device(const struct netlink_event *event)
 	return NULL;
 }
 
+/* A device the kernel replaced without our hearing of its removal. */
+static void drop_stale_device(struct tcmu_device *dev, const struct netlink_event *event)
+{
+	tcmu_dev_warn(dev, "%s (UIO minor %u) takes its place: the REMOVED event for this "
+		      "device was lost; dropping it", event->uio_name, event->uio_minor);
+	device_list_remove(dev);
+	device_remove(dev);
+}
+
 static int handle_added(const struct netlink_event *event)
 {
 	struct tcmu_device *dev = device_find_by_minor(event->uio_minor);
@@ -217,13 +226,12 @@ static int handle_added(const struct netlink_event *event)
 		tcmu_dev_info(dev, "already served (found at start)");
 		return 0;
 	}
-	if (dev) {
-		/* The minor was reused: the REMOVED event for the old device was lost. */
-		tcmu_dev_warn(dev, "UIO minor %u now belongs to %s: dropping the old device",
-			      event->uio_minor, event->uio_name);
-		device_list_remove(dev);
-		device_remove(dev);
-	}
+	if (dev)
+		drop_stale_device(dev, event);
+	/* Same name, so not the same minor (that case returned above). */
+	dev = device_find_by_uio_name(event->uio_name);
+	if (dev)
+		drop_stale_device(dev, event);
 
 	ret = device_attach(event->uio_name, event->uio_minor, false, &dev);
 	if (ret < 0) {

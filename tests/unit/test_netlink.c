@@ -447,6 +447,21 @@ static void test_added_on_reused_minor_drops_stale_device(void **state)
 	assert_true(is_listed(&devices[3]));
 }
 
+static void test_added_with_name_of_stale_device(void **state)
+{
+	/* Device 0's name on a new minor: device 0 was removed without our hearing. */
+	struct netlink_event event = event_for(TCMU_CMD_ADDED_DEVICE, UIO_NAME, 6);
+
+	(void)state;
+	assert_int_equal(netlink_handle_event(&event), 0);
+	assert_ptr_equal(removed_device, &devices[0]);
+	assert_false(is_listed(&devices[0]));
+	assert_string_equal(attached_uio_name, UIO_NAME);
+	assert_int_equal(attached_minor, 6);
+	assert_true(is_listed(&devices[3]));
+	assert_true(is_listed(&devices[1]));
+}
+
 static void test_removed_known_device(void **state)
 {
 	struct netlink_event event = event_for(TCMU_CMD_REMOVED_DEVICE, UIO_NAME, 0);
@@ -570,6 +585,7 @@ int main(void)
 		cmocka_unit_test_setup(test_added_attach_failure_is_the_status, reset_devices),
 		cmocka_unit_test_setup(test_added_for_device_found_at_start, reset_devices),
 		cmocka_unit_test_setup(test_added_on_reused_minor_drops_stale_device, reset_devices),
+		cmocka_unit_test_setup(test_added_with_name_of_stale_device, reset_devices),
 		cmocka_unit_test_setup(test_removed_known_device, reset_devices),
 		cmocka_unit_test_setup(test_removed_after_rename, reset_devices),
 		cmocka_unit_test_setup(test_removed_unknown_device_succeeds, reset_devices),
