@@ -72,6 +72,7 @@ enum scsi_sense_key {
 	SCSI_SENSE_ILLEGAL_REQUEST = 0x5,
 	SCSI_SENSE_UNIT_ATTENTION = 0x6,
 	SCSI_SENSE_DATA_PROTECT = 0x7,
+	SCSI_SENSE_COPY_ABORTED = 0xa,
 	SCSI_SENSE_ABORTED_COMMAND = 0xb,
 	SCSI_SENSE_MISCOMPARE = 0xe,
 };
@@ -79,6 +80,7 @@ enum scsi_sense_key {
 /* Additional sense code and qualifier, as (ASC << 8) | ASCQ. */
 #define SCSI_ASC_NONE					0x0000
 #define SCSI_ASC_NOT_READY_INITIALIZING_REQUIRED	0x0402
+#define SCSI_ASC_UNREACHABLE_COPY_TARGET		0x0804
 #define SCSI_ASC_WRITE_ERROR				0x0c00
 #define SCSI_ASC_INVALID_FIELD_IN_COMMAND_IU		0x0e03
 #define SCSI_ASC_UNRECOVERED_READ_ERROR			0x1100
@@ -88,6 +90,11 @@ enum scsi_sense_key {
 #define SCSI_ASC_LBA_OUT_OF_RANGE			0x2100
 #define SCSI_ASC_INVALID_FIELD_IN_CDB			0x2400
 #define SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST	0x2600
+#define SCSI_ASC_TOO_MANY_TARGET_DESCRIPTORS		0x2606
+#define SCSI_ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE	0x2607
+#define SCSI_ASC_TOO_MANY_SEGMENT_DESCRIPTORS		0x2608
+#define SCSI_ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE	0x2609
+#define SCSI_ASC_INLINE_DATA_LENGTH_EXCEEDED		0x260b
 #define SCSI_ASC_WRITE_PROTECTED			0x2700
 #define SCSI_ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT	0x2707
 #define SCSI_ASC_CAPACITY_DATA_HAS_CHANGED		0x2a09
@@ -272,6 +279,11 @@ void scsi_read_capacity_16(struct tcmu_request *req);
 void scsi_request_sense(struct tcmu_request *req);
 /* scsi_inquiry.c */
 void scsi_inquiry(struct tcmu_request *req);
+/* The logical unit's NAA designator (VPD page 83h), which names it in EXTENDED COPY. */
+void scsi_naa_designator(const struct tcmu_device *dev, uint8_t designator[16]);
+/* scsi_copy.c */
+void scsi_extended_copy(struct tcmu_request *req);
+void scsi_receive_copy_results(struct tcmu_request *req);
 /* scsi_mode.c */
 void scsi_mode_sense(struct tcmu_request *req);
 void scsi_mode_select(struct tcmu_request *req);

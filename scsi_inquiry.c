@@ -34,6 +34,7 @@ static void standard_inquiry(struct tcmu_request *req, uint16_t allocation_lengt
 	data[2] = 0x06;			/* SPC-4 */
 	data[3] = 0x10 | 0x02;		/* HISUP, response data format 2 */
 	data[4] = sizeof(data) - 5;
+	data[5] = 0x08;			/* 3PC: EXTENDED COPY */
 	data[7] = 0x02;			/* CMDQUE */
 	put_ascii(data + 8, 8, INQUIRY_VENDOR);
 	put_ascii(data + 16, 16, INQUIRY_PRODUCT);
@@ -150,18 +151,25 @@ static void put_naa(uint8_t *designator, const char *identifier)
 	}
 }
 
+void scsi_naa_designator(const struct tcmu_device *dev, uint8_t designator[16])
+{
+	char hash_digits[17];
+
+	memset(designator, 0, 16);
+	put_naa(designator, naa_digits(dev, hash_digits));
+}
+
 static size_t page_device_identification(const struct tcmu_device *dev, uint8_t *page)
 {
 	const char *identifier = device_identifier(dev);
 	size_t identifier_length = strlen(identifier);
-	char hash_digits[17];
 	uint8_t *descriptor = page + 4;
 
 	/* NAA, binary, associated with the logical unit. */
 	descriptor[0] = 0x01;
 	descriptor[1] = 0x03;
 	descriptor[3] = 16;
-	put_naa(descriptor + 4, naa_digits(dev, hash_digits));
+	scsi_naa_designator(dev, descriptor + 4);
 	descriptor += 4 + 16;
 
 	/* T10 vendor id, ASCII: the vendor, then the identifier. */

@@ -27,7 +27,7 @@ static void test_standard(void **state)
 	assert_int_equal(buffer[2], 0x06);
 	assert_int_equal(buffer[3], 0x12);
 	assert_int_equal(buffer[4], 91);
-	assert_int_equal(buffer[5], 0x00);
+	assert_int_equal(buffer[5], 0x08);	/* 3PC */
 	assert_int_equal(buffer[6], 0x00);
 	assert_int_equal(buffer[7], 0x02);
 	assert_memory_equal(buffer + 8, "LIO-ORG TCMU device     0002", 28);
