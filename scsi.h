@@ -281,7 +281,15 @@ void scsi_request_sense(struct tcmu_request *req);
 void scsi_inquiry(struct tcmu_request *req);
 /* The logical unit's NAA designator (VPD page 83h), which names it in EXTENDED COPY. */
 void scsi_naa_designator(const struct tcmu_device *dev, uint8_t designator[16]);
-/* scsi_copy.c */
+/* scsi_copy.c; its limits are also reported by VPD page 8Fh. */
+#define SCSI_COPY_MAX_CSCD_DESCRIPTORS		8
+#define SCSI_COPY_MAX_SEGMENT_DESCRIPTORS	64
+#define SCSI_COPY_MAX_LIST_LENGTH \
+	(16 + 32 * SCSI_COPY_MAX_CSCD_DESCRIPTORS + 28 * SCSI_COPY_MAX_SEGMENT_DESCRIPTORS)
+#define SCSI_COPY_SEGMENT_BLOCK_TO_BLOCK	0x02
+#define SCSI_COPY_CSCD_IDENTIFICATION		0xe4
+/* Bytes one segment may copy: its block count is 16 bits. */
+#define SCSI_COPY_MAX_SEGMENT_BYTES(block_size)	(0xffffu * (block_size))
 void scsi_extended_copy(struct tcmu_request *req);
 void scsi_receive_copy_results(struct tcmu_request *req);
 /* scsi_mode.c */

@@ -16,13 +16,13 @@
 
 #include "tcmu_internal.h"
 
-#define MAX_CSCD_DESCRIPTORS	8
-#define MAX_SEGMENT_DESCRIPTORS	64
-#define MAX_LIST_LENGTH		(16 + 32 * MAX_CSCD_DESCRIPTORS + 28 * MAX_SEGMENT_DESCRIPTORS)
+#define MAX_CSCD_DESCRIPTORS	SCSI_COPY_MAX_CSCD_DESCRIPTORS
+#define MAX_SEGMENT_DESCRIPTORS	SCSI_COPY_MAX_SEGMENT_DESCRIPTORS
+#define MAX_LIST_LENGTH		SCSI_COPY_MAX_LIST_LENGTH
 #define COPY_CHUNK_BYTES	(256u << 10)
 
-#define CSCD_IDENTIFICATION	0xe4
-#define SEGMENT_BLOCK_TO_BLOCK	0x02
+#define CSCD_IDENTIFICATION	SCSI_COPY_CSCD_IDENTIFICATION
+#define SEGMENT_BLOCK_TO_BLOCK	SCSI_COPY_SEGMENT_BLOCK_TO_BLOCK
 
 struct copy_segment {
 	uint64_t source_lba;
@@ -295,7 +295,7 @@ void scsi_receive_copy_results(struct tcmu_request *req)
 	scsi_put_be16(data + 8, MAX_CSCD_DESCRIPTORS);
 	scsi_put_be16(data + 10, MAX_SEGMENT_DESCRIPTORS);
 	scsi_put_be32(data + 12, MAX_LIST_LENGTH);
-	scsi_put_be32(data + 16, 0xffffu * dev->block_size);	/* a segment's 16-bit block count */
+	scsi_put_be32(data + 16, SCSI_COPY_MAX_SEGMENT_BYTES(dev->block_size));
 	scsi_put_be16(data + 34, 1);	/* TOTAL CONCURRENT COPIES */
 	data[36] = 1;			/* MAXIMUM CONCURRENT COPIES */
 	data[37] = (uint8_t)granularity;

@@ -77,6 +77,7 @@ static size_t page_supported(const struct tcmu_device *dev, uint8_t *page);
 static size_t page_unit_serial(const struct tcmu_device *dev, uint8_t *page);
 static size_t page_device_identification(const struct tcmu_device *dev, uint8_t *page);
 static size_t page_extended_inquiry(const struct tcmu_device *dev, uint8_t *page);
+static size_t page_third_party_copy(const struct tcmu_device *dev, uint8_t *page);
 static size_t page_block_limits(const struct tcmu_device *dev, uint8_t *page);
 static size_t page_block_characteristics(const struct tcmu_device *dev, uint8_t *page);
 static size_t page_provisioning(const struct tcmu_device *dev, uint8_t *page);
@@ -91,6 +92,7 @@ static const struct vpd_page {
 	{ 0x80, page_unit_serial },
 	{ 0x83, page_device_identification },
 	{ 0x86, page_extended_inquiry },
+	{ 0x8f, page_third_party_copy },
 	{ 0xb0, page_block_limits },
 	{ 0xb1, page_block_characteristics },
 	{ 0xb2, page_provisioning },
@@ -191,6 +193,64 @@ static size_t page_extended_inquiry(const struct tcmu_device *dev, uint8_t *page
 	page[5] = 0x07;		/* HEADSUP, ORDSUP, SIMPSUP: LIO orders tasks */
 	page[6] = 0x01;		/* V_SUP: there is a volatile cache */
 	return 0x3c;
+}
+
+/*
+ * SPC-4 7.8.17: the copy manager of scsi_copy.c, described by the
+ * mandatory descriptors and those EXTENDED COPY(LID1) requires, in
+ * ascending type order, each padded to a multiple of 4 bytes.
+ */
+static size_t page_third_party_copy(const struct tcmu_device *dev, uint8_t *page)
+{
+	static const uint8_t commands[] = {
+		0x83, 1, 0x00,		/* EXTENDED COPY(LID1) */
+		0x84, 1, 0x03,		/* RECEIVE COPY OPERATING PARAMETERS */
+	};
+	static const uint8_t descriptors[] = {
+		SCSI_COPY_SEGMENT_BLOCK_TO_BLOCK, SCSI_COPY_CSCD_IDENTIFICATION,
+	};
+	unsigned int granularity = 0;
+	uint8_t *descriptor = page + 4;
+
+	/* Supported Commands */
+	scsi_put_be16(descriptor, 0x0001);
+	scsi_put_be16(descriptor + 2, 8);
+	descriptor[4] = sizeof(commands);
+	memcpy(descriptor + 5, commands, sizeof(commands));
+	descriptor += 12;
+
+	/* Parameter Data */
+	scsi_put_be16(descriptor, 0x0004);
+	scsi_put_be16(descriptor + 2, 0x1c);
+	scsi_put_be16(descriptor + 8, SCSI_COPY_MAX_CSCD_DESCRIPTORS);
+	scsi_put_be16(descriptor + 10, SCSI_COPY_MAX_SEGMENT_DESCRIPTORS);
+	scsi_put_be32(descriptor + 12, SCSI_COPY_MAX_LIST_LENGTH);
+	descriptor += 32;
+
+	/* Supported Descriptors */
+	scsi_put_be16(descriptor, 0x0008);
+	scsi_put_be16(descriptor + 2, 4);
+	descriptor[4] = sizeof(descriptors);
+	memcpy(descriptor + 5, descriptors, sizeof(descriptors));
+	descriptor += 8;
+
+	/* Supported CSCD IDs: none beyond 0 .. maximum count - 1 */
+	scsi_put_be16(descriptor, 0x000c);
+	scsi_put_be16(descriptor + 2, 4);
+	descriptor += 8;
+
+	/* General Copy Operations */
+	while ((2u << granularity) <= dev->block_size)
+		granularity++;
+	scsi_put_be16(descriptor, 0x8001);
+	scsi_put_be16(descriptor + 2, 0x20);
+	scsi_put_be32(descriptor + 4, 1);
+	scsi_put_be32(descriptor + 8, 1);
+	scsi_put_be32(descriptor + 12, SCSI_COPY_MAX_SEGMENT_BYTES(dev->block_size));
+	descriptor[16] = (uint8_t)granularity;
+	descriptor += 36;
+
+	return (size_t)(descriptor - (page + 4));
 }
 
 static size_t page_block_limits(const struct tcmu_device *dev, uint8_t *page)

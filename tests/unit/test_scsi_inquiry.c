@@ -79,7 +79,7 @@ static void test_invalid_fields(void **state)
 static void test_supported_pages(void **state)
 {
 	uint8_t buffer[64];
-	const uint8_t expected[] = { 0, 0, 0, 7, 0x00, 0x80, 0x83, 0x86, 0xb0, 0xb1, 0xb2 };
+	const uint8_t expected[] = { 0, 0, 0, 8, 0x00, 0x80, 0x83, 0x86, 0x8f, 0xb0, 0xb1, 0xb2 };
 
 	(void)state;
 	inquiry(1, 0x00, 64, buffer, sizeof(buffer));
@@ -168,6 +168,38 @@ static void test_extended_inquiry(void **state)
 	assert_int_equal(buffer[6], 0x01);
 }
 
+static void test_third_party_copy(void **state)
+{
+	uint8_t buffer[128];
+	const uint8_t commands[12] = { 0x00, 0x01, 0x00, 0x08, 6, 0x83, 1, 0x00, 0x84, 1, 0x03, 0 };
+	const uint8_t descriptors[8] = { 0x00, 0x08, 0x00, 0x04, 2, 0x02, 0xe4, 0 };
+	const uint8_t cscd_ids[8] = { 0x00, 0x0c, 0x00, 0x04, 0, 0, 0, 0 };
+	const uint8_t *descriptor = buffer + 4;
+
+	(void)state;
+	inquiry(1, 0x8f, 128, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(buffer[1], 0x8f);
+	assert_int_equal(scsi_get_be16(buffer + 2), 12 + 32 + 8 + 8 + 36);
+	assert_int_equal(fake.completion.read_length, 4 + 12 + 32 + 8 + 8 + 36);
+	assert_memory_equal(descriptor, commands, sizeof(commands));
+	descriptor += 12;
+	assert_int_equal(scsi_get_be16(descriptor), 0x0004);
+	assert_int_equal(scsi_get_be16(descriptor + 2), 0x1c);
+	assert_int_equal(scsi_get_be16(descriptor + 8), 8);
+	assert_int_equal(scsi_get_be16(descriptor + 10), 64);
+	assert_int_equal(scsi_get_be32(descriptor + 16), 0);	/* no inline data */
+	descriptor += 32;
+	assert_memory_equal(descriptor, descriptors, sizeof(descriptors));
+	descriptor += 8;
+	assert_memory_equal(descriptor, cscd_ids, sizeof(cscd_ids));
+	descriptor += 8;
+	assert_int_equal(scsi_get_be16(descriptor), 0x8001);
+	assert_int_equal(scsi_get_be16(descriptor + 2), 0x20);
+	assert_int_equal(scsi_get_be32(descriptor + 12), 0xffff * 512);
+	assert_int_equal(descriptor[16], 9);
+}
+
 static void test_block_limits(void **state)
 {
 	uint8_t buffer[64];
@@ -246,6 +278,7 @@ int main(void)
 		TEST(test_unit_serial),
 		TEST(test_device_identification),
 		TEST(test_extended_inquiry),
+		TEST(test_third_party_copy),
 		TEST(test_block_limits),
 		TEST_NO_UNMAP(test_block_limits_without_unmap),
 		TEST(test_block_characteristics),
