@@ -97,12 +97,18 @@ _run_cleanup() {
 }
 trap _run_cleanup EXIT
 
-# wait_for SECONDS DESCRIPTION CMD...: polls CMD every 0.1 s until it succeeds.
+# wait_for SECONDS DESCRIPTION CMD...: polls CMD every 0.1 s until it
+# succeeds, without tracing each poll.
 wait_for() {
-	local seconds=$1 description=$2 tries
+	local seconds=$1 description=$2 tries traced=false
 	shift 2
+	if [[ $- == *x* ]]; then
+		traced=true
+		set +x
+	fi
 	for ((tries = seconds * 10; tries > 0; tries--)); do
 		if "$@"; then
+			! $traced || set -x
 			return 0
 		fi
 		sleep 0.1
@@ -201,10 +207,16 @@ _daemon_ready() {
 start_daemon() {
 	local binary=$BUILD_DIR/tcmu-runner
 	[ -x "$binary" ] || fail "$binary is not built (BUILD_DIR=$BUILD_DIR)"
-	[ -z "$DAEMON_PID" ] || fail "start_daemon: a daemon is already running ($DAEMON_PID)"
+	start_daemon_command "$binary" --handler-path "$BUILD_DIR" "$@"
+}
+
+# start_daemon_command CMD...: as start_daemon, with a command that ends up
+# exec'ing tcmu-runner (run.sh does).
+start_daemon_command() {
+	[ -z "$DAEMON_PID" ] || fail "a daemon is already running ($DAEMON_PID)"
 	requires_module target_core_user
 	_daemon_log_start=$(($(wc -l < "$DAEMON_LOG") + 1))
-	echo "==== start_daemon $*" >> "$DAEMON_LOG"
+	echo "==== $*" >> "$DAEMON_LOG"
 	mkdir -p "$SANITIZER_LOG_DIR"
 	(
 		set +x
@@ -212,7 +224,7 @@ start_daemon() {
 		# A sanitizer build reports into files that _run_cleanup turns into a failure.
 		export ASAN_OPTIONS="log_path=$SANITIZER_LOG_DIR/asan${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 		export UBSAN_OPTIONS="log_path=$SANITIZER_LOG_DIR/ubsan:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-		exec "$binary" --handler-path "$BUILD_DIR" "$@"
+		exec "$@"
 	) >> "$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	cleanup_fn _kill_daemon "$DAEMON_PID"

@@ -1,0 +1,87 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The README's tutorial as a newcomer types it: the daemon from run.sh, two
+# backstores from user_create.sh, an iSCSI target on 127.0.0.1 from
+# target_create.sh and target_setup.sh, open-iscsi login, two "LIO-ORG TCMU
+# device" disks that keep what dd writes, targetcli listing both, logout and
+# a teardown that leaves configfs empty.
+source "$(dirname "$0")/../lib.sh"
+requires targetcli targetcli-fb
+requires iscsiadm open-iscsi
+requires iscsid open-iscsi
+requires lsscsi lsscsi
+requires dbus-daemon dbus
+requires_module iscsi_target_mod
+requires_module sd_mod
+
+cd "$SOURCE_DIR"
+# What the tutorial installs: the D-Bus policy and tcmu.conf.
+mkdir -p /etc/dbus-1/system.d /etc/tcmu /run/dbus /etc/target
+cp tcmu-runner.conf /etc/dbus-1/system.d/
+cp tcmu.conf /etc/tcmu/tcmu.conf
+dbus-daemon --system --fork
+if [ ! -s /etc/iscsi/initiatorname.iscsi ]; then
+	echo "InitiatorName=$(iscsi-iname)" > /etc/iscsi/initiatorname.iscsi
+fi
+initiator=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
+
+# run.sh: foreground daemon, from the project folder.
+DAEMON_CWD=$SOURCE_DIR TCMU_BUILD_DIR=$BUILD_DIR start_daemon_command ./run.sh
+assert_log_has 'handler_init'
+
+./user_create.sh alloc test_0 1048576 | tee /tmp/out_0
+grep -qx '\[INFO\] Your backstore directory: user_0/test_0' /tmp/out_0 ||
+	fail "user_create.sh alloc did not print user_0/test_0"
+assert_log_has 'alloc_open'
+assert_log_has 'dev size: 1048576'
+./user_create.sh file test_1 4096 | tee /tmp/out_1
+grep -qx '\[INFO\] Your backstore directory: user_1/test_1' /tmp/out_1 ||
+	fail "user_create.sh file did not print user_1/test_1"
+[ -f "$SOURCE_DIR/test_1" ] || fail "file backstore's file is not $SOURCE_DIR/test_1"
+cleanup_fn rm -f "$SOURCE_DIR/test_1"
+
+./target_create.sh | tee /tmp/out_target
+iqn=$(sed -n 's/^\[INFO\] Target \(iqn\.2017-07\.com\.test:target-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]\) created$/\1/p' /tmp/out_target)
+[ -n "$iqn" ] || fail "target_create.sh did not print '[INFO] Target iqn.2017-07.com.test:target-HH-MM-SS created'"
+grep -qx '\[INFO\] Portal: 127.0.0.1:3260' /tmp/out_target || fail "target_create.sh did not print the portal"
+./target_setup.sh "$iqn" user_0/test_0
+./target_setup.sh "$iqn" user_1/test_1
+
+targetcli ls > /tmp/targetcli_ls
+cat /tmp/targetcli_ls
+grep -Eq 'user:alloc' /tmp/targetcli_ls || fail "targetcli ls does not show user:alloc"
+grep -Eq 'test_0 .*\[test_0 \(1\.0MiB\) activated\]' /tmp/targetcli_ls ||
+	fail "targetcli ls does not show test_0 (1.0MiB) activated"
+grep -Eq 'test_1 .*\[test_1 \(4\.0KiB\) activated\]' /tmp/targetcli_ls ||
+	fail "targetcli ls does not show test_1 (4.0KiB) activated"
+grep -Eq "$initiator .*\[Mapped LUNs: 2\]" /tmp/targetcli_ls || fail "targetcli ls does not show the ACL with 2 LUNs"
+
+iscsid
+cleanup_fn iscsiadm -m session -u
+iscsiadm -m discovery -t sendtargets -p 127.0.0.1 --login
+wait_for 30 "two TCMU disks in lsscsi" test "$(lsscsi | grep -c 'LIO-ORG *TCMU device')" -eq 2
+lsscsi
+disk_0=$(lsscsi | awk '/LIO-ORG *TCMU device/ && $1 ~ /:0]$/ {print $NF}')
+disk_1=$(lsscsi | awk '/LIO-ORG *TCMU device/ && $1 ~ /:1]$/ {print $NF}')
+[ -b "$disk_0" ] && [ -b "$disk_1" ] || fail "cannot find the disks of LUN 0 and 1"
+[ "$(blockdev --getsize64 "$disk_0")" -eq 1048576 ] || fail "$disk_0 is not 1 MiB"
+[ "$(blockdev --getsize64 "$disk_1")" -eq 4096 ] || fail "$disk_1 is not 4 KiB"
+
+random_file /tmp/pattern_0 1M
+random_file /tmp/pattern_1 4K
+dd if=/tmp/pattern_0 of="$disk_0" bs=1M oflag=direct status=none
+dd if=/tmp/pattern_1 of="$disk_1" bs=4K oflag=direct status=none
+cmp <(dd if="$disk_0" bs=1M count=1 iflag=direct status=none) /tmp/pattern_0 || fail "$disk_0 read back differs"
+cmp <(dd if="$disk_1" bs=4K count=1 iflag=direct status=none) /tmp/pattern_1 || fail "$disk_1 read back differs"
+cmp "$SOURCE_DIR/test_1" /tmp/pattern_1 || fail "the file of test_1 does not hold the data"
+
+iscsiadm -m session -u
+wait_for 20 "the disks to go" test "$(lsscsi | grep -c 'LIO-ORG *TCMU device')" -eq 0
+./target_delete.sh "$iqn"
+./user_delete.sh user_0/test_0
+./user_delete.sh user_1/test_1
+leftovers=$(find "$CORE" -maxdepth 1 -name 'user_*'; find "$CONFIGFS/iscsi" -maxdepth 1 -name 'iqn.*')
+[ -z "$leftovers" ] || fail "configfs is not clean after the teardown: $leftovers"
+wait_for 10 "the daemon to close every uio" test -z "$(daemon_uio_fds)"
+
+stop_daemon INT
