@@ -11,9 +11,10 @@ build_packages=(
 	libnl-3-dev libnl-genl-3-dev libglib2.0-dev libkmod-dev
 	libcmocka-dev liburing-dev libaio-dev
 )
-# The tutorial: targetcli needs the system bus; open-iscsi is the initiator.
+# The tutorial: targetcli needs the system bus; open-iscsi is the initiator;
+# gdbus asks the daemon's D-Bus service.
 tutorial_packages=(
-	targetcli-fb open-iscsi lsscsi dbus sg3-utils fio kmod
+	targetcli-fb open-iscsi lsscsi dbus libglib2.0-bin sg3-utils fio kmod
 )
 # The real-kernel tests boot a VM (tests/vm/vm-run); the installation test
 # (tests/vm/install.sh) builds a .deb and checks the unit, man pages,

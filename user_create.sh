@@ -33,9 +33,11 @@ die() {
 
 # The pid of the running tcmu-runner, or nothing.
 daemon_pid() {
-	local comm
+	local comm name
 	for comm in /proc/[0-9]*/comm; do
-		if [ "$(cat "$comm" 2>/dev/null)" = tcmu-runner ]; then
+		# read, not cat: no process per entry of /proc.
+		read -r name < "$comm" 2>/dev/null || continue
+		if [ "$name" = tcmu-runner ]; then
 			comm=${comm#/proc/}
 			echo "${comm%/comm}"
 			return 0
@@ -43,18 +45,22 @@ daemon_pid() {
 	done
 }
 
-# Bytes from "<digits>[KMG]".
+# Bytes from "<digits>[KMG]"; fails on anything else or past 2^62.
 parse_size() {
-	local text=$1 number unit
-	[[ $text =~ ^([0-9]{1,15})([KkMmGg]?)$ ]] || return 1
-	number=$((10#${BASH_REMATCH[1]}))
+	local number unit multiplier=1
+	[[ $1 =~ ^([0-9]{1,19})([KkMmGg]?)$ ]] || return 1
+	number=${BASH_REMATCH[1]}
 	unit=${BASH_REMATCH[2]}
+	number=${number#"${number%%[!0]*}"}
+	number=${number:-0}
+	[ ${#number} -le 18 ] || return 1
 	case $unit in
-	K | k) number=$((number * 1024)) ;;
-	M | m) number=$((number * 1024 * 1024)) ;;
-	G | g) number=$((number * 1024 * 1024 * 1024)) ;;
+	K | k) multiplier=1024 ;;
+	M | m) multiplier=$((1024 * 1024)) ;;
+	G | g) multiplier=$((1024 * 1024 * 1024)) ;;
 	esac
-	echo "$number"
+	[ "$number" -le $(((1 << 62) / multiplier)) ] || return 1
+	echo $((number * multiplier))
 }
 
 case ${1:-} in
@@ -86,8 +92,8 @@ pid=$(daemon_pid)
 
 # The daemon maps the handlers it loaded.
 handlers=$(grep -o 'handler_[A-Za-z0-9_-]*\.so' /proc/"$pid"/maps 2>/dev/null |
-	sed 's/^handler_//; s/\.so$//' | sort -u | tr '\n' ' ' || true)
-[[ " $handlers" == *" $subtype "* ]] ||
+	sed 's/^handler_//; s/\.so$//' | sort -u | paste -sd ' ' || true)
+[[ " $handlers " == *" $subtype "* ]] ||
 	die "tcmu-runner (pid $pid) has no handler for '$subtype' (it has: ${handlers:-none})"
 
 for existing in "$CORE"/user_*/"$name"; do
@@ -102,6 +108,21 @@ if [ "$subtype" = file ] && ! $have_config; then
 	config=${daemon_cwd%/}/$name
 fi
 dev_config=$subtype/$config
+
+# When the daemon offers its D-Bus service, its handler says what is wrong
+# with the config string before anything is created; without the bus the
+# enable below still refuses, with less detail.
+if command -v gdbus >/dev/null && [ -S /run/dbus/system_bus_socket ]; then
+	answer=$(timeout 10 gdbus call --system --dest org.kernel.TCMUService1 \
+		--object-path "/org/kernel/TCMUService1/$subtype" \
+		--method org.kernel.TCMUService1.CheckConfig "$dev_config" 2>/dev/null || true)
+	if [[ $answer == "(false, "* ]]; then
+		reason=${answer#"(false, "}
+		reason=${reason%)}
+		reason=${reason:1:${#reason}-2}
+		die "tcmu-runner's $subtype handler refuses config '$config': $reason"
+	fi
+fi
 
 # Claim the next free user_N: mkdir fails if another script took it meanwhile.
 hba=0

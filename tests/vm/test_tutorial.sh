@@ -40,6 +40,15 @@ grep -qx '\[INFO\] Your backstore directory: user_1/test_1' /tmp/out_1 ||
 [ -f "$SOURCE_DIR/test_1" ] || fail "file backstore's file is not $SOURCE_DIR/test_1"
 cleanup_fn rm -f "$SOURCE_DIR/test_1"
 
+# With the D-Bus service up, a refused config string comes with the reason.
+if ./user_create.sh file bad 1M /nonexistent-dir/bad.img 2> /tmp/out_bad; then
+	fail "user_create.sh accepted a file in a nonexistent directory"
+fi
+cat /tmp/out_bad
+grep -q "refuses config '/nonexistent-dir/bad.img': directory '/nonexistent-dir' does not exist" /tmp/out_bad ||
+	fail "user_create.sh did not give the handler's reason"
+[ ! -e "$CORE/user_2" ] || fail "the refused backstore left user_2 behind"
+
 ./target_create.sh | tee /tmp/out_target
 iqn=$(sed -n 's/^\[INFO\] Target \(iqn\.2017-07\.com\.test:target-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]\) created$/\1/p' /tmp/out_target)
 [ -n "$iqn" ] || fail "target_create.sh did not print '[INFO] Target iqn.2017-07.com.test:target-HH-MM-SS created'"
