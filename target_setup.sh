@@ -61,7 +61,7 @@ for link in "$tpg"/lun/lun_*/*; do
 	[ -L "$link" ] || continue
 	if [ "$(readlink -f "$link")" = "$(readlink -f "$dir")" ]; then
 		lun=$(basename "$(dirname "$link")")
-		die "$backstore is already ${lun/_/ } of $iqn"
+		die "$backstore is already LUN ${lun#lun_} of $iqn"
 	fi
 done
 

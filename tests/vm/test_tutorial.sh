@@ -59,9 +59,10 @@ grep -qx '\[INFO\] Portal: 127.0.0.1:3260' /tmp/out_target || fail "target_creat
 targetcli ls > /tmp/targetcli_ls
 cat /tmp/targetcli_ls
 grep -Eq 'user:alloc' /tmp/targetcli_ls || fail "targetcli ls does not show user:alloc"
-grep -Eq 'test_0 .*\[test_0 \(1\.0MiB\) activated\]' /tmp/targetcli_ls ||
+# rtslib shows "[<cfgstring> (<size>) activated]": alloc's is empty, file's the path.
+grep -Eq 'o- test_0 \.+ \[ \(1\.0MiB\) activated\]' /tmp/targetcli_ls ||
 	fail "targetcli ls does not show test_0 (1.0MiB) activated"
-grep -Eq 'test_1 .*\[test_1 \(4\.0KiB\) activated\]' /tmp/targetcli_ls ||
+grep -Eq "o- test_1 \.+ \[$SOURCE_DIR/test_1 \(4\.0KiB\) activated\]" /tmp/targetcli_ls ||
 	fail "targetcli ls does not show test_1 (4.0KiB) activated"
 grep -Eq "$initiator .*\[Mapped LUNs: 2\]" /tmp/targetcli_ls || fail "targetcli ls does not show the ACL with 2 LUNs"
 
