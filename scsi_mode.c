@@ -69,6 +69,17 @@ static void control_extension(const struct mode_settings *settings, uint8_t *pag
 	scsi_put_be16(page + 2, 0x1c);
 }
 
+/* Nothing is monitored, so no informational exception is ever reported. */
+static void informational_exceptions(const struct mode_settings *settings, uint8_t *page,
+				     enum page_control control)
+{
+	(void)settings;
+	page[0] = 0x1c;
+	page[1] = 0x0a;
+	if (control != PAGE_CHANGEABLE)
+		page[2] = 0x08;	/* DEXCPT */
+}
+
 /* Page code order; a page's subpages follow it. */
 static const struct mode_page {
 	uint8_t code;
@@ -81,6 +92,7 @@ static const struct mode_page {
 	{ 0x08, 0x00, 20, caching },
 	{ 0x0a, 0x00, 12, control },
 	{ 0x0a, 0x01, 32, control_extension },
+	{ 0x1c, 0x00, 12, informational_exceptions },
 };
 
 static struct mode_settings current_settings(const struct tcmu_device *dev)

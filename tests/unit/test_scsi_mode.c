@@ -9,6 +9,7 @@ static const uint8_t error_recovery_page[12] = { 0x01, 0x0a };
 static const uint8_t caching_page_wce[20] = { 0x08, 0x12, 0x04 };
 static const uint8_t control_page[12] = { 0x0a, 0x0a, 0x00, 0x10 };
 static const uint8_t control_extension_page[32] = { 0x4a, 0x01, 0x00, 0x1c };
+static const uint8_t informational_exceptions_page[12] = { 0x1c, 0x0a, 0x08 };
 
 static void mode_sense6(uint8_t byte1, uint8_t page, uint8_t subpage, uint8_t allocation,
 			uint8_t *buffer, size_t length)
@@ -60,16 +61,18 @@ static void test_sense6_all_pages(void **state)
 	(void)state;
 	mode_sense6(0x08, 0x3f, 0, 255, buffer, sizeof(buffer));
 	assert_good();
-	assert_int_equal(fake.completion.read_length, 4 + 12 + 20 + 12);
-	assert_int_equal(buffer[0], 4 + 12 + 20 + 12 - 1);
+	assert_int_equal(fake.completion.read_length, 4 + 12 + 20 + 12 + 12);
+	assert_int_equal(buffer[0], 4 + 12 + 20 + 12 + 12 - 1);
 	assert_memory_equal(buffer + 4, error_recovery_page, 12);
 	assert_memory_equal(buffer + 16, caching_page_wce, 20);
 	assert_memory_equal(buffer + 36, control_page, 12);
+	assert_memory_equal(buffer + 48, informational_exceptions_page, 12);
 
 	mode_sense6(0x08, 0x3f, 0xff, 255, buffer, sizeof(buffer));
 	assert_good();
-	assert_int_equal(fake.completion.read_length, 4 + 12 + 20 + 12 + 32);
+	assert_int_equal(fake.completion.read_length, 4 + 12 + 20 + 12 + 32 + 12);
 	assert_memory_equal(buffer + 48, control_extension_page, 32);
+	assert_memory_equal(buffer + 80, informational_exceptions_page, 12);
 
 	mode_sense6(0x08, 0x0a, 0xff, 255, buffer, sizeof(buffer));
 	assert_good();
@@ -88,7 +91,7 @@ static void test_sense6_truncated(void **state)
 	assert_good();
 	assert_int_equal(fake.completion.read_length, 10);
 	/* The header still tells the full length. */
-	assert_int_equal(buffer[0], 4 + 8 + 44 - 1);
+	assert_int_equal(buffer[0], 4 + 8 + 56 - 1);
 	for (size_t i = 10; i < sizeof(buffer); i++)
 		assert_int_equal(buffer[i], 0);
 }
@@ -155,7 +158,7 @@ static void test_sense10(void **state)
 
 	mode_sense10(0x08, 0x3f, 0xff, 128, buffer, sizeof(buffer));
 	assert_good();
-	assert_int_equal(fake.completion.read_length, 8 + 12 + 20 + 12 + 32);
+	assert_int_equal(fake.completion.read_length, 8 + 12 + 20 + 12 + 32 + 12);
 	assert_int_equal(scsi_get_be16(buffer + 6), 0);
 }
 
@@ -268,6 +271,18 @@ static void test_select_all_or_nothing(void **state)
 	assert_no_handler_call();
 }
 
+static void test_select_informational_exceptions(void **state)
+{
+	uint8_t same[4 + 12] = { 0, 0, 0, 0, 0x1c, 0x0a, 0x08 };
+	uint8_t enable[4 + 12] = { 0, 0, 0, 0, 0x1c, 0x0a, 0x00 };
+
+	(void)state;
+	mode_select6(0x10, same, sizeof(same));
+	assert_good();
+	mode_select6(0x10, enable, sizeof(enable));
+	assert_invalid_parameter_field(6, 3);
+}
+
 static void test_select_cdb_fields(void **state)
 {
 	uint8_t list[4 + 20] = { 0, 0, 0, 0, 0x08, 0x12, 0x04 };
@@ -302,6 +317,7 @@ int main(void)
 		TEST(test_select_descriptor_sense),
 		TEST(test_select_refuses_unchangeable),
 		TEST(test_select_all_or_nothing),
+		TEST(test_select_informational_exceptions),
 		TEST(test_select_cdb_fields),
 	};
 
