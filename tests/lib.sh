@@ -21,6 +21,8 @@
 #   DAEMON_LOG   its log file
 
 set -euo pipefail
+# Seconds since the script started on every traced line: where the time goes.
+PS4='+ [${SECONDS}s] '
 set -x
 
 # The tests drive the kernel; all of it must be the kernel vm-run boots.
