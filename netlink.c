@@ -359,10 +359,14 @@ static void process_event(const struct nlmsghdr *hdr)
 		tcmu_dbg("netlink command %u ignored", event.command);
 		return;
 	}
-	if (status < 0) {
-		tcmu_err("malformed %s event (device id %s%u, device %s): refused",
-			 command_name(event.command), event.has_device_id ? "" : "missing, ",
-			 event.device_id, event.uio_name ? event.uio_name : "missing");
+	if (status < 0 && event.has_device_id) {
+		tcmu_err("malformed %s event for device id %u (%s): refused",
+			 command_name(event.command), event.device_id,
+			 event.uio_name ? event.uio_name : "no device name");
+	} else if (status < 0) {
+		tcmu_err("malformed %s event without a device id (%s): it cannot be answered",
+			 command_name(event.command),
+			 event.uio_name ? event.uio_name : "no device name");
 	} else {
 		tcmu_dbg("%s %s (minor %u, device id %u)", command_name(event.command),
 			 event.uio_name, event.uio_minor, event.device_id);
