@@ -277,6 +277,8 @@ void scsi_start_stop_unit(struct tcmu_request *req);
 void scsi_read_capacity_10(struct tcmu_request *req);
 void scsi_read_capacity_16(struct tcmu_request *req);
 void scsi_request_sense(struct tcmu_request *req);
+void scsi_format_unit(struct tcmu_request *req);
+void scsi_send_diagnostic(struct tcmu_request *req);
 /* scsi_inquiry.c */
 void scsi_inquiry(struct tcmu_request *req);
 /* The logical unit's NAA designator (VPD page 83h), which names it in EXTENDED COPY. */

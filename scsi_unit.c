@@ -129,3 +129,66 @@ void scsi_request_sense(struct tcmu_request *req)
 	length = scsi_sense_format(&outcome, req->cdb[1] & 0x01, sense);
 	scsi_finish_data_in(req, sense, length, req->cdb[4]);
 }
+
+/*
+ * SBC-3 5.3. The medium is always formatted: nothing to do but check
+ * that no protection information, initialization pattern or defect list
+ * is asked for, which we could not honour.
+ */
+void scsi_format_unit(struct tcmu_request *req)
+{
+	const uint8_t *cdb = req->cdb;
+	const bool long_list = cdb[1] & 0x20;
+	const size_t header_length = long_list ? 8 : 4;
+	uint8_t header[8] = { 0 };
+	struct scsi_outcome outcome;
+	uint32_t defect_list_length;
+
+	/* FMTPINFO is refused by the usage map: no protection information. */
+	if (!(cdb[1] & 0x10)) {	/* FMTDATA: no parameter list */
+		scsi_finish_good(req);
+		return;
+	}
+	if (req->data_length < header_length) {
+		outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST,
+				     SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		goto finish;
+	}
+	scsi_data_copy_out(req, 0, header, header_length);
+	defect_list_length = long_list ? scsi_get_be32(header + 4) : scsi_get_be16(header + 2);
+	if (header[0] & 0x07) {			/* PROTECTION FIELD USAGE */
+		outcome = scsi_invalid_parameter_field(0, 2);
+		goto finish;
+	}
+	if (header[1] & 0x08) {			/* IP: initialization pattern */
+		outcome = scsi_invalid_parameter_field(1, 3);
+		goto finish;
+	}
+	if (defect_list_length) {
+		outcome = scsi_invalid_parameter_field(long_list ? 4 : 2, 7);
+		goto finish;
+	}
+	scsi_finish_good(req);
+	return;
+
+finish:
+	scsi_finish(req, &outcome, 0);
+}
+
+/*
+ * SPC-4 6.32. The default self-test has nothing to find: GOOD. Background
+ * self-tests and diagnostic pages are not supported.
+ */
+void scsi_send_diagnostic(struct tcmu_request *req)
+{
+	const uint8_t *cdb = req->cdb;
+	struct scsi_outcome outcome;
+
+	/* SELF-TEST CODE (background self-tests) is refused by the usage map. */
+	if (scsi_get_be16(cdb + 3)) {		/* PARAMETER LIST LENGTH */
+		outcome = scsi_invalid_cdb_field(3, 7);
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	scsi_finish_good(req);
+}

@@ -284,6 +284,62 @@ static void test_request_sense(void **state)
 	assert_invalid_cdb_field(1, 1);
 }
 
+static void test_format_unit(void **state)
+{
+	uint8_t plain[6] = { 0x04, 0, 0, 0, 0, 0 };
+	uint8_t protection[6] = { 0x04, 0x40, 0, 0, 0, 0 };
+	uint8_t with_data[6] = { 0x04, 0x10, 0, 0, 0, 0 };
+	uint8_t with_long_data[6] = { 0x04, 0x30, 0, 0, 0, 0 };
+	uint8_t header[8] = { 0 };
+
+	(void)state;
+	EXECUTE(plain, NULL, 0);
+	assert_good();
+	assert_no_handler_call();
+	EXECUTE(protection, NULL, 0);
+	assert_invalid_cdb_field(1, 6);
+	EXECUTE(with_data, header, 4);
+	assert_good();
+	EXECUTE(with_long_data, header, 8);
+	assert_good();
+	EXECUTE(with_data, header, 2);
+	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	header[1] = 0x08;	/* IP */
+	EXECUTE(with_data, header, 4);
+	assert_invalid_parameter_field(1, 3);
+	header[1] = 0;
+	header[3] = 8;		/* a defect list */
+	EXECUTE(with_data, header, 4);
+	assert_invalid_parameter_field(2, 7);
+	header[3] = 0;
+	header[7] = 8;
+	EXECUTE(with_long_data, header, 8);
+	assert_invalid_parameter_field(4, 7);
+	header[7] = 0;
+	header[0] = 0x01;	/* protection field usage */
+	EXECUTE(with_data, header, 4);
+	assert_invalid_parameter_field(0, 2);
+}
+
+static void test_send_diagnostic(void **state)
+{
+	uint8_t self_test[6] = { 0x1d, 0x04, 0, 0, 0, 0 };
+	uint8_t nothing[6] = { 0x1d, 0x10, 0, 0, 0, 0 };
+	uint8_t background[6] = { 0x1d, 0x20, 0, 0, 0, 0 };
+	uint8_t pages[6] = { 0x1d, 0x10, 0, 0, 4, 0 };
+	uint8_t buffer[4] = { 0 };
+
+	(void)state;
+	EXECUTE(self_test, NULL, 0);
+	assert_good();
+	EXECUTE(nothing, NULL, 0);
+	assert_good();
+	EXECUTE(background, NULL, 0);
+	assert_invalid_cdb_field(1, 5);
+	EXECUTE(pages, buffer, sizeof(buffer));
+	assert_invalid_cdb_field(3, 7);
+}
+
 static void test_errno_mapping(void **state)
 {
 	struct scsi_outcome outcome;
@@ -321,6 +377,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_capacity_16_without_unmap,
 						fake_setup_no_unmap, fake_teardown),
 		TEST(test_request_sense),
+		TEST(test_format_unit),
+		TEST(test_send_diagnostic),
 		TEST(test_errno_mapping),
 	};
 
