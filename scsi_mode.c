@@ -245,12 +245,15 @@ static bool select_page(const uint8_t *page, size_t available, size_t offset,
 	}
 	known->build(settings, current, PAGE_CURRENT);
 	known->build(settings, changeable, PAGE_CHANGEABLE);
-	/* Byte 0's PS bit is reserved in MODE SELECT: the mask skips it. */
-	for (size_t i = 0; i < length; i++) {
-		uint8_t mask = i == 0 ? 0x7f : (uint8_t)~changeable[i];
-		uint8_t bad = (page[i] ^ current[i]) & mask;
+	/*
+	 * Byte 0 (PS, reserved in MODE SELECT, SPF and the page code) was
+	 * matched above; every other bit must keep its current value unless
+	 * the changeable mask allows it.
+	 */
+	for (size_t i = 1; i < length; i++) {
+		uint8_t bad = (page[i] ^ current[i]) & (uint8_t)~changeable[i];
 
-		if (i != 0 && bad) {
+		if (bad) {
 			*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + i),
 								    31 - __builtin_clz(bad));
 			return false;
