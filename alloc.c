@@ -130,6 +130,7 @@ static int alloc_load(void)
 
 static int alloc_check_config(const char *config, char **ret_reason)
 {
+	*ret_reason = NULL;
 	if (config[0] == '\0')
 		return 0;
 	if (asprintf(ret_reason,

@@ -101,6 +101,7 @@ static int file_check_config(const char *path, char **ret_reason)
 	const char *directory;
 	int result = 0;
 
+	*ret_reason = NULL;
 	if (path[0] == '\0')
 		return file_refuse(ret_reason, -EINVAL,
 				   "no path given: the configuration string is the path of the file that holds the disk");
