@@ -4,7 +4,7 @@
  * "<subtype>/[;option=value;...]<handler config>". The leading options
  * are a convention of the targetcli world (for example a per-device
  * command timeout); we accept and skip them so handlers see only their
- * own part.
+ * own part. A trailing newline (from `echo` into configfs) is dropped.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -16,6 +16,7 @@ int dev_config_split(const char *dev_config, char **ret_subtype, char **ret_hand
 {
 	const char *slash, *rest;
 	char *subtype, *handler_config;
+	size_t rest_length;
 
 	if (!dev_config)
 		return -EINVAL;
@@ -38,7 +39,11 @@ int dev_config_split(const char *dev_config, char **ret_subtype, char **ret_hand
 	}
 
 	subtype = strndup(dev_config, (size_t)(slash - dev_config));
-	handler_config = strdup(rest);
+	/* `echo alloc/x > dev_config` stores the newline too; it is never part of a config. */
+	rest_length = strlen(rest);
+	while (rest_length > 0 && rest[rest_length - 1] == '\n')
+		rest_length--;
+	handler_config = strndup(rest, rest_length);
 	if (!subtype || !handler_config) {
 		free(subtype);
 		free(handler_config);

@@ -256,7 +256,8 @@ static int file_extent_at(int fd, uint64_t offset, uint64_t length,
 	return 0;
 }
 
-static inline uint64_t iov_total(const struct iovec *iov, size_t iov_count)
+/* Only assert() uses it, so NDEBUG builds leave it unused. */
+static inline __attribute__((unused)) uint64_t iov_total(const struct iovec *iov, size_t iov_count)
 {
 	uint64_t total = 0;
 

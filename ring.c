@@ -320,7 +320,7 @@ int ring_process(struct tcmu_ring *ring)
 		uint32_t head = __atomic_load_n(&ring->mailbox->cmd_head, __ATOMIC_ACQUIRE);
 		uint32_t offset = ring->consumed;
 		struct tcmu_cmd_entry *entry;
-		uint32_t length, available, next;
+		uint32_t len_op, length, available, next;
 		int parse_result;
 
 		if (head == offset)
@@ -335,7 +335,9 @@ int ring_process(struct tcmu_ring *ring)
 			ring_mark_broken(ring, "truncated entry header", offset, available);
 			break;
 		}
-		length = tcmu_hdr_get_len(__atomic_load_n(&entry->hdr.len_op, __ATOMIC_RELAXED));
+		/* Published by the acquire load of the head; len_op is packed, so copy it. */
+		memcpy(&len_op, &entry->hdr.len_op, sizeof(len_op));
+		length = tcmu_hdr_get_len(len_op);
 		if (length < sizeof(entry->hdr) || length % TCMU_OP_ALIGN_SIZE ||
 		    length > available || length > cmdr_size - offset) {
 			ring_mark_broken(ring, "impossible entry length", offset, length);
@@ -343,7 +345,7 @@ int ring_process(struct tcmu_ring *ring)
 		}
 		next = (offset + length) % cmdr_size;
 
-		switch (tcmu_hdr_get_op(entry->hdr.len_op)) {
+		switch (tcmu_hdr_get_op(len_op)) {
 		case TCMU_OP_CMD:
 			/* The kernel makes room for the response; without it we would write into the next entry. */
 			if (length < sizeof(struct tcmu_cmd_entry)) {
@@ -363,7 +365,7 @@ int ring_process(struct tcmu_ring *ring)
 		default:
 			entry->hdr.uflags |= TCMU_UFLAG_UNKNOWN_OP;
 			tcmu_dev_warn(ring->dev, "unknown ring entry opcode %u skipped",
-				      tcmu_hdr_get_op(entry->hdr.len_op));
+				      tcmu_hdr_get_op(len_op));
 			ring_pass_entry(ring, next);
 			continue;
 		}
