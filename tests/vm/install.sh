@@ -1,6 +1,6 @@
 #!/bin/bash
 # Installation test: builds the Debian package from a /usr build of this
-# tree, then boots the VM, where install.guest.sh installs and removes the
+# tree and a third-party handler, then boots the VM, where install.guest.sh installs and removes the
 # package, runs `cmake --install BUILD_DIR`, checks the man pages, the unit
 # and the logrotate file, and starts the daemon by D-Bus activation.
 #
@@ -20,5 +20,17 @@ rm -f "$deb_build"/*.deb
 (cd "$deb_build" && cpack -G DEB >/dev/null)
 DEB=$(ls "$deb_build"/tcmu-runner_*.deb)
 
-export BUILD_DIR DEB
-VM_ENV="BUILD_DIR DEB" "$source_dir/tests/vm/vm-run" -t "${TCMU_VM_TIMEOUT:-600}" "$source_dir/tests/vm/install.guest.sh"
+# A third-party handler, built as its author would against the installed
+# libtcmu.h and libtcmu.pc: here those of a staged install of BUILD_DIR.
+stage=$BUILD_DIR/install-stage
+rm -rf "$stage"
+DESTDIR=$stage cmake --install "$BUILD_DIR" >/dev/null
+pc_file=$(find "$stage" -name libtcmu.pc)
+THIRDPARTY_HANDLER=$stage/handler_thirdparty.so
+PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_PATH=$(dirname "$pc_file") \
+	sh -c 'cc -std=gnu11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
+		$(pkg-config --cflags libtcmu) -o "$0" "$1"' \
+	"$THIRDPARTY_HANDLER" "$source_dir/tests/vm/thirdparty_handler.c"
+
+export BUILD_DIR DEB THIRDPARTY_HANDLER
+VM_ENV="BUILD_DIR DEB THIRDPARTY_HANDLER" "$source_dir/tests/vm/vm-run" -t "${TCMU_VM_TIMEOUT:-900}" "$source_dir/tests/vm/install.guest.sh"
