@@ -371,8 +371,8 @@ static void change_medium_run(GDBusMethodInvocation *invocation,
 	g_variant_get(parameters, "(&st&s)", &name, &size, &dev_config);
 	ret = medium_change_prepare(handler, name, size, dev_config, change, &reason);
 	if (ret < 0) {
-		tcmu_err("D-Bus ChangeMedium '%s' size %" PRIu64 " config '%s': %s", name, size,
-			 dev_config, reason ? reason : strerror(-ret));
+		tcmu_warn("D-Bus ChangeMedium '%s' size %" PRIu64 " config '%s': %s", name, size,
+			  dev_config, reason ? reason : strerror(-ret));
 		call_reply_status(invocation, ret, reason);
 		g_free(reason);
 		medium_change_free(change);
