@@ -435,10 +435,16 @@ static void test_deleted_file_fails_durable_requests(void **state)
 
 	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, sizeof(read_back)), 0);
 	assert_memory_equal(read_back, written, sizeof(written));
+	/* With the write cache on, a plain write is not made durable on the spot... */
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0), 0);
+	/* ...with it off, it is, and here it cannot be. */
+	fixture->dev.write_cache = false;
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0),
+			 -EIO);
+	fixture->dev.write_cache = true;
 	assert_int_equal(harness_flush(handler, &fixture->dev), -EIO);
 	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written),
 				       TCMU_WRITE_FUA), -EIO);
-	assert_int_equal(harness_flush(handler, &fixture->dev), -EIO);
 
 	/* A new medium starts clean. */
 	change.config = second_path;
