@@ -1,0 +1,79 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# Storage failing under a file backstore becomes the right SCSI sense at
+# the initiator, logged once with the device's name, and the daemon lives:
+# - a full file system (2 MiB tmpfs under a 16 MiB device): DATA PROTECT,
+#   SPACE ALLOCATION FAILED WRITE PROTECT;
+# - a block device that starts failing (device-mapper error target): MEDIUM ERROR;
+# - the backing file deleted underneath: I/O goes on (the open file lives).
+source "$(dirname "$0")/../lib.sh"
+requires dmsetup
+requires losetup
+requires_module dm_mod
+requires_module loop
+
+start_daemon
+
+# ---- full file system
+mkdir -p /mnt/small
+mount -t tmpfs -o size=2M tmpfs /mnt/small
+cleanup_fn umount /mnt/small
+backstore_create next full 16777216 file//mnt/small/full.img
+loop_expose "$BACKSTORE"
+full_disk=$DISK
+dmesg -C
+if dd if=/dev/urandom of="$full_disk" bs=1M count=8 oflag=direct status=none; then
+	fail "8 MiB went onto a 2 MiB file system without an error"
+fi
+dmesg | grep -q 'Space allocation failed write protect' ||
+	{ dmesg | tail -20; fail "no SPACE ALLOCATION FAILED WRITE PROTECT sense at the initiator"; }
+kill -0 "$DAEMON_PID" || fail "daemon died on a full file system"
+[ "$(grep -c 'ERROR \[file/full\]' "$DAEMON_LOG")" -eq 1 ] ||
+	fail "the full file system was not logged exactly once at error level for file/full"
+# Overwriting blocks that already have space still works.
+head -c 4096 /dev/urandom > /tmp/block
+dd if=/tmp/block of="$full_disk" bs=4096 count=1 oflag=direct status=none ||
+	fail "a write that fits failed after the full file system"
+
+# ---- a failing block device
+truncate -s 16M /var/tmp/eio-backing
+loop=$(losetup --find --show /var/tmp/eio-backing)
+cleanup_fn losetup -d "$loop"
+dmsetup create tcmu_eio --table "0 32768 linear $loop 0"
+cleanup_fn dmsetup remove tcmu_eio
+# Without udev, dmsetup may leave the /dev/mapper node to us.
+dmsetup mknodes tcmu_eio
+[ -b /dev/mapper/tcmu_eio ] || fail "no block device /dev/mapper/tcmu_eio"
+backstore_create next eio 16777216 file//dev/mapper/tcmu_eio
+loop_expose "$BACKSTORE"
+eio_disk=$DISK
+random_file /tmp/pattern 1M
+write_and_verify "$eio_disk" /tmp/pattern
+dmsetup suspend tcmu_eio
+dmsetup load tcmu_eio --table "0 32768 error"
+dmsetup resume tcmu_eio
+dmesg -C
+if dd if="$eio_disk" of=/dev/null bs=4096 skip=2048 count=16 iflag=direct status=none; then
+	fail "reading a failing block device succeeded"
+fi
+dmesg | grep -q 'Medium Error' ||
+	{ dmesg | tail -20; fail "no MEDIUM ERROR sense at the initiator"; }
+kill -0 "$DAEMON_PID" || fail "daemon died on EIO"
+[ "$(grep -c 'ERROR \[file/eio\]' "$DAEMON_LOG")" -ge 1 ] || fail "EIO not logged for file/eio"
+loop_unexpose "$eio_disk"
+
+# ---- deleted underneath
+backstore_create next deleted 8388608 file//var/tmp/deleted.img
+loop_expose "$BACKSTORE"
+deleted_disk=$DISK
+random_file /tmp/pattern 2M
+write_and_verify "$deleted_disk" /tmp/pattern
+rm /var/tmp/deleted.img
+cmp <(dd if="$deleted_disk" bs=1M count=2 iflag=direct status=none) /tmp/pattern ||
+	fail "data changed when the backing file was deleted"
+random_file /tmp/pattern 2M
+write_and_verify "$deleted_disk" /tmp/pattern
+
+kill -0 "$DAEMON_PID" || fail "daemon died"
+assert_log_lacks ' CRIT '
+stop_daemon TERM
