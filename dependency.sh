@@ -22,6 +22,8 @@ tutorial_packages=(
 test_packages=(
 	qemu-system-x86 busybox-static cpio
 	dpkg-dev systemd man-db groff-base logrotate strace
+	dmsetup
+	clang libclang-rt-14-dev
 )
 
 usage() {
