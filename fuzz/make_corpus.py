@@ -238,6 +238,19 @@ def scsi_seeds():
             scsi_command([0x2f, 0, 0, 0, 0, 1, 0, 0, 1, 0])]
     write_seed("scsi", "thin-compare", bytes([0x03, 64, 16, 0x02]) + b"".join(thin))
 
+    # EXTENDED COPY (LID1): one identification CSCD descriptor, one block-to-block segment.
+    cscd = (bytes([0xe4, 0x00, 0, 0, 0x01, 0x03, 0, 16]) + bytes([0x60]) + bytes(15) +
+            bytes([0, 0, 0x02, 0]))
+    segment = bytes([0x02, 0, 0, 0x18, 0, 0, 0, 0, 0, 0, 0, 2]) + be(0, 8) + be(16, 8)
+    parameters = (bytes([1, 0]) + be(len(cscd), 2) + bytes(4) + be(len(segment), 4) +
+                  bytes(4) + cscd + segment)
+    copy = [scsi_command([0x83, 0] + [0] * 8 + list(be(len(parameters), 4)) + [0, 0],
+                         parameters),
+            scsi_command([0x84, 0x03] + [0] * 8 + list(be(64, 4)) + [0, 0], bytes(64)),
+            scsi_command([0x04, 0, 0, 0, 0, 0]),
+            scsi_command([0x1d, 0x04, 0, 0, 0, 0])]
+    write_seed("scsi", "extended-copy", geometry + b"".join(copy))
+
     write_seed("scsi", "variable-length", bytes([0x08, 8, 0, 0]) +
                scsi_command([0x7f, 0, 0, 0, 0, 0, 0, 0x18, 0, 0x0b] + [0] * 22, bytes(512)))
 
