@@ -96,12 +96,12 @@ void scsi_write_same(struct tcmu_request *req)
 	struct scsi_outcome outcome;
 	bool deallocate;
 
-	if (range.blocks == 0 || range.blocks > scsi_max_write_same_blocks(dev)) {
-		outcome = scsi_invalid_cdb_field(range.length_byte, 7);
-		goto fail;
-	}
 	if (!scsi_range_inside(dev, range.lba, range.blocks)) {
 		outcome = scsi_lba_out_of_range(range.lba);
+		goto fail;
+	}
+	if (range.blocks == 0 || range.blocks > scsi_max_write_same_blocks(dev)) {
+		outcome = scsi_invalid_cdb_field(range.length_byte, 7);
 		goto fail;
 	}
 	if (!no_data && req->data_length < block_size) {

@@ -66,12 +66,13 @@ static bool check_transfer(const struct tcmu_request *req, const struct scsi_blo
 	uint32_t max_blocks = scsi_max_transfer_blocks(dev);
 	uint64_t bytes = (uint64_t)range->blocks * dev->block_size;
 
-	if (max_blocks && range->blocks > max_blocks) {
-		*ret_outcome = scsi_invalid_cdb_field(range->length_byte, 7);
-		return false;
-	}
+	/* Past the end is the more telling error when both apply. */
 	if (!scsi_range_inside(dev, range->lba, range->blocks)) {
 		*ret_outcome = scsi_lba_out_of_range(range->lba);
+		return false;
+	}
+	if (max_blocks && range->blocks > max_blocks) {
+		*ret_outcome = scsi_invalid_cdb_field(range->length_byte, 7);
 		return false;
 	}
 	/* The initiator's buffer cannot hold what the CDB asks for. */

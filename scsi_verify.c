@@ -169,12 +169,12 @@ static void verify_command(struct tcmu_request *req, bool writes)
 		outcome = scsi_invalid_cdb_field(1, 2);
 		goto fail;
 	}
-	if ((writes || check == CHECK_ALL) && max_blocks && range.blocks > max_blocks) {
-		outcome = scsi_invalid_cdb_field(range.length_byte, 7);
-		goto fail;
-	}
 	if (!scsi_range_inside(dev, range.lba, range.blocks)) {
 		outcome = scsi_lba_out_of_range(range.lba);
+		goto fail;
+	}
+	if ((writes || check == CHECK_ALL) && max_blocks && range.blocks > max_blocks) {
+		outcome = scsi_invalid_cdb_field(range.length_byte, 7);
 		goto fail;
 	}
 	if (range.blocks == 0) {
@@ -322,12 +322,12 @@ void scsi_compare_and_write(struct tcmu_request *req)
 	struct compare_and_write_job *job;
 	struct scsi_outcome outcome;
 
-	if (blocks > scsi_max_compare_and_write_blocks(dev)) {
-		outcome = scsi_invalid_cdb_field(13, 7);
-		goto fail;
-	}
 	if (!scsi_range_inside(dev, lba, blocks)) {
 		outcome = scsi_lba_out_of_range(lba);
+		goto fail;
+	}
+	if (blocks > scsi_max_compare_and_write_blocks(dev)) {
+		outcome = scsi_invalid_cdb_field(13, 7);
 		goto fail;
 	}
 	if (blocks == 0) {

@@ -165,6 +165,11 @@ static void test_transfer_length_checks(void **state)
 	EXECUTE(read10_too_long, buffer, sizeof(buffer));
 	assert_invalid_cdb_field(7, 7);
 	assert_no_handler_call();
+	/* Too long and past the end: the end is reported. */
+	read10_too_long[5] = 0xf0;
+	read10_too_long[4] = 0x07;
+	EXECUTE(read10_too_long, buffer, sizeof(buffer));
+	assert_lba_out_of_range(0x7f0);
 
 	/* The buffer is smaller than the CDB's transfer. */
 	EXECUTE(write10_two, buffer, 512);
