@@ -148,9 +148,25 @@ uint64_t scsi_block_count(const struct tcmu_device *dev)
 	return dev->block_size ? dev->size / dev->block_size : 0;
 }
 
+/*
+ * What bounds one command is the ring's data area, which must hold all of
+ * its data: the kernel does not enforce hw_max_sectors for TCMU, and its
+ * default (128) is far below what the ring carries. Half the data area
+ * leaves room for a second command while one of the largest is in flight.
+ */
 uint32_t scsi_max_transfer_blocks(const struct tcmu_device *dev)
 {
-	return dev->max_sectors;
+	const struct tcmu_ring *ring = &dev->ring;
+	uint64_t data_area, blocks;
+
+	if (!ring->map || !ring->cmdr || !dev->block_size)
+		return dev->max_sectors;
+	data_area = ring->map_size - (size_t)(ring->cmdr - (const uint8_t *)ring->map) -
+		    ring->cmdr_size;
+	blocks = data_area / 2 / dev->block_size;
+	if (blocks < dev->max_sectors)
+		blocks = dev->max_sectors;
+	return blocks > UINT32_MAX ? UINT32_MAX : (uint32_t)blocks;
 }
 
 bool scsi_has_unmap(const struct tcmu_device *dev)

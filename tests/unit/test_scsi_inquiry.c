@@ -216,6 +216,28 @@ static void test_block_limits(void **state)
 	assert_int_equal(scsi_get_be32(buffer + 24), 256);
 }
 
+/* With a ring, half its data area bounds a transfer, if above hw_max_sectors. */
+static void test_block_limits_from_ring(void **state)
+{
+	static uint8_t map[4096 + 8192 + 1024 * 1024];
+	uint8_t buffer[64];
+
+	(void)state;
+	fake.dev.ring.map = map;
+	fake.dev.ring.map_size = sizeof(map);
+	fake.dev.ring.cmdr = map + 4096;
+	fake.dev.ring.cmdr_size = 8192;
+	inquiry(1, 0xb0, 64, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(scsi_get_be32(buffer + 8), 1024 * 1024 / 2 / 512);
+	/* The compare-and-write limit follows, within its one-byte field. */
+	assert_int_equal(buffer[5], 255);
+
+	fake.dev.max_sectors = 4096;
+	inquiry(1, 0xb0, 64, buffer, sizeof(buffer));
+	assert_int_equal(scsi_get_be32(buffer + 8), 4096);
+}
+
 static void test_block_limits_without_unmap(void **state)
 {
 	uint8_t buffer[64];
@@ -280,6 +302,7 @@ int main(void)
 		TEST(test_extended_inquiry),
 		TEST(test_third_party_copy),
 		TEST(test_block_limits),
+		TEST(test_block_limits_from_ring),
 		TEST_NO_UNMAP(test_block_limits_without_unmap),
 		TEST(test_block_characteristics),
 		TEST(test_provisioning),
