@@ -63,6 +63,7 @@ static const char interface_xml[] =
 
 static GDBusNodeInfo *node_info;
 static GDBusObjectManagerServer *object_manager;
+static GDBusConnection *bus_connection;
 static guint owner_id;
 static bool no_bus_warned;
 /* Method calls between arrival and reply; dbus_stop() waits for them. */
@@ -532,6 +533,7 @@ static void on_bus_acquired(GDBusConnection *connection, const char *name, gpoin
 	(void)unused;
 	/* GLib's default would SIGTERM the daemon when the bus goes away. */
 	g_dbus_connection_set_exit_on_close(connection, FALSE);
+	g_set_object(&bus_connection, connection);
 	g_dbus_object_manager_server_set_connection(object_manager, connection);
 }
 
@@ -624,6 +626,10 @@ void dbus_stop(void)
 	}
 	if (calls_in_flight > 0)
 		tcmu_err("D-Bus: %u method call(s) still running at exit", calls_in_flight);
+	/* Replies are queued for GDBus's thread; send them before the process ends. */
+	if (bus_connection)
+		g_dbus_connection_flush_sync(bus_connection, NULL, NULL);
+	g_clear_object(&bus_connection);
 	g_dbus_object_manager_server_set_connection(object_manager, NULL);
 	g_clear_object(&object_manager);
 	g_clear_pointer(&node_info, g_dbus_node_info_unref);

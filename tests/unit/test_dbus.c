@@ -43,6 +43,7 @@ static char bus_address[256];
 static pid_t bus_pid = -1;
 static pid_t service_pid = -1;
 static char service_log[320];
+static char slow_dev_size[320];
 static GDBusConnection *connection;
 static const struct tcmu_handler *file_handler;
 static const struct tcmu_handler *alloc_handler;
@@ -110,6 +111,11 @@ static void service_run(void)
 	snprintf(dev_config, sizeof(dev_config), "file/%s/gone.img", directory);
 	fake_device_add("file", 1, "gone", dev_config, MIB, false);
 	fake_device_add("alloc", 3, "a1", "alloc/", MIB, true);
+	/* A dev_size that blocks its writer until the test reads it, as the kernel does. */
+	snprintf(dev_config, sizeof(dev_config), "file/%s/slow.img", directory);
+	fake_device_add("file", 1, "slow", dev_config, MIB, true);
+	if (unlink(slow_dev_size) < 0 || mkfifo(slow_dev_size, 0644) < 0)
+		_exit(5);
 
 	loop = g_main_loop_new(NULL, FALSE);
 	g_unix_signal_add(SIGTERM, on_terminate, loop);
@@ -217,6 +223,7 @@ static int group_setup(void **state)
 	if (!mkdtemp(directory) || chmod(directory, 0755) < 0)
 		return -1;
 	snprintf(service_log, sizeof(service_log), "%s/service.log", directory);
+	snprintf(slow_dev_size, sizeof(slow_dev_size), "%s/user_1/slow/attrib/dev_size", directory);
 	if (handler_load_file(HANDLER_FILE_PATH) < 0 || handler_load_file(HANDLER_ALLOC_PATH) < 0)
 		return -1;
 	file_handler = handler_find("file");
@@ -253,17 +260,25 @@ static int group_setup(void **state)
 	return 0;
 }
 
-static int service_stop(void)
+/* Waits for the service to exit; its exit status, or 128 + signal. */
+static int service_stop_wait(void)
 {
 	int status;
 
 	if (service_pid <= 0)
 		return -1;
-	kill(service_pid, SIGTERM);
 	if (waitpid(service_pid, &status, 0) < 0)
 		return -1;
 	service_pid = -1;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int service_stop(void)
+{
+	if (service_pid <= 0)
+		return -1;
+	kill(service_pid, SIGTERM);
+	return service_stop_wait();
 }
 
 static int group_teardown(void **state)
@@ -682,10 +697,84 @@ static void test_other_users_may_introspect_but_not_call(void **state)
 	g_free(size);
 }
 
-static void test_service_stops_cleanly(void **state)
+struct async_reply {
+	bool done;
+	gint32 status;
+};
+
+static void on_change_medium_reply(GObject *source, GAsyncResult *result, gpointer user_data)
 {
+	struct async_reply *reply = user_data;
+	GError *error = NULL;
+	GVariant *value = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+
+	if (!value) {
+		print_error("ChangeMedium: %s\n", error->message);
+		g_error_free(error);
+	}
+	reply->status = value ? 0 : INT32_MIN;
+	if (value) {
+		g_variant_get(value, "(is)", &reply->status, NULL);
+		g_variant_unref(value);
+	}
+	reply->done = true;
+}
+
+static bool service_log_has(const char *text)
+{
+	char *log = NULL;
+	bool found;
+
+	g_file_get_contents(service_log, &log, NULL, NULL);
+	found = log && strstr(log, text);
+	g_free(log);
+	return found;
+}
+
+/*
+ * A stop request while a ChangeMedium write waits for the kernel: the
+ * service keeps its loop running (in the daemon, the netlink answer the
+ * kernel waits for comes from it), answers the call once the write is
+ * through, then exits cleanly.
+ */
+static void test_stop_waits_for_change_in_flight(void **state)
+{
+	char *config = g_strdup_printf("file/%s/slow.img", directory);
+	struct async_reply reply = { 0 };
+	char written[64] = "";
+	ssize_t length;
+	int status, fd;
+
 	(void)state;
-	assert_int_equal(service_stop(), 0);
+	g_dbus_connection_call(connection, SERVICE, "/org/kernel/TCMUService1/file", SERVICE,
+			       "ChangeMedium", g_variant_new("(sts)", "slow", (guint64)2 * MIB, config),
+			       G_VARIANT_TYPE("(is)"), G_DBUS_CALL_FLAGS_NONE, 30000, NULL,
+			       on_change_medium_reply, &reply);
+	for (int tries = 0; !service_log_has("ChangeMedium file/slow: size"); tries++) {
+		assert_true(tries < 500);
+		g_main_context_iteration(NULL, FALSE);
+		g_usleep(10000);
+	}
+	assert_int_equal(kill(service_pid, SIGTERM), 0);
+	g_usleep(300000);
+	assert_int_equal(waitpid(service_pid, &status, WNOHANG), 0);
+	g_main_context_iteration(NULL, FALSE);
+	assert_false(reply.done);
+
+	fd = open(slow_dev_size, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	length = read(fd, written, sizeof(written) - 1);
+	close(fd);
+	assert_true(length > 0);
+	assert_string_equal(written, "2097152");
+	for (int tries = 0; !reply.done; tries++) {
+		assert_true(tries < 1000);
+		g_main_context_iteration(NULL, FALSE);
+		g_usleep(10000);
+	}
+	assert_int_equal(reply.status, 0);
+	assert_int_equal(service_stop_wait(), 0);
+	g_free(config);
 }
 
 /* Without a bus: one warning, and the daemon's loop goes on until it is stopped. */
@@ -730,7 +819,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_change_medium_reports_configfs_failure),
 		cmocka_unit_test(test_unchanged_medium_is_accepted_without_writes),
 		cmocka_unit_test(test_other_users_may_introspect_but_not_call),
-		cmocka_unit_test(test_service_stops_cleanly),
+		cmocka_unit_test(test_stop_waits_for_change_in_flight),
 	};
 	const struct CMUnitTest no_bus_tests[] = {
 		cmocka_unit_test(test_no_bus_warns_once_and_keeps_running),
