@@ -10,7 +10,6 @@
 set -euo pipefail
 
 : "${BUILD_DIR:?}" "${DEB:?}" "${THIRDPARTY_HANDLER:?}"
-SOURCE_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 LOG=/var/log/tcmu-runner.log
 CONFIGFS=/sys/kernel/config/target/core
 failures=0
@@ -25,7 +24,7 @@ check() { # check DESCRIPTION COMMAND...
 }
 # Polls COMMAND for up to SECONDS (tenths of a second granularity).
 wait_for() {
-	local seconds=$1
+	local seconds=$1 i
 	shift
 	for ((i = 0; i < seconds * 10; i++)); do
 		"$@" && return 0
