@@ -84,12 +84,24 @@ static int copy_issue(struct scsi_steps *steps)
 				  (segment->source_lba + start) * dev->block_size, job->iov.iov_len);
 }
 
+/*
+ * SPC-4 5.17.7: a segment that cannot be processed (a CSCD it does not
+ * have, blocks the device does not have, a failing read or write) aborts
+ * the copy: COPY ABORTED, with the additional sense code of the cause.
+ */
+static struct scsi_outcome copy_aborted(struct scsi_outcome outcome)
+{
+	if (outcome.status == SCSI_STATUS_CHECK_CONDITION)
+		outcome.sense_key = SCSI_SENSE_COPY_ABORTED;
+	return outcome;
+}
+
 static bool copy_completed(struct scsi_steps *steps, int result)
 {
 	struct copy_job *job = (struct copy_job *)steps;
 
 	if (result) {
-		steps->outcome = scsi_outcome_from_errno(result, job->writing);
+		steps->outcome = copy_aborted(scsi_outcome_from_errno(result, job->writing));
 		return false;
 	}
 	if (job->writing)
@@ -215,22 +227,22 @@ void scsi_extended_copy(struct tcmu_request *req)
 			goto fail;
 		}
 		if (scsi_get_be16(segment + 4) >= cscd_count) {
-			outcome = scsi_invalid_parameter_field((uint16_t)(offset + 4), 7);
+			outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 4), 7));
 			goto fail;
 		}
 		if (scsi_get_be16(segment + 6) >= cscd_count) {
-			outcome = scsi_invalid_parameter_field((uint16_t)(offset + 6), 7);
+			outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 6), 7));
 			goto fail;
 		}
 		blocks = scsi_get_be16(segment + 10);
 		source = scsi_get_be64(segment + 12);
 		destination = scsi_get_be64(segment + 20);
 		if (!scsi_range_inside(dev, source, blocks)) {
-			outcome = scsi_lba_out_of_range(source);
+			outcome = copy_aborted(scsi_lba_out_of_range(source));
 			goto fail;
 		}
 		if (!scsi_range_inside(dev, destination, blocks)) {
-			outcome = scsi_lba_out_of_range(destination);
+			outcome = copy_aborted(scsi_lba_out_of_range(destination));
 			goto fail;
 		}
 		if (blocks > max_segment_blocks)

@@ -53,6 +53,11 @@ static void own_cscd(uint8_t *cscd)
 	cscd[30] = BLOCK >> 8;
 }
 
+static void assert_copy_aborted(uint16_t asc_ascq)
+{
+	assert_check(SCSI_SENSE_COPY_ABORTED, asc_ascq);
+}
+
 static void extended_copy(uint8_t *list, size_t length)
 {
 	uint8_t cdb[16] = { 0x83, 0x00 };
@@ -181,13 +186,17 @@ static void test_copy_invalid_lists(void **state)
 	segments[0].destination = 1;
 	length = copy_list(list, cscd, 1, segments, 1);
 	extended_copy(list, length);
-	assert_invalid_parameter_field(48 + 6, 7);
+	assert_copy_aborted(SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST);
+	/* Segment pointer: SKSV, SD 0 (from the list's start), BPV, bit 7; byte 54. */
+	assert_int_equal(fake.completion.sense[15], 0x80 | 0x08 | 7);
+	assert_int_equal(scsi_get_be16(fake.completion.sense + 16), 48 + 6);
 	segments[0].destination = 0;
 
 	segments[0].destination_lba = 2048;
 	length = copy_list(list, cscd, 1, segments, 1);
 	extended_copy(list, length);
-	assert_lba_out_of_range(2048);
+	assert_copy_aborted(SCSI_ASC_LBA_OUT_OF_RANGE);
+	assert_int_equal(scsi_get_be32(fake.completion.sense + 3), 2048);
 	segments[0].destination_lba = 0;
 
 	/* A block length other than ours. */
@@ -220,7 +229,7 @@ static void test_copy_handler_error(void **state)
 	length = copy_list(list, cscd, 1, &segment, 1);
 	fake.complete_error = -EIO;
 	extended_copy(list, length);
-	assert_check(SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_UNRECOVERED_READ_ERROR);
+	assert_copy_aborted(SCSI_ASC_UNRECOVERED_READ_ERROR);
 	assert_int_equal(fake.call_count, 1);
 	assert_int_equal(fake.dev.scsi.writes_in_flight, 0);
 }
