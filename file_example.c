@@ -153,109 +153,6 @@ static int file_check_config(const char *path, char **ret_reason)
 	return result;
 }
 
-/*
- * Reads (is_write false) or writes the length bytes of iov at offset,
- * resuming after short transfers and signals. A read past the end of a
- * short file zero-fills the rest, as the file is sparse there in spirit.
- * Returns 0 or -errno.
- */
-static int file_transfer(int fd, const struct iovec *iov, size_t iov_count,
-			 uint64_t offset, uint64_t length, bool is_write)
-{
-	size_t index = 0;
-	size_t done_in_current = 0;
-
-	while (length > 0) {
-		ssize_t count;
-
-		while (iov[index].iov_len == done_in_current) {
-			index++;
-			done_in_current = 0;
-		}
-
-		if (done_in_current) {
-			char *base = (char *)iov[index].iov_base + done_in_current;
-			size_t left = iov[index].iov_len - done_in_current;
-
-			count = is_write ? pwrite(fd, base, left, (off_t)offset)
-					 : pread(fd, base, left, (off_t)offset);
-		} else {
-			int batch = iov_count - index > IOV_MAX ? IOV_MAX
-								: (int)(iov_count - index);
-
-			count = is_write ? pwritev(fd, iov + index, batch, (off_t)offset)
-					 : preadv(fd, iov + index, batch, (off_t)offset);
-		}
-		if (count < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (count == 0) {
-			if (is_write)
-				return -EIO;
-			memset((char *)iov[index].iov_base + done_in_current, 0,
-			       iov[index].iov_len - done_in_current);
-			for (size_t i = index + 1; i < iov_count; i++)
-				memset(iov[i].iov_base, 0, iov[i].iov_len);
-			return 0;
-		}
-		offset += (uint64_t)count;
-		length -= (uint64_t)count;
-		while (count > 0) {
-			size_t left = iov[index].iov_len - done_in_current;
-
-			if ((size_t)count < left) {
-				done_in_current += (size_t)count;
-				count = 0;
-			} else {
-				count -= (ssize_t)left;
-				index++;
-				done_in_current = 0;
-			}
-		}
-	}
-	return 0;
-}
-
-/*
- * Whether offset holds data, and for how many bytes (at most length) that
- * stays so, from the file system's extent map (SEEK_DATA/SEEK_HOLE).
- * File systems without holes report everything as data.
- */
-static int file_extent_at(int fd, uint64_t offset, uint64_t length,
-			   bool *ret_mapped, uint64_t *ret_length)
-{
-	off_t data = lseek(fd, (off_t)offset, SEEK_DATA);
-	off_t hole;
-
-	if (data < 0) {
-		if (errno == ENXIO) {
-			/* No data from offset to the end of the file: it reads as zeros. */
-			*ret_mapped = false;
-			*ret_length = length;
-			return 0;
-		}
-		if (errno == EINVAL) {
-			*ret_mapped = true;
-			*ret_length = length;
-			return 0;
-		}
-		return -errno;
-	}
-	if ((uint64_t)data > offset) {
-		*ret_mapped = false;
-		*ret_length = (uint64_t)data - offset < length ? (uint64_t)data - offset : length;
-		return 0;
-	}
-	hole = lseek(fd, (off_t)offset, SEEK_HOLE);
-	if (hole < 0)
-		return -errno;
-	*ret_mapped = true;
-	*ret_length = (uint64_t)hole - offset < length ? (uint64_t)hole - offset : length;
-	return 0;
-}
-
 /* Only assert() uses it, so NDEBUG builds leave it unused. */
 static inline __attribute__((unused)) uint64_t iov_total(const struct iovec *iov, size_t iov_count)
 {
@@ -502,7 +399,7 @@ static int file_read(struct tcmu_device *dev, struct tcmu_request *req,
 	 */
 	assert(iov_total(iov, iov_count) == length);
 	pthread_rwlock_rdlock(&state->lock);
-	result = file_transfer(state->fd, iov, iov_count, offset, length, false);
+	result = tcmu_fd_read(state->fd, iov, iov_count, offset, length);
 	pthread_rwlock_unlock(&state->lock);
 	if (result < 0)
 		file_log_io_error(dev, state, "read", offset, length, result);
@@ -520,7 +417,7 @@ static int file_write(struct tcmu_device *dev, struct tcmu_request *req,
 
 	assert(iov_total(iov, iov_count) == length);
 	pthread_rwlock_rdlock(&state->lock);
-	result = file_transfer(state->fd, iov, iov_count, offset, length, true);
+	result = tcmu_fd_write(state->fd, iov, iov_count, offset, length);
 	if (result < 0)
 		file_log_io_error(dev, state, "write", offset, length, result);
 	else if (durable)
@@ -569,7 +466,7 @@ static int file_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_
 
 	assert(length > 0);
 	pthread_rwlock_rdlock(&state->lock);
-	result = file_extent_at(state->fd, offset, length, ret_mapped, ret_length);
+	result = tcmu_fd_extent(state->fd, offset, length, ret_mapped, ret_length);
 	pthread_rwlock_unlock(&state->lock);
 	return result;
 }

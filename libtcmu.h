@@ -176,6 +176,24 @@ void *tcmu_device_get_private(const struct tcmu_device *dev);
 void tcmu_device_set_private(struct tcmu_device *dev, void *private_data);
 
 /*
+ * Helpers for handlers whose storage is a file descriptor. Each moves
+ * exactly length bytes between iov and the file at offset, resuming after
+ * short transfers and EINTR; a read that meets the end of the file fills
+ * the rest with zeros. 0 or -errno.
+ */
+int tcmu_fd_read(int fd, const struct iovec *iov, size_t iov_count, uint64_t offset,
+		 uint64_t length);
+int tcmu_fd_write(int fd, const struct iovec *iov, size_t iov_count, uint64_t offset,
+		  uint64_t length);
+/*
+ * Whether offset holds data and for how many bytes (at most length) that
+ * stays so, from SEEK_DATA/SEEK_HOLE; file systems without holes report
+ * data throughout. 0 or -errno.
+ */
+int tcmu_fd_extent(int fd, uint64_t offset, uint64_t length, bool *ret_mapped,
+		   uint64_t *ret_length);
+
+/*
  * Logging. Levels as in tcmu.conf. The logger adds time, level, the
  * device ("subtype/name") and the newline, and preserves errno, so "%m"
  * works. Messages above the configured level cost one comparison.

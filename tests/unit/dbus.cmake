@@ -2,7 +2,8 @@
 # a private dbus-daemon (package dbus-daemon) and calls as nobody through
 # gdbus (libglib2.0-bin); see the top of test_dbus.c.
 add_executable(test_dbus unit/test_dbus.c)
-target_link_libraries(test_dbus PRIVATE tcmu_core PkgConfig::CMOCKA)
+# Whole archive, as the daemon: the handlers it loads use all of libtcmu.h.
+target_link_libraries(test_dbus PRIVATE "$<LINK_LIBRARY:WHOLE_ARCHIVE,tcmu_core>" PkgConfig::CMOCKA)
 target_compile_definitions(test_dbus PRIVATE
   HANDLER_FILE_PATH="$<TARGET_FILE:handler_file>"
   HANDLER_ALLOC_PATH="$<TARGET_FILE:handler_alloc>"

@@ -43,13 +43,3 @@ add_executable(test_netlink unit/test_netlink.c)
 target_link_libraries(test_netlink PRIVATE tcmu_core PkgConfig::CMOCKA)
 add_test(NAME netlink COMMAND test_netlink)
 
-# libFuzzer target for netlink event parsing: configure with
-# CC=clang -DTCMU_FUZZ=ON, then run
-# tests/fuzz_netlink -max_total_time=60 <copy of tests/fuzz/corpus/netlink>.
-if(TCMU_FUZZ)
-  # netlink.c compiled in, not taken from tcmu_core, so that it gets coverage instrumentation.
-  add_executable(fuzz_netlink fuzz/fuzz_netlink.c ${PROJECT_SOURCE_DIR}/netlink.c)
-  target_compile_options(fuzz_netlink PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_options(fuzz_netlink PRIVATE -fsanitize=fuzzer,address,undefined)
-  target_link_libraries(fuzz_netlink PRIVATE tcmu_core)
-endif()
