@@ -17,8 +17,10 @@
 # env:   BUILD_DIR (for the user kinds): tcmu-runner and handler_*.so
 #        BENCH_USER_CONTROL: extra "key=value,..." written to the control file
 #          of user backstores (e.g. hw_max_sectors=2048) to try settings
-#        BENCH_PROFILE=strace|perf: profile the daemon during a QD16 random
-#          read and write on alloc and file after the rounds
+#        BENCH_PROFILE=strace|perf|cpu: after the rounds, profile QD16 random
+#          read and write and QD1 random read: strace -c on the daemon (user
+#          kinds), perf record -a -g of the guest, or CPU time and context
+#          switches per I/O split into fio, daemon and the rest (every kind)
 set -euo pipefail
 
 quick=0 runtime=5 rounds=3 size_mib=256 kinds="rd fileio alloc file"
@@ -264,33 +266,104 @@ for round in $(seq "$rounds"); do
 	fio --eta=never --output-format=json --output="$out/raw/single.round$round.json" /tmp/bench-round.fio
 done
 
+# Profiles: strace counts the daemon's syscalls (user kinds only); perf
+# samples the whole guest (every kind) while fio runs under it. Data go to
+# tmpfs first: writing them to /mnt/out (9p) while sampling costs CPU.
+# wait_for_io DEVICE: returns once the disk has completed I/O since the call.
+wait_for_io() {
+	local stat=/sys/block/${1#/dev/}/stat before now tries
+	before=$(awk '{print $1 + $5}' "$stat")
+	for ((tries = 600; tries > 0; tries--)); do
+		now=$(awk '{print $1 + $5}' "$stat")
+		[ "$now" = "$before" ] || return 0
+		sleep 0.1
+	done
+}
+
+# cpu_snapshot FIO_PID DEVICE: "name value" lines of CPU ticks and counts.
+cpu_snapshot() {
+	local fio_pid=$1 device=${2#/dev/} task
+	awk '/^cpu / { print "busy", $2 + $3 + $4 + $7 + $8; print "idle", $5 + $6 }
+	     /^ctxt/ { print "ctxt", $2 } /^intr/ { print "intr", $2 }' /proc/stat
+	awk '{ print "ios", $1 + $5 }' "/sys/block/$device/stat"
+	# utime and stime are fields 14 and 15 of a task's stat; comm has no spaces here.
+	cat /proc/"$fio_pid"/task/*/stat 2>/dev/null | awk '{ t += $14 + $15 } END { print "fio", t + 0 }'
+	if [ -n "$daemon_pid" ]; then
+		cat /proc/"$daemon_pid"/task/*/stat | awk '{ u += $14; s += $15 } END { print "daemon_user", u; print "daemon_sys", s }'
+	else
+		printf 'daemon_user 0\ndaemon_sys 0\n'
+	fi
+}
+
+profile_jobs=("randread-qd16:randread:16" "randwrite-qd16:randwrite:16" "randread-qd1:randread:1")
 if [ -n "${BENCH_PROFILE:-}" ]; then
+	# The first start of perf or strace reads it over 9p, which takes seconds.
+	perf record -o /tmp/perf.warm -- true > /dev/null 2>&1 || true
+	strace -o /dev/null true || true
 	for kind in $kinds; do
-		case $kind in alloc|file) ;; *) continue ;; esac
-		for rw in randread randwrite; do
-			log "profiling ($BENCH_PROFILE) $kind $rw QD16"
+		[ "$BENCH_PROFILE" != strace ] || [ "$kind" = alloc ] || [ "$kind" = file ] || continue
+		for entry in "${profile_jobs[@]}"; do
+			IFS=: read -r name rw depth <<< "$entry"
+			[ -z "$only_jobs" ] || [[ " $only_jobs " == *" $name "* ]] || continue
+			log "profiling ($BENCH_PROFILE) $kind $name"
+			job=(fio --eta=never --thread --name="$name" --filename="${dev_of[$kind]}" --ioengine=libaio
+				--direct=1 --rw="$rw" --bs=4k --iodepth="$depth" --time_based
+				--runtime="$((runtime + 10))" --output-format=json
+				--output="$out/raw/profile.$kind.$name.json")
 			case $BENCH_PROFILE in
 			strace)
-				strace -c -f -p "$daemon_pid" -o "$out/strace.$kind.$rw.txt" &
+				strace -c -f -p "$daemon_pid" -o "$out/strace.$kind.$name.txt" &
+				profiler=$!
+				sleep 1
+				"${job[@]}"
+				kill -INT $profiler
+				wait $profiler || true
 				;;
 			perf)
-				perf record -g -o "$out/perf.$kind.$rw.data" -a -- sleep $((runtime + 1)) \
-					> "$out/perf.$kind.$rw.log" 2>&1 &
+				# fio's start-up (its libraries' initialisers) takes seconds under
+				# TCG: sample once I/O flows, for $runtime s of its longer run.
+				"${job[@]}" &
+				fio_pid=$!
+				wait_for_io "${dev_of[$kind]}"
+				perf record -a -g -o /tmp/perf.data -- sleep "$runtime" \
+					> "$out/perf.$kind.$name.log" 2>&1 || true
+				wait $fio_pid
+				perf report -i /tmp/perf.data --no-children --stdio -g none --percent-limit 0.5 \
+					--sort comm,dso,sym > "$out/perf.$kind.$name.flat.txt" 2>&1 || true
+				perf report -i /tmp/perf.data --no-children --stdio -g caller,0.5,callee \
+					--percent-limit 2 --sort comm,sym > "$out/perf.$kind.$name.graph.txt" 2>&1 || true
+				perf report -i /tmp/perf.data --children --stdio -g none --percent-limit 1 \
+					--comms tcmu-runner,fio --sort comm,sym \
+					> "$out/perf.$kind.$name.children.txt" 2>&1 || true
+				rm -f /tmp/perf.data
 				;;
+			cpu)
+				"${job[@]}" &
+				fio_pid=$!
+				wait_for_io "${dev_of[$kind]}"
+				sleep 1
+				cpu_snapshot "$fio_pid" "${dev_of[$kind]}" > /tmp/cpu.before
+				sleep "$runtime"
+				cpu_snapshot "$fio_pid" "${dev_of[$kind]}" > /tmp/cpu.after
+				wait $fio_pid
+				paste /tmp/cpu.before /tmp/cpu.after |
+					awk -v kind="$kind" -v job="$name" -v hz="$(getconf CLK_TCK)" '
+					{ delta[$1] = $4 - $2 }
+					END {
+						ios = delta["ios"]; if (ios <= 0) ios = 1
+						busy = delta["busy"]; fio = delta["fio"]; daemon_user = delta["daemon_user"]
+						daemon_sys = delta["daemon_sys"]
+						printf "cpu %s %s ios %d", kind, job, ios
+						printf " us_per_io_total %.1f", busy * 1e6 / hz / ios
+						printf " fio %.1f", fio * 1e6 / hz / ios
+						printf " daemon_user %.1f daemon_sys %.1f", daemon_user * 1e6 / hz / ios, daemon_sys * 1e6 / hz / ios
+						printf " other %.1f", (busy - fio - daemon_user - daemon_sys) * 1e6 / hz / ios
+						printf " idle_share %.2f", delta["idle"] / (delta["idle"] + busy + 1e-9)
+						printf " ctxt_per_io %.2f irq_per_io %.2f\n", delta["ctxt"] / ios, delta["intr"] / ios
+					}' >> "$meta"
+				;;
+			*) log "BENCH_PROFILE=$BENCH_PROFILE: strace, perf or cpu"; exit 2 ;;
 			esac
-			profiler=$!
-			sleep 1
-			fio --eta=never --name="$rw" --filename="${dev_of[$kind]}" --ioengine=libaio \
-				--direct=1 --rw=$rw --bs=4k --iodepth=16 --time_based --runtime="$runtime" \
-				--output-format=json --output="$out/raw/profile.$kind.$rw.json"
-			if [ "$BENCH_PROFILE" = strace ]; then kill -INT $profiler; fi
-			wait $profiler || true
-			if [ "$BENCH_PROFILE" = perf ]; then
-				perf report -i "$out/perf.$kind.$rw.data" --no-children --stdio \
-					--sort comm,dso,sym > "$out/perf.$kind.$rw.txt" 2>&1 || true
-				perf report -i "$out/perf.$kind.$rw.data" --children --stdio -g none \
-					--comm tcmu-runner --sort sym > "$out/perf.$kind.$rw.children.txt" 2>&1 || true
-			fi
 		done
 	done
 fi
