@@ -280,19 +280,24 @@ wait_for_io() {
 	done
 }
 
-# cpu_snapshot FIO_PID DEVICE: "name value" lines of CPU ticks and counts.
+# cpu_snapshot FIO_PID DEVICE: "name value" lines. CPU time comes from the
+# scheduler's per-task runtime (schedstat, ns): tick-based /proc/stat loses
+# ticks when QEMU's vCPU thread is descheduled on the host.
 cpu_snapshot() {
-	local fio_pid=$1 device=${2#/dev/} task
-	awk '/^cpu / { print "busy", $2 + $3 + $4 + $7 + $8; print "idle", $5 + $6 }
-	     /^ctxt/ { print "ctxt", $2 } /^intr/ { print "intr", $2 }' /proc/stat
-	awk '{ print "ios", $1 + $5 }' "/sys/block/$device/stat"
-	# utime and stime are fields 14 and 15 of a task's stat; comm has no spaces here.
-	cat /proc/"$fio_pid"/task/*/stat 2>/dev/null | awk '{ t += $14 + $15 } END { print "fio", t + 0 }'
+	local fio_pid=$1 device=${2#/dev/}
+	echo "wall $(date +%s%N)"
+	# Tasks come and go while cat reads them: its status means nothing here.
+	{ cat /proc/[0-9]*/task/*/schedstat 2>/dev/null || true; } | awk '{ t += $1 } END { printf "all %d\n", t }'
+	{ cat /proc/"$fio_pid"/task/*/schedstat 2>/dev/null || true; } | awk '{ t += $1 } END { printf "fio %d\n", t }'
 	if [ -n "$daemon_pid" ]; then
+		cat /proc/"$daemon_pid"/task/*/schedstat | awk '{ t += $1 } END { printf "daemon %d\n", t }'
+		# utime and stime (ticks), fields 14 and 15; comm has no spaces here.
 		cat /proc/"$daemon_pid"/task/*/stat | awk '{ u += $14; s += $15 } END { print "daemon_user", u; print "daemon_sys", s }'
 	else
-		printf 'daemon_user 0\ndaemon_sys 0\n'
+		printf 'daemon 0\ndaemon_user 0\ndaemon_sys 0\n'
 	fi
+	awk '/^ctxt/ { print "ctxt", $2 }' /proc/stat
+	awk '{ print "ios", $1 + $5 }' "/sys/block/$device/stat"
 }
 
 profile_jobs=("randread-qd16:randread:16" "randwrite-qd16:randwrite:16" "randread-qd1:randread:1")
@@ -347,19 +352,20 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
 				cpu_snapshot "$fio_pid" "${dev_of[$kind]}" > /tmp/cpu.after
 				wait $fio_pid
 				paste /tmp/cpu.before /tmp/cpu.after |
-					awk -v kind="$kind" -v job="$name" -v hz="$(getconf CLK_TCK)" '
+					awk -v kind="$kind" -v job="$name" -v cpus="$(nproc)" '
 					{ delta[$1] = $4 - $2 }
 					END {
-						ios = delta["ios"]; if (ios <= 0) ios = 1
-						busy = delta["busy"]; fio = delta["fio"]; daemon_user = delta["daemon_user"]
-						daemon_sys = delta["daemon_sys"]
-						printf "cpu %s %s ios %d", kind, job, ios
-						printf " us_per_io_total %.1f", busy * 1e6 / hz / ios
-						printf " fio %.1f", fio * 1e6 / hz / ios
-						printf " daemon_user %.1f daemon_sys %.1f", daemon_user * 1e6 / hz / ios, daemon_sys * 1e6 / hz / ios
-						printf " other %.1f", (busy - fio - daemon_user - daemon_sys) * 1e6 / hz / ios
-						printf " idle_share %.2f", delta["idle"] / (delta["idle"] + busy + 1e-9)
-						printf " ctxt_per_io %.2f irq_per_io %.2f\n", delta["ctxt"] / ios, delta["intr"] / ios
+						ios = delta["ios"] > 0 ? delta["ios"] : 1
+						us = 1e-3 / ios
+						ticks = delta["daemon_user"] + delta["daemon_sys"]
+						user_share = ticks > 0 ? delta["daemon_user"] / ticks : 0
+						printf "cpu %s %s ios %d iops %.0f", kind, job, ios, ios * 1e9 / delta["wall"]
+						printf " busy_us_per_io %.1f", delta["all"] * us
+						printf " fio %.1f", delta["fio"] * us
+						printf " daemon %.1f daemon_user_share %.2f", delta["daemon"] * us, user_share
+						printf " other %.1f", (delta["all"] - delta["fio"] - delta["daemon"]) * us
+						printf " idle %.1f", (delta["wall"] * cpus - delta["all"]) * us
+						printf " ctxt_per_io %.2f\n", delta["ctxt"] / ios
 					}' >> "$meta"
 				;;
 			*) log "BENCH_PROFILE=$BENCH_PROFILE: strace, perf or cpu"; exit 2 ;;

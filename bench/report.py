@@ -260,6 +260,25 @@ def main():
         text.extend(f"    {line}" for line in daemon)
         text.append("")
 
+    cpu_rows = []
+    for line in meta_lines:
+        words = line.split()
+        if words[0] != "cpu" or len(words) < 20:
+            continue
+        value = dict(zip(words[3::2], words[4::2]))
+        cpu_rows.append([KIND_TITLE.get(words[1], words[1]), words[2], value["iops"],
+                         value["busy_us_per_io"], value["fio"], value["daemon"],
+                         value["daemon_user_share"], value["other"], value["idle"], value["ctxt_per_io"]])
+    if cpu_rows:
+        text.append("Where the time goes (BENCH_PROFILE=cpu): CPU µs per I/O from the "
+                    "scheduler's per-task runtime, split into fio, the daemon and the rest "
+                    "(kernel threads: tcm_loop and target workqueues), and context switches "
+                    "per I/O:\n")
+        text.append(table(["kind", "job", "IOPS", "busy µs/IO", "fio", "daemon",
+                           "daemon user share", "other", "idle µs/IO", "ctx switches/IO"],
+                          cpu_rows))
+        text.append("")
+
     text.append("<details><summary>Raw figures per round</summary>\n")
     text.append(table(["figure", "kind"] + [f"round {i + 1}" for i in range(rounds)], raw))
     text.append("\n</details>\n")

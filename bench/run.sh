@@ -71,14 +71,19 @@ export VM_OUT=$out
 timeout_s=3600
 # A copy: bash reads a script as it runs, and bench/ may be edited meanwhile.
 cp "$here/guest.sh" "$out/guest.sh"
+status=0
 "$vm_run" -m "$mem" -c "$cpus" -t "$timeout_s" "$out/guest.sh" --out /mnt/out/bench \
-	"${guest_options[@]}"
+	"${guest_options[@]}" || status=$?
 
 echo "load_after $(cut -d' ' -f1-3 /proc/loadavg)" >> "$out/host.txt"
 cp "$out/host.txt" "$out/bench/host.txt"
 python3 "$here/report.py" "$out/bench" > "$out/report.md"
 cat "$out/report.md"
 echo "bench/run.sh: raw results in $out/bench, report in $out/report.md" >&2
+if [ "$status" != 0 ]; then
+	echo "bench/run.sh: the guest failed (status $status); the report covers what it finished" >&2
+	exit "$status"
+fi
 
 if [ "$record" = 1 ]; then
 	python3 - "$source_dir/BENCHMARKS.md" "$out/report.md" <<'EOF'
