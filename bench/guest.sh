@@ -287,10 +287,10 @@ cpu_snapshot() {
 	local fio_pid=$1 device=${2#/dev/}
 	echo "wall $(date +%s%N)"
 	# Tasks come and go while cat reads them: its status means nothing here.
-	{ cat /proc/[0-9]*/task/*/schedstat 2>/dev/null || true; } | awk '{ t += $1 } END { printf "all %d\n", t }'
-	{ cat /proc/"$fio_pid"/task/*/schedstat 2>/dev/null || true; } | awk '{ t += $1 } END { printf "fio %d\n", t }'
+	{ cat /proc/[0-9]*/task/*/schedstat 2>/dev/null || true; } | awk '{ t += $1 } END { printf "all %.0f\n", t }'
+	{ cat /proc/"$fio_pid"/task/*/schedstat 2>/dev/null || true; } | awk '{ t += $1 } END { printf "fio %.0f\n", t }'
 	if [ -n "$daemon_pid" ]; then
-		cat /proc/"$daemon_pid"/task/*/schedstat | awk '{ t += $1 } END { printf "daemon %d\n", t }'
+		cat /proc/"$daemon_pid"/task/*/schedstat | awk '{ t += $1 } END { printf "daemon %.0f\n", t }'
 		# utime and stime (ticks), fields 14 and 15; comm has no spaces here.
 		cat /proc/"$daemon_pid"/task/*/stat | awk '{ u += $14; s += $15 } END { print "daemon_user", u; print "daemon_sys", s }'
 	else
