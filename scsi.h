@@ -35,6 +35,20 @@ struct scsi_device_state {
 	bool exclusive_in_flight;
 	struct tcmu_request *gate_waiting_head;
 	struct tcmu_request *gate_waiting_tail;
+
+	/*
+	 * How the last EXTENDED COPY commands with a list identifier ended,
+	 * for RECEIVE COPY RESULTS (COPY STATUS); under gate_lock. The ring
+	 * does not tell initiators apart, so identifiers are per device.
+	 */
+	struct scsi_copy_status {
+		bool valid;
+		uint8_t list_identifier;
+		uint8_t status;		/* COPY MANAGER STATUS */
+		uint16_t segments;
+		uint64_t bytes;
+	} copy_statuses[4];
+	unsigned int copy_status_next;
 };
 
 /*

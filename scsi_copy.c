@@ -33,6 +33,9 @@ struct copy_segment {
 
 struct copy_job {
 	struct scsi_steps steps;
+	bool hold_status;	/* LIST ID USAGE asks for COPY STATUS */
+	uint8_t list_identifier;
+	uint64_t bytes_copied;
 	size_t count;
 	size_t segment;
 	uint64_t blocks_done;	/* of the current segment */
@@ -104,16 +107,46 @@ static bool copy_completed(struct scsi_steps *steps, int result)
 		steps->outcome = copy_aborted(scsi_outcome_from_errno(result, job->writing));
 		return false;
 	}
-	if (job->writing)
+	if (job->writing) {
 		job->blocks_done += job->moving_blocks;
+		job->bytes_copied += job->moving_blocks * steps->req->dev->block_size;
+	}
 	job->writing = !job->writing;
 	return true;
+}
+
+/* Keeps how a copy ended for COPY STATUS, replacing the oldest or the same list. */
+static void record_status(struct tcmu_device *dev, const struct copy_job *job)
+{
+	struct scsi_device_state *state = &dev->scsi;
+	struct scsi_copy_status *slot = NULL;
+
+	pthread_mutex_lock(&state->gate_lock);
+	for (size_t i = 0; i < ARRAY_SIZE(state->copy_statuses); i++)
+		if (state->copy_statuses[i].valid &&
+		    state->copy_statuses[i].list_identifier == job->list_identifier)
+			slot = &state->copy_statuses[i];
+	if (!slot) {
+		slot = &state->copy_statuses[state->copy_status_next];
+		state->copy_status_next = (state->copy_status_next + 1) %
+					  ARRAY_SIZE(state->copy_statuses);
+	}
+	*slot = (struct scsi_copy_status){
+		.valid = true,
+		.list_identifier = job->list_identifier,
+		.status = job->steps.outcome.status == SCSI_STATUS_GOOD ? 0x01 : 0x02,
+		.segments = (uint16_t)job->segment,
+		.bytes = job->bytes_copied,
+	};
+	pthread_mutex_unlock(&state->gate_lock);
 }
 
 static void copy_done(struct scsi_steps *steps)
 {
 	struct copy_job *job = (struct copy_job *)steps;
 
+	if (job->hold_status)
+		record_status(steps->req->dev, job);
 	free(job->buffer);
 	free(job);
 }
@@ -277,6 +310,9 @@ void scsi_extended_copy(struct tcmu_request *req)
 	}
 	job->count = count;
 	job->chunk_blocks = chunk_blocks;
+	/* LIST ID USAGE 11b: no identifier, nothing to hold. */
+	job->hold_status = (list[1] & 0x18) != 0x18;
+	job->list_identifier = list[0];
 	job->write_flags = scsi_write_flags(req, false);
 	job->steps.req = req;
 	job->steps.issue = copy_issue;
@@ -291,8 +327,46 @@ fail:
 }
 
 /*
- * SPC-4 6.18.4: the copy manager's limits. Only OPERATING PARAMETERS is
- * offered: no list is ever held, so there is no status or data to return.
+ * SPC-4 6.18.3 (COPY STATUS, LID1): how the last copy with this list
+ * identifier ended. Copies finish before their command does, so the
+ * status is never "in progress". No data is held (HDD 0).
+ */
+static void copy_status(struct tcmu_request *req)
+{
+	struct scsi_device_state *state = &req->dev->scsi;
+	const uint8_t list_identifier = req->cdb[2];
+	struct scsi_copy_status found = { 0 };
+	struct scsi_outcome outcome;
+	uint8_t data[12] = { 0 };
+	uint64_t count;
+	uint8_t units = 0x00;	/* bytes */
+
+	pthread_mutex_lock(&state->gate_lock);
+	for (size_t i = 0; i < ARRAY_SIZE(state->copy_statuses); i++)
+		if (state->copy_statuses[i].valid &&
+		    state->copy_statuses[i].list_identifier == list_identifier)
+			found = state->copy_statuses[i];
+	pthread_mutex_unlock(&state->gate_lock);
+	if (!found.valid) {
+		outcome = scsi_invalid_cdb_field(2, 7);
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	/* Units of 1024^n bytes (F1h, F2h, ...) when the count needs them. */
+	for (count = found.bytes; count > UINT32_MAX; count >>= 10)
+		units = units ? units + 1 : 0xf1;
+	scsi_put_be32(data, sizeof(data) - 4);
+	data[4] = found.status;
+	scsi_put_be16(data + 5, found.segments);
+	data[7] = units;
+	scsi_put_be32(data + 8, (uint32_t)count);
+	scsi_finish_data_in(req, data, sizeof(data), scsi_get_be32(req->cdb + 10));
+}
+
+/*
+ * SPC-4 6.18: COPY STATUS, and the copy manager's limits (OPERATING
+ * PARAMETERS). No data is ever held, so RECEIVE DATA and FAILED SEGMENT
+ * DETAILS are not offered.
  */
 void scsi_receive_copy_results(struct tcmu_request *req)
 {
@@ -300,6 +374,10 @@ void scsi_receive_copy_results(struct tcmu_request *req)
 	uint8_t data[44 + 2] = { 0 };
 	unsigned int granularity = 0;
 
+	if ((req->cdb[1] & 0x1f) == 0x00) {
+		copy_status(req);
+		return;
+	}
 	while ((2u << granularity) <= dev->block_size)
 		granularity++;
 	scsi_put_be32(data, sizeof(data) - 4);	/* AVAILABLE DATA: what follows it */

@@ -204,7 +204,7 @@ static size_t page_third_party_copy(const struct tcmu_device *dev, uint8_t *page
 {
 	static const uint8_t commands[] = {
 		0x83, 1, 0x00,		/* EXTENDED COPY(LID1) */
-		0x84, 1, 0x03,		/* RECEIVE COPY OPERATING PARAMETERS */
+		0x84, 2, 0x00, 0x03,	/* RECEIVE COPY STATUS(LID1), OPERATING PARAMETERS */
 	};
 	static const uint8_t descriptors[] = {
 		SCSI_COPY_SEGMENT_BLOCK_TO_BLOCK, SCSI_COPY_CSCD_IDENTIFICATION,
@@ -217,7 +217,7 @@ static size_t page_third_party_copy(const struct tcmu_device *dev, uint8_t *page
 	scsi_put_be16(descriptor + 2, 8);
 	descriptor[4] = sizeof(commands);
 	memcpy(descriptor + 5, commands, sizeof(commands));
-	descriptor += 12;
+	descriptor += 12;	/* 5 + 7 bytes: no pad needed */
 
 	/* Parameter Data */
 	scsi_put_be16(descriptor, 0x0004);

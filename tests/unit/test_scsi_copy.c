@@ -257,9 +257,46 @@ static void test_receive_copy_results(void **state)
 	assert_int_equal(buffer[45], 0xe4);
 	assert_int_equal(buffer[46], 0);
 
-	/* No list is held: COPY STATUS is not offered. */
+	/* No copy with list identifier 0 yet. */
 	EXECUTE(status_cdb, buffer, sizeof(buffer));
-	assert_invalid_cdb_field(1, 4);
+	assert_invalid_cdb_field(2, 7);
+}
+
+static void test_copy_status(void **state)
+{
+	uint8_t status_cdb[16] = { 0x84, 0x00, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0 };
+	uint8_t cscd[32], list[128], buffer[64];
+	const uint8_t expected[12] = { 0, 0, 0, 8, 0x01, 0, 1, 0x00, 0, 0, 0x08, 0x00 };
+	const struct segment segment = { 0, 0, 4, 0, 8 };
+	size_t length;
+
+	(void)state;
+	own_cscd(cscd);
+	length = copy_list(list, cscd, 1, &segment, 1);
+	list[0] = 7;
+	extended_copy(list, length);
+	assert_good();
+	EXECUTE(status_cdb, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(fake.completion.read_length, 12);
+	assert_memory_equal(buffer, expected, sizeof(expected));
+
+	/* A failed copy under the same identifier replaces it: completed with errors. */
+	fake.complete_error = -EIO;
+	extended_copy(list, length);
+	EXECUTE(status_cdb, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(buffer[4], 0x02);
+	assert_int_equal(scsi_get_be16(buffer + 5), 0);
+
+	/* LIST ID USAGE 11b: nothing is held. */
+	list[0] = 9;
+	list[1] = 0x18;
+	extended_copy(list, length);
+	assert_good();
+	status_cdb[2] = 9;
+	EXECUTE(status_cdb, buffer, sizeof(buffer));
+	assert_invalid_cdb_field(2, 7);
 }
 
 #define TEST(name) cmocka_unit_test_setup_teardown(name, fake_setup, fake_teardown)
@@ -273,6 +310,7 @@ int main(void)
 		TEST(test_copy_invalid_lists),
 		TEST(test_copy_handler_error),
 		TEST(test_receive_copy_results),
+		TEST(test_copy_status),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
