@@ -46,14 +46,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	result = dev_config_split(dev_config, &subtype, &handler_config);
 	slash = strchr(dev_config, '/');
 	if (result == 0) {
-		/* The subtype is everything before the first slash, the handler part a suffix. */
+		/*
+		 * The subtype is everything before the first slash, the handler part
+		 * a suffix of the rest once trailing newlines (from echo) are dropped.
+		 */
 		size_t config_length = strlen(dev_config), handler_length = strlen(handler_config);
 
 		if (!slash || strlen(subtype) != (size_t)(slash - dev_config) || !subtype[0] ||
 		    strncmp(subtype, dev_config, strlen(subtype)) != 0)
 			abort();
+		while (config_length > (size_t)(slash - dev_config) + 1 &&
+		       dev_config[config_length - 1] == '\n')
+			config_length--;
 		if (handler_length > config_length - strlen(subtype) - 1 ||
-		    strcmp(dev_config + config_length - handler_length, handler_config) != 0)
+		    strncmp(dev_config + config_length - handler_length, handler_config,
+			    handler_length) != 0)
 			abort();
 	} else if (result != -EINVAL || (slash && slash != dev_config)) {
 		/* Only a string without a subtype is refused. */

@@ -268,7 +268,9 @@ def config_seeds():
                        ("broken-option", "file/;timeout;/tmp/disk.img"),
                        ("no-subtype", "/tmp/disk.img"),
                        ("control-characters", "file//tmp/a\nb\x01"),
-                       ("unknown-handler", "rbd/pool/image;osd_op_timeout=30")]:
+                       ("unknown-handler", "rbd/pool/image;osd_op_timeout=30"),
+                       ("echoed", "file//tmp/disk.img\n"),
+                       ("echoed-options", "alloc/;t=;s=\n")]:
         write_seed("config", name, text.encode())
 
 
