@@ -25,7 +25,7 @@ set -euo pipefail
 PS4='+ [${SECONDS}s] '
 set -x
 
-# The tests drive the kernel; all of it must be the kernel vm-run boots.
+# Tools speak English: the tests grep their messages.
 export LC_ALL=C
 
 TEST_NAME=$(basename "$0" .sh)
