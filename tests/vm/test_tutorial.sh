@@ -15,6 +15,9 @@ requires_module iscsi_target_mod
 requires_module sd_mod
 
 cd "$SOURCE_DIR"
+missing=$(./dependency.sh --list)
+[ -z "$missing" ] || fail "dependency.sh finds packages missing: $missing"
+
 # What the tutorial installs: the D-Bus policy and tcmu.conf.
 mkdir -p /etc/dbus-1/system.d /etc/tcmu /run/dbus /etc/target
 cp tcmu-runner.conf /etc/dbus-1/system.d/
