@@ -19,8 +19,8 @@
 #          of user backstores (e.g. hw_max_sectors=2048) to try settings
 #        BENCH_PROFILE=strace|perf|cpu: after the rounds, profile QD16 random
 #          read and write and QD1 random read: strace -c on the daemon (user
-#          kinds), perf record -a -g of the guest, or CPU time and context
-#          switches per I/O split into fio, daemon and the rest (every kind)
+#          kinds), perf record -a -g of the guest, or the daemon's CPU time
+#          and the guest's context switches per I/O (every kind)
 set -euo pipefail
 
 quick=0 runtime=5 rounds=3 size_mib=256 kinds="rd fileio alloc file"
@@ -280,15 +280,14 @@ wait_for_io() {
 	done
 }
 
-# cpu_snapshot FIO_PID DEVICE: "name value" lines. CPU time comes from the
-# scheduler's per-task runtime (schedstat, ns): tick-based /proc/stat loses
-# ticks when QEMU's vCPU thread is descheduled on the host.
+# cpu_snapshot DEVICE: "name value" lines. The daemon's CPU time comes from
+# its threads' scheduler runtime (schedstat, ns): tick-based accounting loses
+# ticks when QEMU's vCPU thread is descheduled on the host. System-wide sums
+# are not taken: they lose the runtime of tasks that exit in between, and
+# short-lived processes cost milliseconds under TCG.
 cpu_snapshot() {
-	local fio_pid=$1 device=${2#/dev/}
+	local device=${1#/dev/}
 	echo "wall $(date +%s%N)"
-	# Tasks come and go while cat reads them: its status means nothing here.
-	{ cat /proc/[0-9]*/task/*/schedstat 2>/dev/null || true; } | awk '{ t += $1 } END { printf "all %.0f\n", t }'
-	{ cat /proc/"$fio_pid"/task/*/schedstat 2>/dev/null || true; } | awk '{ t += $1 } END { printf "fio %.0f\n", t }'
 	if [ -n "$daemon_pid" ]; then
 		cat /proc/"$daemon_pid"/task/*/schedstat | awk '{ t += $1 } END { printf "daemon %.0f\n", t }'
 		# utime and stime (ticks), fields 14 and 15; comm has no spaces here.
@@ -347,12 +346,12 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
 				fio_pid=$!
 				wait_for_io "${dev_of[$kind]}"
 				sleep 1
-				cpu_snapshot "$fio_pid" "${dev_of[$kind]}" > /tmp/cpu.before
+				cpu_snapshot "${dev_of[$kind]}" > /tmp/cpu.before
 				sleep "$runtime"
-				cpu_snapshot "$fio_pid" "${dev_of[$kind]}" > /tmp/cpu.after
+				cpu_snapshot "${dev_of[$kind]}" > /tmp/cpu.after
 				wait $fio_pid
 				paste /tmp/cpu.before /tmp/cpu.after |
-					awk -v kind="$kind" -v job="$name" -v cpus="$(nproc)" '
+					awk -v kind="$kind" -v job="$name" '
 					{ delta[$1] = $4 - $2 }
 					END {
 						ios = delta["ios"] > 0 ? delta["ios"] : 1
@@ -360,11 +359,7 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
 						ticks = delta["daemon_user"] + delta["daemon_sys"]
 						user_share = ticks > 0 ? delta["daemon_user"] / ticks : 0
 						printf "cpu %s %s ios %d iops %.0f", kind, job, ios, ios * 1e9 / delta["wall"]
-						printf " busy_us_per_io %.1f", delta["all"] * us
-						printf " fio %.1f", delta["fio"] * us
 						printf " daemon %.1f daemon_user_share %.2f", delta["daemon"] * us, user_share
-						printf " other %.1f", (delta["all"] - delta["fio"] - delta["daemon"]) * us
-						printf " idle %.1f", (delta["wall"] * cpus - delta["all"]) * us
 						printf " ctxt_per_io %.2f\n", delta["ctxt"] / ios
 					}' >> "$meta"
 				;;
