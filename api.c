@@ -177,8 +177,11 @@ bool scsi_has_unmap(const struct tcmu_device *dev)
 	return dev->handler && dev->handler->unmap;
 }
 
-/* What one command may ask of the handler, in bytes, before it splits. */
-#define MAX_UNMAP_BYTES		(1ull << 30)
+/*
+ * What one command may ask of the handler, in bytes. Unmap stays at 1M
+ * blocks of 512 bytes: hosts take larger explicit limits for garbage.
+ */
+#define MAX_UNMAP_BYTES		(1ull << 29)
 #define MAX_WRITE_SAME_BYTES	(1ull << 30)
 
 uint32_t scsi_max_compare_and_write_blocks(const struct tcmu_device *dev)

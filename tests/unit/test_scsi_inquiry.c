@@ -212,7 +212,7 @@ static void test_block_limits(void **state)
 	assert_int_equal(scsi_get_be16(buffer + 2), 0x3c);
 	assert_int_equal(buffer[4], 0x01);
 	assert_int_equal(scsi_get_be32(buffer + 8), 128);
-	assert_int_equal(scsi_get_be32(buffer + 20), (1u << 30) / 512);
+	assert_int_equal(scsi_get_be32(buffer + 20), (1u << 29) / 512);
 	assert_int_equal(scsi_get_be32(buffer + 24), 256);
 }
 

@@ -211,8 +211,8 @@ static void test_unmap_invalid(void **state)
 
 	/* More than MAXIMUM UNMAP LBA COUNT in total. */
 	fake.dev.size = 1ull << 40;
-	lbas[1] = 1u << 21;
-	counts[0] = 1u << 21;
+	lbas[1] = 1u << 20;
+	counts[0] = 1u << 20;
 	counts[1] = 1;
 	length = unmap_list(list, lbas, counts, 2);
 	unmap(0, list, length, length);
