@@ -214,7 +214,8 @@ def main():
     title = meta.get("date", "undated run")
     text.append(f"### {title}{' (quick)' if meta.get('quick') == '1' else ''}\n")
     text.append(f"- command: `{meta.get('command', '?')}`")
-    text.append(f"- commit: {meta.get('commit', '?')}")
+    text.append(f"- commit: {meta.get('commit', '?')} (bench scripts); daemon from "
+                f"{meta.get('build', '?')}")
     text.append(f"- VM: {meta.get('vm', '?')}; guest sees {meta.get('cpus', '?')} CPUs, "
                 f"{int(meta.get('mem_kib', '0')) // 1024} MiB; kernel {meta.get('kernel', '?')}; "
                 f"{meta.get('fio', '?')}")
