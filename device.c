@@ -333,6 +333,7 @@ int device_attach(const char *uio_name, unsigned int uio_minor, bool reset_ring,
 		return -ENOMEM;
 	dev->uio_fd = -1;
 	dev->uio_minor = uio_minor;
+	scsi_device_init(dev);
 
 	ret = device_parse_uio_name(dev, uio_name);
 	if (ret < 0) {
@@ -416,6 +417,7 @@ static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
 	free(dev->log_prefix);
 	free(dev->backstore);
 	free(dev->unit_serial);
+	scsi_device_destroy(dev);
 	free(dev);
 }
 
