@@ -525,12 +525,10 @@ int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change 
 		goto out;
 	}
 	if (handler_change.what && dev->handler->reconfigure) {
+		/* The handler logs why it refuses: it made the decision. */
 		ret = dev->handler->reconfigure(dev, &handler_change);
-		if (ret < 0) {
-			tcmu_dev_err(dev, "reconfiguration refused by the handler: %s",
-				     strerror(-ret));
+		if (ret < 0)
 			goto out;
-		}
 	}
 
 	if (handler_change.what & TCMU_CHANGE_CONFIG) {
