@@ -6,9 +6,21 @@
 # saved with the rest). The backstores are made through configfs, which
 # is what targetcli's create does after CheckConfig
 # (test_dbus_targetcli.sh); each targetcli start costs much time under TCG.
+# First, without a bus: the daemon warns once and still serves.
 source "${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
 source "$SOURCE_DIR/tests/vm/dbus_common.sh"
 
+# ---- no system bus: one warning, devices still served
+start_daemon
+wait_for 20 "the missing bus warning" grep -q "no system bus" "$DAEMON_LOG"
+backstore_create next nobus $((8 * MIB)) alloc/ || fail "without a bus the daemon refused a device"
+[ "$(cat "$BACKSTORE/enable")" = 1 ] || fail "without a bus the device is not enabled"
+[ "$(grep -c 'no system bus' "$DAEMON_LOG")" -eq 1 ] ||
+	fail "the missing bus was warned about more than once"
+backstore_remove "$BACKSTORE"
+stop_daemon
+
+# ---- the system bus with the project's policy
 system_bus_start
 start_daemon_on_bus
 

@@ -2,28 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 # The D-Bus service as targetcli finds it, on a real kernel and a real
 # system bus with the project's policy (tcmu-runner.conf):
-# - without a bus the daemon warns once and still serves;
 # - targetcli lists user:alloc and user:file, prints ConfigDesc in
 #   "help create", creates a working file backstore and refuses a bad
 #   cfgstring with the handler's reason;
 # - other users may introspect and read properties, not call methods.
-# changemedium: test_dbus_changemedium.sh; saveconfig/restoreconfig:
-# test_dbus_restore.sh.
+# changemedium: test_dbus_changemedium.sh; saveconfig/restoreconfig and
+# the daemon without a bus: test_dbus_restore.sh.
 source "${SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/lib.sh"
 source "$SOURCE_DIR/tests/vm/dbus_common.sh"
 
 requires useradd passwd
 requires runuser util-linux
-
-# ---- no system bus: one warning, devices still served
-start_daemon
-wait_for 20 "the missing bus warning" grep -q "no system bus" "$DAEMON_LOG"
-backstore_create next nobus $((8 * MIB)) alloc/ || fail "without a bus the daemon refused a device"
-[ "$(cat "$BACKSTORE/enable")" = 1 ] || fail "without a bus the device is not enabled"
-[ "$(grep -c 'no system bus' "$DAEMON_LOG")" -eq 1 ] ||
-	fail "the missing bus was warned about more than once"
-backstore_remove "$BACKSTORE"
-stop_daemon
 
 # ---- the system bus with the project's policy
 system_bus_start
