@@ -60,12 +60,20 @@ grep -q "Number of logical blocks=$((alloc_size / 512))\$" <<<"$out" || fail "RE
 grep -q 'Logical block length=512 bytes' <<<"$out" || fail "READ CAPACITY(16) block length: $out"
 
 # Caching mode page: byte 2 bit 2 is WCE, which follows the backstore's
-# emulate_write_cache attribute.
-wce_byte=$(sg_modes --page=8 "$disk" | awk '/>> Caching/ { getline; print $4; exit }')
-[ -n "$wce_byte" ] || fail "no caching mode page"
-expected_wce=$(cat "$alloc/attrib/emulate_write_cache")
-[ $(((16#$wce_byte >> 2) & 1)) -eq "$expected_wce" ] ||
-	fail "caching page byte 2 is 0x$wce_byte, emulate_write_cache is $expected_wce"
+# emulate_write_cache attribute, also when it changes while exposed.
+assert_wce_matches_attribute() {
+	local byte expected
+	byte=$(sg_modes --page=8 "$disk" | awk '/>> Caching/ { getline; print $4; exit }')
+	[ -n "$byte" ] || fail "no caching mode page"
+	expected=$(cat "$alloc/attrib/emulate_write_cache")
+	[ $(((16#$byte >> 2) & 1)) -eq "$expected" ] ||
+		fail "caching page byte 2 is 0x$byte, emulate_write_cache is $expected"
+}
+assert_wce_matches_attribute
+echo 1 > "$alloc/attrib/emulate_write_cache"
+assert_wce_matches_attribute
+echo 0 > "$alloc/attrib/emulate_write_cache"
+assert_wce_matches_attribute
 
 out=$(sg_opcodes --no-inquiry "$disk" 2>&1)
 for opcode in '28 .*Read\(10\)' '2a .*Write\(10\)' '42 .*Unmap' '93 .*Write same\(16\)' \
