@@ -4,6 +4,7 @@
  * (libtcmu.h). They include only libtcmu.h so that the handler unit tests
  * can link them beside their own fake core.
  */
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -16,12 +17,24 @@
  * resuming after short transfers and signals. A read that meets the end of
  * the file zero-fills the rest. Returns 0 or -errno.
  */
+/* Only assert() uses it, so NDEBUG builds leave it unused. */
+static inline __attribute__((unused)) uint64_t iov_total(const struct iovec *iov, size_t iov_count)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < iov_count; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
 static int fd_transfer(int fd, const struct iovec *iov, size_t iov_count,
 			  uint64_t offset, uint64_t length, bool is_write)
 {
 	size_t index = 0;
 	size_t done_in_current = 0;
 
+	/* The loop below walks iov for length bytes: they must be the same size. */
+	assert(iov_total(iov, iov_count) == length);
 	while (length > 0) {
 		ssize_t count;
 

@@ -153,16 +153,6 @@ static int file_check_config(const char *path, char **ret_reason)
 	return result;
 }
 
-/* Only assert() uses it, so NDEBUG builds leave it unused. */
-static inline __attribute__((unused)) uint64_t iov_total(const struct iovec *iov, size_t iov_count)
-{
-	uint64_t total = 0;
-
-	for (size_t i = 0; i < iov_count; i++)
-		total += iov[i].iov_len;
-	return total;
-}
-
 /*
  * Makes the storage behind fd at least size bytes: grows a regular file,
  * checks a block device. Never shrinks. Returns 0 or -errno, logged.
@@ -397,7 +387,6 @@ static int file_read(struct tcmu_device *dev, struct tcmu_request *req,
 	 * The range is not asserted against the device size: a request checked
 	 * against the size before a reconfiguration may arrive after it.
 	 */
-	assert(iov_total(iov, iov_count) == length);
 	pthread_rwlock_rdlock(&state->lock);
 	result = tcmu_fd_read(state->fd, iov, iov_count, offset, length);
 	pthread_rwlock_unlock(&state->lock);
@@ -415,7 +404,6 @@ static int file_write(struct tcmu_device *dev, struct tcmu_request *req,
 	bool durable = (flags & TCMU_WRITE_FUA) || !tcmu_device_get_write_cache(dev);
 	int result;
 
-	assert(iov_total(iov, iov_count) == length);
 	pthread_rwlock_rdlock(&state->lock);
 	result = tcmu_fd_write(state->fd, iov, iov_count, offset, length);
 	if (result < 0)
