@@ -54,6 +54,19 @@ static void config_apply(struct tcmu_config *config, const char *path, unsigned 
 			return;
 		free(config->log_dir);
 		config->log_dir = copy;
+	} else if (strcmp(key, "ring_poll_us") == 0) {
+		char *end;
+		unsigned long microseconds;
+
+		errno = 0;
+		microseconds = strtoul(value, &end, 10);
+		if (errno || end == value || *end || value[0] == '-' ||
+		    microseconds > TCMU_RING_POLL_US_MAX) {
+			tcmu_warn("%s:%u: ring_poll_us must be 0 to %d, not '%s'; kept %u", path,
+				  line_number, TCMU_RING_POLL_US_MAX, value, config->ring_poll_us);
+			return;
+		}
+		config->ring_poll_us = (unsigned int)microseconds;
 	} else {
 		tcmu_warn("%s:%u: unknown setting '%s' ignored", path, line_number, key);
 	}

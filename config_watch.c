@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * config_watch.c: applies a new log_level from the config file while the
- * daemon runs, so that an administrator can turn debugging on and off
+ * config_watch.c: applies a new log_level (and ring_poll_us) from the
+ * config file while the daemon runs, so that an administrator can turn debugging on and off
  * without restarting (a restart would make every initiator see the devices
  * go away and come back).
  *
@@ -27,11 +27,12 @@ static struct {
 	char *path;
 	char *file_name;
 	int pinned_level;
+	unsigned int ring_poll_us;	/* the window in force */
 } watch = { .fd = -1, .pinned_level = -1 };
 
 static void config_reload(void)
 {
-	struct tcmu_config config = { .log_level = TCMU_LOG_INFO };
+	struct tcmu_config config = TCMU_CONFIG_DEFAULTS;
 	int previous = __atomic_load_n(&tcmu_log_level_current, __ATOMIC_RELAXED);
 	int ret;
 
@@ -45,6 +46,12 @@ static void config_reload(void)
 		tcmu_warn("config file %s changed but cannot be read: %s; log level stays %d",
 			  watch.path, strerror(-ret), previous);
 		goto out;
+	}
+	if (config.ring_poll_us != watch.ring_poll_us) {
+		tcmu_info("ring polling window %u -> %u us (%s changed)", watch.ring_poll_us,
+			  config.ring_poll_us, watch.path);
+		watch.ring_poll_us = config.ring_poll_us;
+		workers_set_poll_limit(config.ring_poll_us);
 	}
 	if (watch.pinned_level >= 0) {
 		if (config.log_level != watch.pinned_level)
@@ -101,7 +108,7 @@ static gboolean on_config_event(gint fd, GIOCondition condition, gpointer unused
 	return G_SOURCE_CONTINUE;
 }
 
-int config_watch_start(const char *path, int pinned_level)
+int config_watch_start(const char *path, int pinned_level, unsigned int ring_poll_us)
 {
 	char *directory_copy = NULL, *name_copy = NULL;
 	const char *directory;
@@ -122,6 +129,7 @@ int config_watch_start(const char *path, int pinned_level)
 		goto fail;
 	}
 	watch.pinned_level = pinned_level;
+	watch.ring_poll_us = ring_poll_us;
 	directory = dirname(directory_copy);
 
 	watch.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

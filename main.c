@@ -238,7 +238,7 @@ static void apply_config(const struct options *options, struct tcmu_config *conf
 int main(int argc, char **argv)
 {
 	struct options options = { .handler_path = TCMU_DEFAULT_HANDLER_DIR };
-	struct tcmu_config config = { .log_level = TCMU_LOG_INFO };
+	struct tcmu_config config = TCMU_CONFIG_DEFAULTS;
 	GMainLoop *loop = NULL;
 	int lock_fd = -1, netlink_fd, ret, exit_code = 1;
 	long cpus;
@@ -279,6 +279,7 @@ int main(int argc, char **argv)
 	ret = workers_start(cpus > 0 ? (unsigned int)cpus : 1);
 	if (ret < 0)
 		goto out_handlers;
+	workers_set_poll_limit(config.ring_poll_us);
 
 	netlink_fd = netlink_open();
 	if (netlink_fd < 0)
@@ -290,7 +291,7 @@ int main(int argc, char **argv)
 	g_unix_signal_add(SIGHUP, on_hangup, NULL);
 	g_unix_fd_add(netlink_fd, G_IO_IN, on_netlink, NULL);
 	config_watch_start(options.config_file ? options.config_file : DEFAULT_CONFIG_FILE,
-			   options.debug ? TCMU_LOG_DEBUG : -1);
+			   options.debug ? TCMU_LOG_DEBUG : -1, config.ring_poll_us);
 
 	ret = device_attach_existing();
 	if (ret < 0)

@@ -417,6 +417,13 @@ out:
 	return ring->broken ? -EPROTO : dispatched;
 }
 
+bool ring_has_entries(struct tcmu_ring *ring)
+{
+	/* `consumed` is written only by this, the serving, thread. */
+	return !ring->broken &&
+	       __atomic_load_n(&ring->mailbox->cmd_head, __ATOMIC_ACQUIRE) != ring->consumed;
+}
+
 int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms)
 {
 	struct timespec deadline;

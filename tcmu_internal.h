@@ -116,6 +116,8 @@ int ring_process(struct tcmu_ring *ring);
  */
 void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
 			   const uint8_t *sense, size_t sense_length, uint32_t read_length);
+/* New entries past what was consumed? Only for the thread that serves the ring. */
+bool ring_has_entries(struct tcmu_ring *ring);
 /* Waits until every dispatched command is complete, at most timeout_ms. -ETIMEDOUT otherwise. */
 int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms);
 
@@ -195,6 +197,8 @@ void device_detach_all(void);
 int workers_start(unsigned int count);
 void workers_stop(void);
 int worker_add_device(struct tcmu_device *dev);
+/* Largest window a worker polls its rings before it sleeps; 0: never poll. */
+void workers_set_poll_limit(unsigned int microseconds);
 /* Returns when the worker no longer touches the device. */
 void worker_remove_device(struct tcmu_device *dev);
 
@@ -254,7 +258,13 @@ struct nl_msg *netlink_build_reply(int family, uint8_t event_command, uint32_t d
 struct tcmu_config {
 	int log_level;			/* TCMU_LOG_* */
 	char *log_dir;			/* NULL: log to stderr only */
+	unsigned int ring_poll_us;	/* largest ring polling window, 0: off */
 };
+
+/* Chosen by measurement, see BENCHMARKS.md. */
+#define TCMU_RING_POLL_US_DEFAULT 200
+#define TCMU_RING_POLL_US_MAX 100000
+#define TCMU_CONFIG_DEFAULTS { .log_level = TCMU_LOG_INFO, .ring_poll_us = TCMU_RING_POLL_US_DEFAULT }
 
 /* Reads settings over the defaults already in config; bad lines are warned about and skipped. */
 int config_file_load(const char *path, struct tcmu_config *config);
@@ -268,7 +278,7 @@ void config_release(struct tcmu_config *config);
  * says. 0 or -errno, and then the reason is logged and the daemon runs on
  * without following the file.
  */
-int config_watch_start(const char *path, int pinned_level);
+int config_watch_start(const char *path, int pinned_level, unsigned int ring_poll_us);
 void config_watch_stop(void);
 
 /* ----------------------------------------------------------- sysfs_io.c */

@@ -15,6 +15,8 @@
 #        --jobs picks single-device jobs by name (randread-qd16,...);
 #        --no-four skips the four-device phase, --many 0 the many-device one
 # env:   BUILD_DIR (for the user kinds): tcmu-runner and handler_*.so
+#        BENCH_CONFIG: extra tcmu.conf lines for the daemon, "key = value"
+#          separated by ';' (e.g. "ring_poll_us = 0")
 #        BENCH_USER_CONTROL: extra "key=value,..." written to the control file
 #          of user backstores (e.g. hw_max_sectors=2048) to try settings
 #        BENCH_PROFILE=strace|perf|cpu: after the rounds, profile QD16 random
@@ -72,7 +74,7 @@ start_daemon() {
 	[ -z "$daemon_pid" ] || return 0
 	: "${BUILD_DIR:?BUILD_DIR must name the build directory for the user kinds}"
 	modprobe target_core_user
-	printf 'log_level = 3\n' > /tmp/bench-tcmu.conf
+	printf 'log_level = 3\n%s\n' "${BENCH_CONFIG//;/$'\n'}" > /tmp/bench-tcmu.conf
 	"$BUILD_DIR/tcmu-runner" --handler-path "$BUILD_DIR" --config /tmp/bench-tcmu.conf \
 		> "$out/daemon.log" 2>&1 &
 	daemon_pid=$!
@@ -236,6 +238,7 @@ record "mem_kib $(awk '/MemTotal/ {print $2}' /proc/meminfo)"
 record "kernel $(uname -r)"
 record "fio $(fio --version)"
 record "user_control $user_control"
+record "daemon_config ${BENCH_CONFIG:-}"
 record "kinds $kinds"
 has_user_kind "$kinds $many_kinds" && start_daemon
 

@@ -12,7 +12,7 @@
 #   --kernel-only  measure rd_mcp and fileio only (no build needed)
 #   guest options (bench/guest.sh): --runtime S --rounds N --size MiB
 #                  --kinds LIST --many N --many-kinds LIST
-# env: BENCH_USER_CONTROL, BENCH_PROFILE (see bench/guest.sh), VM_ACCEL
+# env: BENCH_USER_CONTROL, BENCH_CONFIG, BENCH_PROFILE (see bench/guest.sh), VM_ACCEL
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -67,7 +67,7 @@ rm -rf "$out/bench"
 } > "$out/host.txt"
 
 export BUILD_DIR=$build_dir
-export VM_ENV="BUILD_DIR BENCH_USER_CONTROL BENCH_PROFILE"
+export VM_ENV="BUILD_DIR BENCH_USER_CONTROL BENCH_CONFIG BENCH_PROFILE"
 export VM_OUT=$out
 timeout_s=3600
 # A copy: bash reads a script as it runs, and bench/ may be edited meanwhile.
