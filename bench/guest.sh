@@ -74,7 +74,8 @@ start_daemon() {
 	[ -z "$daemon_pid" ] || return 0
 	: "${BUILD_DIR:?BUILD_DIR must name the build directory for the user kinds}"
 	modprobe target_core_user
-	printf 'log_level = 3\n%s\n' "${BENCH_CONFIG//;/$'\n'}" > /tmp/bench-tcmu.conf
+	local extra_config=${BENCH_CONFIG:-}
+	printf 'log_level = 3\n%s\n' "${extra_config//;/$'\n'}" > /tmp/bench-tcmu.conf
 	"$BUILD_DIR/tcmu-runner" --handler-path "$BUILD_DIR" --config /tmp/bench-tcmu.conf \
 		> "$out/daemon.log" 2>&1 &
 	daemon_pid=$!
