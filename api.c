@@ -420,6 +420,11 @@ static bool opcode_ignores_unit_attention(uint8_t opcode)
 	return opcode == 0x03 || opcode == 0x12 || opcode == 0xa0;
 }
 
+static void execute_after_gate(struct tcmu_request *req)
+{
+	scsi_command_of(req)->execute(req);
+}
+
 void scsi_execute(struct tcmu_request *req)
 {
 	struct tcmu_device *dev = req->dev;
@@ -449,7 +454,8 @@ void scsi_execute(struct tcmu_request *req)
 		return;
 	}
 	if ((command->flags & SCSI_COMMAND_WRITES) &&
-	    !scsi_gate_enter(req, command->flags & SCSI_COMMAND_EXCLUSIVE))
+	    !scsi_gate_enter(dev, req, command->flags & SCSI_COMMAND_EXCLUSIVE,
+			     execute_after_gate))
 		return;
 	command->execute(req);
 }

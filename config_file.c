@@ -25,6 +25,80 @@ static char *trim(char *text)
 	return text;
 }
 
+/* A device name as configfs allows it, or a backstore "user_<hba>/<name>". */
+static bool valid_device_name(const char *name)
+{
+	const char *slash = strchr(name, '/');
+	size_t digits;
+
+	if (!slash)
+		return true;
+	if (strncmp(name, "user_", 5) != 0)
+		return false;
+	digits = strspn(name + 5, "0123456789");
+	return digits > 0 && name + 5 + digits == slash && slash[1] && !strchr(slash + 1, '/');
+}
+
+/*
+ * "xcopy_group = NAME NAME ...": the group joined by single spaces, each
+ * name once. A line that cannot be a group is dropped whole: a group that
+ * lost a member would silently allow less than was meant, and nothing
+ * more is ever allowed than the lines say.
+ */
+static void add_xcopy_group(struct tcmu_config *config, const char *path,
+			    unsigned int line_number, const char *value)
+{
+	size_t length = strlen(value), members = 0;
+	char *group, *cursor, **groups;
+
+	group = calloc(1, length + 1);
+	if (!group)
+		return;
+	cursor = group;
+	for (const char *name = value + strspn(value, " \t"); *name;
+	     name += strspn(name, " \t")) {
+		size_t name_length = strcspn(name, " \t");
+		char *copy = strndup(name, name_length);
+		bool repeated = false;
+
+		if (!copy)
+			goto drop;
+		if (!valid_device_name(copy)) {
+			tcmu_warn("%s:%u: xcopy_group: '%s' is neither a device name nor "
+				  "user_<hba>/<name>; line ignored", path, line_number, copy);
+			free(copy);
+			goto drop;
+		}
+		for (const char *member = group; *member && !repeated;
+		     member += strcspn(member, " "), member += strspn(member, " "))
+			repeated = strcspn(member, " ") == name_length &&
+				   memcmp(member, name, name_length) == 0;
+		free(copy);
+		if (!repeated) {
+			if (cursor != group)
+				*cursor++ = ' ';
+			memcpy(cursor, name, name_length);
+			cursor += name_length;
+			members++;
+		}
+		name += name_length;
+	}
+	if (members < 2) {
+		tcmu_warn("%s:%u: xcopy_group needs two or more different devices; line ignored",
+			  path, line_number);
+		goto drop;
+	}
+	groups = realloc(config->xcopy_groups,
+			 (config->xcopy_group_count + 1) * sizeof(*config->xcopy_groups));
+	if (!groups)
+		goto drop;
+	groups[config->xcopy_group_count++] = group;
+	config->xcopy_groups = groups;
+	return;
+drop:
+	free(group);
+}
+
 static void config_apply(struct tcmu_config *config, const char *path, unsigned int line_number,
 			 const char *key, const char *value)
 {
@@ -67,6 +141,8 @@ static void config_apply(struct tcmu_config *config, const char *path, unsigned 
 			return;
 		}
 		config->ring_poll_us = (unsigned int)microseconds;
+	} else if (strcmp(key, "xcopy_group") == 0) {
+		add_xcopy_group(config, path, line_number, value);
 	} else {
 		tcmu_warn("%s:%u: unknown setting '%s' ignored", path, line_number, key);
 	}
@@ -116,4 +192,9 @@ void config_release(struct tcmu_config *config)
 {
 	free(config->log_dir);
 	config->log_dir = NULL;
+	for (size_t i = 0; i < config->xcopy_group_count; i++)
+		free(config->xcopy_groups[i]);
+	free(config->xcopy_groups);
+	config->xcopy_groups = NULL;
+	config->xcopy_group_count = 0;
 }

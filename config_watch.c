@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * config_watch.c: applies a new log_level (and ring_poll_us) from the
- * config file while the daemon runs, so that an administrator can turn debugging on and off
- * without restarting (a restart would make every initiator see the devices
- * go away and come back).
+ * config_watch.c: applies a new log_level, ring_poll_us and new
+ * xcopy_group lines from the config file while the daemon runs, so that an
+ * administrator can turn debugging on and off, tune polling, or allow and
+ * forbid copies between devices without restarting (a restart would make
+ * every initiator see the devices go away and come back).
  *
  * The directory is watched rather than the file: editors and `sed -i`
  * replace the file by a rename, which a watch on the old inode would never
@@ -53,6 +54,9 @@ static void config_reload(void)
 		watch.ring_poll_us = config.ring_poll_us;
 		workers_set_poll_limit(config.ring_poll_us);
 	}
+	if (copy_groups_set(config.xcopy_groups, config.xcopy_group_count) < 0)
+		tcmu_err("out of memory for the xcopy_group lines of %s; the groups before stay",
+			 watch.path);
 	if (watch.pinned_level >= 0) {
 		if (config.log_level != watch.pinned_level)
 			tcmu_info("config file %s sets log_level %d; ignored, --debug keeps %d",
@@ -135,7 +139,7 @@ int config_watch_start(const char *path, int pinned_level, unsigned int ring_pol
 	watch.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (watch.fd < 0) {
 		ret = -errno;
-		tcmu_warn("inotify: %m; log_level changes in %s need a restart", path);
+		tcmu_warn("inotify: %m; changes to %s need a restart", path);
 		goto fail;
 	}
 	if (inotify_add_watch(watch.fd, directory,
@@ -146,7 +150,7 @@ int config_watch_start(const char *path, int pinned_level, unsigned int ring_pol
 		if (ret == -ENOENT)
 			tcmu_dbg("cannot watch %s: %m", directory);
 		else
-			tcmu_warn("cannot watch %s: %m; log_level changes in %s need a restart",
+			tcmu_warn("cannot watch %s: %m; changes to %s need a restart",
 				  directory, path);
 		goto fail;
 	}

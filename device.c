@@ -22,9 +22,6 @@
 #define UIO_NAME_PREFIX "tcm-user/"
 #define DRAIN_TIMEOUT_MS 30000
 
-static pthread_mutex_t device_list_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tcmu_device *device_list;
-
 /* ---- accessors for handlers (libtcmu.h) ---- */
 
 const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }
@@ -47,72 +44,6 @@ uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev)
 bool tcmu_device_get_write_cache(const struct tcmu_device *dev)
 {
 	return __atomic_load_n(&dev->write_cache, __ATOMIC_RELAXED);
-}
-
-/* ---- the device list ---- */
-
-void device_list_add(struct tcmu_device *dev)
-{
-	pthread_mutex_lock(&device_list_lock);
-	dev->next = device_list;
-	device_list = dev;
-	pthread_mutex_unlock(&device_list_lock);
-}
-
-void device_list_remove(struct tcmu_device *dev)
-{
-	struct tcmu_device **link;
-
-	pthread_mutex_lock(&device_list_lock);
-	for (link = &device_list; *link; link = &(*link)->next) {
-		if (*link == dev) {
-			*link = dev->next;
-			break;
-		}
-	}
-	dev->next = NULL;
-	pthread_mutex_unlock(&device_list_lock);
-}
-
-struct tcmu_device *device_list_first(void)
-{
-	return device_list;
-}
-
-struct tcmu_device *device_find_by_uio_name(const char *uio_name)
-{
-	struct tcmu_device *dev;
-
-	pthread_mutex_lock(&device_list_lock);
-	for (dev = device_list; dev; dev = dev->next)
-		if (strcmp(dev->uio_name, uio_name) == 0)
-			break;
-	pthread_mutex_unlock(&device_list_lock);
-	return dev;
-}
-
-struct tcmu_device *device_find_by_minor(unsigned int uio_minor)
-{
-	struct tcmu_device *dev;
-
-	pthread_mutex_lock(&device_list_lock);
-	for (dev = device_list; dev; dev = dev->next)
-		if (dev->uio_minor == uio_minor)
-			break;
-	pthread_mutex_unlock(&device_list_lock);
-	return dev;
-}
-
-struct tcmu_device *device_find_by_name(const char *name)
-{
-	struct tcmu_device *dev;
-
-	pthread_mutex_lock(&device_list_lock);
-	for (dev = device_list; dev; dev = dev->next)
-		if (strcmp(dev->name, name) == 0 || strcmp(dev->backstore, name) == 0)
-			break;
-	pthread_mutex_unlock(&device_list_lock);
-	return dev;
 }
 
 /* ---- attach ---- */
@@ -397,6 +328,8 @@ static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
 			tcmu_dev_err(dev, "commands still in flight after %d s; closing anyway",
 				     DRAIN_TIMEOUT_MS / 1000);
 	}
+	/* Copies that other devices received may still read or write this one. */
+	device_wait_unreferenced(dev);
 	if (dev->handler_open) {
 		dev->handler->close(dev);
 		if (removed_by_kernel && dev->handler->remove)

@@ -223,6 +223,9 @@ static void apply_config(const struct options *options, struct tcmu_config *conf
 	if (options->debug)
 		config->log_level = TCMU_LOG_DEBUG;
 	log_set_level(config->log_level);
+	if (copy_groups_set(config->xcopy_groups, config->xcopy_group_count) < 0)
+		tcmu_err("out of memory for the xcopy_group lines of %s; copies stay on their "
+			 "device", path);
 	if (options->log_dir) {
 		free(config->log_dir);
 		config->log_dir = strdup(options->log_dir);

@@ -19,6 +19,15 @@
 struct tcmu_device;
 struct tcmu_request;
 
+/* A request queued at a device's write gate (scsi_gate.c). */
+struct scsi_gate_waiter {
+	struct scsi_gate_waiter *next;
+	struct tcmu_request *req;
+	bool exclusive;
+	/* Runs once the request holds the gate. */
+	void (*proceed)(struct tcmu_request *req);
+};
+
 /* Per-device SCSI state, embedded in struct tcmu_device. */
 struct scsi_device_state {
 	bool capacity_changed;		/* report CAPACITY DATA HAS CHANGED once */
@@ -28,13 +37,13 @@ struct scsi_device_state {
 	/*
 	 * COMPARE AND WRITE must be atomic against every other write: the
 	 * gate lets writes run together, and a compare-and-write alone.
-	 * Requests that must wait are queued through their scsi_private.
+	 * Requests that must wait are queued through their gate_waiter.
 	 */
 	pthread_mutex_t gate_lock;
 	uint32_t writes_in_flight;
 	bool exclusive_in_flight;
-	struct tcmu_request *gate_waiting_head;
-	struct tcmu_request *gate_waiting_tail;
+	struct scsi_gate_waiter *gate_waiting_head;
+	struct scsi_gate_waiter *gate_waiting_tail;
 
 	/*
 	 * How the last EXTENDED COPY commands with a list identifier ended,
@@ -108,6 +117,7 @@ enum scsi_sense_key {
 #define SCSI_ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE	0x2607
 #define SCSI_ASC_TOO_MANY_SEGMENT_DESCRIPTORS		0x2608
 #define SCSI_ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE	0x2609
+#define SCSI_ASC_UNEXPECTED_INEXACT_SEGMENT		0x260a
 #define SCSI_ASC_INLINE_DATA_LENGTH_EXCEEDED		0x260b
 #define SCSI_ASC_WRITE_PROTECTED			0x2700
 #define SCSI_ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT	0x2707
@@ -237,18 +247,20 @@ struct scsi_block_range {
 struct scsi_block_range scsi_decode_range(const uint8_t *cdb);
 /* LBA + blocks inside the medium, overflow-safe. */
 bool scsi_range_inside(const struct tcmu_device *dev, uint64_t lba, uint64_t blocks);
-/* Writes must be durable at GOOD: FUA asked for, or the write cache is off. */
-uint32_t scsi_write_flags(const struct tcmu_request *req, bool fua);
+/* Writes to dev must be durable at GOOD: FUA asked for, or its write cache is off. */
+uint32_t scsi_write_flags(const struct tcmu_device *dev, bool fua);
 
 /*
  * The write gate (scsi_gate.c): writes run together, a COMPARE AND WRITE
  * runs alone, so that its read, compare and write are atomic against
- * every other write. The dispatcher enters it for commands flagged
- * SCSI_COMMAND_WRITES: true means go now; false means the request waits,
- * and its execute runs later, from the completion that opened the gate.
- * While it waits, the request's scsi_private links the queue.
+ * every other write. The dispatcher enters the device's gate for commands
+ * flagged SCSI_COMMAND_WRITES; EXTENDED COPY enters the gate of each
+ * device it writes. true means go now; false means the request waits in
+ * its gate_waiter, and proceed(req) runs later, from the completion that
+ * opened the gate.
  */
-bool scsi_gate_enter(struct tcmu_request *req, bool exclusive);
+bool scsi_gate_enter(struct tcmu_device *dev, struct tcmu_request *req, bool exclusive,
+		     void (*proceed)(struct tcmu_request *req));
 /* Before completing the request; may start waiting requests. */
 void scsi_gate_leave(struct tcmu_device *dev, bool exclusive);
 /* The table entry of a request that passed dispatch. */

@@ -6,9 +6,17 @@
  *
  * Security: the ring does not say which initiator sent a command, so the
  * copy manager cannot know which logical units that initiator may reach.
- * A CSCD must therefore name this very logical unit (its NAA designator);
- * any other is UNREACHABLE COPY TARGET. Copies run to completion before
- * the command completes, so no list is held for COPY STATUS.
+ * A CSCD must therefore name this very logical unit (its NAA designator),
+ * or a device the daemon serves that the administrator put in one
+ * xcopy_group with it (copy_groups.c); any other is UNREACHABLE COPY
+ * TARGET, whether it exists or not. Copies run to completion before the
+ * command completes, so no list is held for COPY STATUS.
+ *
+ * Another device is referenced from the check of the list until the copy
+ * ends, so its removal waits for the copy. Its writes pass that device's
+ * write gate, which the copy enters in place of the receiving device's
+ * (one gate held at a time: two copies in opposite directions cannot wait
+ * for each other).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,16 +27,28 @@
 #define MAX_CSCD_DESCRIPTORS	SCSI_COPY_MAX_CSCD_DESCRIPTORS
 #define MAX_SEGMENT_DESCRIPTORS	SCSI_COPY_MAX_SEGMENT_DESCRIPTORS
 #define MAX_LIST_LENGTH		SCSI_COPY_MAX_LIST_LENGTH
+/* A multiple of every block size (powers of two up to 64 KiB). */
 #define COPY_CHUNK_BYTES	(256u << 10)
 
 #define CSCD_IDENTIFICATION	SCSI_COPY_CSCD_IDENTIFICATION
 #define SEGMENT_BLOCK_TO_BLOCK	SCSI_COPY_SEGMENT_BLOCK_TO_BLOCK
+/* Block-to-block segment byte 1: the block count is in destination blocks. */
+#define SEGMENT_DESTINATION_COUNT	0x02
 
+/* In bytes: a segment's length is a whole number of blocks of both devices. */
 struct copy_segment {
-	uint64_t source_lba;
-	uint64_t destination_lba;
-	uint32_t blocks;
+	struct tcmu_device *source;
+	struct tcmu_device *destination;
+	uint64_t source_offset;
+	uint64_t destination_offset;
+	uint64_t length;
 	bool backwards;		/* destination overlaps the source from above */
+};
+
+enum copy_phase {
+	COPY_READING,
+	COPY_WRITING,
+	COPY_ENTERING_GATE,	/* of the current segment's destination */
 };
 
 struct copy_job {
@@ -38,53 +58,77 @@ struct copy_job {
 	uint64_t bytes_copied;
 	size_t count;
 	size_t segment;
-	uint64_t blocks_done;	/* of the current segment */
-	uint64_t chunk_blocks;
-	uint64_t moving_blocks;	/* of the chunk in flight */
-	bool writing;		/* the chunk was read and is being written */
-	uint32_t write_flags;
+	uint64_t bytes_done;	/* of the current segment */
+	uint64_t moving;	/* bytes of the chunk in flight */
+	enum copy_phase phase;
+	struct tcmu_device *gate_device;	/* whose write gate the copy holds, or NULL */
+	struct tcmu_device *borrowed[MAX_CSCD_DESCRIPTORS];	/* referenced other devices */
+	size_t borrowed_count;
 	struct iovec iov;
 	uint8_t *buffer;
+	uint64_t buffer_size;
 	struct copy_segment segments[];
 };
 
-/* The first block of the chunk in flight, relative to the segment start. */
+/* The first byte of the chunk in flight, relative to the segment start. */
 static uint64_t chunk_start(const struct copy_job *job, const struct copy_segment *segment)
 {
 	if (segment->backwards)
-		return segment->blocks - job->blocks_done - job->moving_blocks;
-	return job->blocks_done;
+		return segment->length - job->bytes_done - job->moving;
+	return job->bytes_done;
+}
+
+static void gate_opened(struct tcmu_request *req)
+{
+	scsi_steps_io_done(req, 0);
+}
+
+/* Holds the destination's write gate instead of the one held; 0 as an op does. */
+static int enter_destination_gate(struct copy_job *job, struct tcmu_device *destination)
+{
+	struct tcmu_request *req = job->steps.req;
+
+	if (job->gate_device)
+		scsi_gate_leave(job->gate_device, false);
+	job->gate_device = NULL;
+	job->phase = COPY_ENTERING_GATE;
+	if (scsi_gate_enter(destination, req, false, gate_opened))
+		scsi_steps_io_done(req, 0);
+	return 0;
 }
 
 static int copy_issue(struct scsi_steps *steps)
 {
 	struct copy_job *job = (struct copy_job *)steps;
 	struct tcmu_request *req = steps->req;
-	struct tcmu_device *dev = req->dev;
 	const struct copy_segment *segment;
 	uint64_t start;
 
-	while (job->segment < job->count && job->blocks_done == job->segments[job->segment].blocks) {
+	if (job->phase == COPY_WRITING) {
+		segment = &job->segments[job->segment];
+		start = chunk_start(job, segment);
+		return segment->destination->handler->write(
+			segment->destination, req, &job->iov, 1,
+			segment->destination_offset + start, job->moving,
+			scsi_write_flags(segment->destination, false));
+	}
+	while (job->segment < job->count && job->bytes_done == job->segments[job->segment].length) {
 		job->segment++;
-		job->blocks_done = 0;
+		job->bytes_done = 0;
 	}
 	if (job->segment == job->count)
 		return 1;
 	segment = &job->segments[job->segment];
-	if (!job->writing) {
-		job->moving_blocks = segment->blocks - job->blocks_done;
-		if (job->moving_blocks > job->chunk_blocks)
-			job->moving_blocks = job->chunk_blocks;
-	}
+	if (segment->destination != job->gate_device)
+		return enter_destination_gate(job, segment->destination);
+	job->moving = segment->length - job->bytes_done;
+	if (job->moving > job->buffer_size)
+		job->moving = job->buffer_size;
 	start = chunk_start(job, segment);
 	job->iov.iov_base = job->buffer;
-	job->iov.iov_len = job->moving_blocks * dev->block_size;
-	if (job->writing)
-		return dev->handler->write(dev, req, &job->iov, 1,
-					   (segment->destination_lba + start) * dev->block_size,
-					   job->iov.iov_len, job->write_flags);
-	return dev->handler->read(dev, req, &job->iov, 1,
-				  (segment->source_lba + start) * dev->block_size, job->iov.iov_len);
+	job->iov.iov_len = job->moving;
+	return segment->source->handler->read(segment->source, req, &job->iov, 1,
+					      segment->source_offset + start, job->moving);
 }
 
 /*
@@ -104,14 +148,24 @@ static bool copy_completed(struct scsi_steps *steps, int result)
 	struct copy_job *job = (struct copy_job *)steps;
 
 	if (result) {
-		steps->outcome = copy_aborted(scsi_outcome_from_errno(result, job->writing));
+		steps->outcome = copy_aborted(scsi_outcome_from_errno(result,
+								      job->phase == COPY_WRITING));
 		return false;
 	}
-	if (job->writing) {
-		job->blocks_done += job->moving_blocks;
-		job->bytes_copied += job->moving_blocks * steps->req->dev->block_size;
+	switch (job->phase) {
+	case COPY_ENTERING_GATE:
+		job->gate_device = job->segments[job->segment].destination;
+		job->phase = COPY_READING;
+		break;
+	case COPY_READING:
+		job->phase = COPY_WRITING;
+		break;
+	case COPY_WRITING:
+		job->bytes_done += job->moving;
+		job->bytes_copied += job->moving;
+		job->phase = COPY_READING;
+		break;
 	}
-	job->writing = !job->writing;
 	return true;
 }
 
@@ -141,21 +195,64 @@ static void record_status(struct tcmu_device *dev, const struct copy_job *job)
 	pthread_mutex_unlock(&state->gate_lock);
 }
 
+static void put_borrowed(struct tcmu_device *const *borrowed, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		device_put(borrowed[i]);
+}
+
 static void copy_done(struct scsi_steps *steps)
 {
 	struct copy_job *job = (struct copy_job *)steps;
 
 	if (job->hold_status)
 		record_status(steps->req->dev, job);
+	if (job->gate_device)
+		scsi_gate_leave(job->gate_device, false);
+	put_borrowed(job->borrowed, job->borrowed_count);
 	free(job->buffer);
 	free(job);
 }
 
-/* Checks one CSCD descriptor at offset in the list: it must be this logical unit. */
-static bool check_cscd(const struct tcmu_device *dev, const uint8_t *cscd, size_t offset,
-		       struct scsi_outcome *ret_outcome)
+/*
+ * What a CSCD descriptor names: this logical unit, or another device that
+ * may take part, which is then referenced and added to borrowed.
+ */
+static bool resolve_cscd(struct tcmu_device *dev, const uint8_t *cscd,
+			 struct tcmu_device **ret_device, struct tcmu_device **borrowed,
+			 size_t *borrowed_count)
 {
 	uint8_t ours[16];
+	struct tcmu_device *other;
+
+	/* NUL, or anything but a binary NAA designator of a logical unit. */
+	if ((cscd[1] & 0x20) || (cscd[4] & 0x0f) != 0x01 || (cscd[5] & 0x3f) != 0x03 ||
+	    cscd[7] != 16)
+		return false;
+	scsi_naa_designator(dev, ours);
+	if (memcmp(cscd + 8, ours, 16) == 0) {
+		*ret_device = dev;
+		return true;
+	}
+	other = device_get_by_designator(cscd + 8);
+	if (!other)
+		return false;
+	if (other != dev && !copy_groups_allow(dev, other)) {
+		tcmu_dev_dbg(dev, "EXTENDED COPY names %s, which no xcopy_group puts with this "
+			     "device", other->backstore);
+		device_put(other);
+		return false;
+	}
+	borrowed[(*borrowed_count)++] = other;
+	*ret_device = other;
+	return true;
+}
+
+/* Checks one CSCD descriptor at offset in the list and finds its device. */
+static bool check_cscd(struct tcmu_device *dev, const uint8_t *cscd, size_t offset,
+		       struct tcmu_device **ret_device, struct tcmu_device **borrowed,
+		       size_t *borrowed_count, struct scsi_outcome *ret_outcome)
+{
 	uint32_t block_length;
 
 	if (cscd[0] != CSCD_IDENTIFICATION) {
@@ -168,19 +265,89 @@ static bool check_cscd(const struct tcmu_device *dev, const uint8_t *cscd, size_
 		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 1), 7);
 		return false;
 	}
-	block_length = scsi_get_be24(cscd + 29);
-	if (block_length != 0 && block_length != dev->block_size) {
-		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 29), 7);
-		return false;
-	}
-	scsi_naa_designator(dev, ours);
-	/* NUL, or anything but a binary NAA designator of the logical unit equal to ours. */
-	if ((cscd[1] & 0x20) || (cscd[4] & 0x0f) != 0x01 || (cscd[5] & 0x3f) != 0x03 ||
-	    cscd[7] != 16 || memcmp(cscd + 8, ours, 16) != 0) {
+	if (!resolve_cscd(dev, cscd, ret_device, borrowed, borrowed_count)) {
 		*ret_outcome = scsi_check(SCSI_SENSE_COPY_ABORTED,
 					  SCSI_ASC_UNREACHABLE_COPY_TARGET);
 		return false;
 	}
+	block_length = scsi_get_be24(cscd + 29);
+	if (block_length != 0 && block_length != (*ret_device)->block_size) {
+		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 29), 7);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Checks the block-to-block segment descriptor at offset and fills
+ * segment. SPC-4 6.4.6.5: the block count is in source blocks, or with
+ * DC in destination blocks; bytes that would not fill whole blocks at the
+ * other end are an inexact segment, which needs residue handling that
+ * this copy manager (which holds no data) does not offer.
+ */
+static bool check_segment(const struct tcmu_device *dev, const uint8_t *descriptor,
+			  size_t offset, struct tcmu_device *const *devices, size_t cscd_count,
+			  struct copy_segment *segment, struct scsi_outcome *ret_outcome)
+{
+	uint16_t source_index = scsi_get_be16(descriptor + 4);
+	uint16_t destination_index = scsi_get_be16(descriptor + 6);
+	uint64_t source_lba, destination_lba;
+	struct tcmu_device *source, *destination;
+	uint32_t source_block, destination_block;
+	uint64_t blocks = scsi_get_be16(descriptor + 10);
+
+	if (scsi_get_be16(descriptor + 2) != 0x18) {
+		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 2), 7);
+		return false;
+	}
+	if (source_index >= cscd_count) {
+		*ret_outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 4), 7));
+		return false;
+	}
+	if (destination_index >= cscd_count) {
+		*ret_outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 6), 7));
+		return false;
+	}
+	source = devices[source_index];
+	destination = devices[destination_index];
+	source_block = source->block_size;
+	destination_block = destination->block_size;
+	/* Each CSCD may be reachable from here, and yet not from the other. */
+	if (!copy_groups_allow(source, destination)) {
+		*ret_outcome = scsi_check(SCSI_SENSE_COPY_ABORTED,
+					  SCSI_ASC_UNREACHABLE_COPY_TARGET);
+		return false;
+	}
+	segment->length = blocks * ((descriptor[1] & SEGMENT_DESTINATION_COUNT) ? destination_block
+									  : source_block);
+	if (segment->length % source_block || segment->length % destination_block) {
+		*ret_outcome = scsi_check(SCSI_SENSE_COPY_ABORTED,
+					  SCSI_ASC_UNEXPECTED_INEXACT_SEGMENT);
+		return false;
+	}
+	/* The length VPD page 8Fh and OPERATING PARAMETERS report. */
+	if (segment->length > SCSI_COPY_MAX_SEGMENT_BYTES(dev->block_size)) {
+		*ret_outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 10), 7));
+		return false;
+	}
+	source_lba = scsi_get_be64(descriptor + 12);
+	destination_lba = scsi_get_be64(descriptor + 20);
+	if (!scsi_range_inside(source, source_lba, segment->length / source_block)) {
+		*ret_outcome = copy_aborted(scsi_lba_out_of_range(source_lba));
+		return false;
+	}
+	if (!scsi_range_inside(destination, destination_lba,
+			       segment->length / destination_block)) {
+		*ret_outcome = copy_aborted(scsi_lba_out_of_range(destination_lba));
+		return false;
+	}
+	segment->source = source;
+	segment->destination = destination;
+	segment->source_offset = source_lba * source_block;
+	segment->destination_offset = destination_lba * destination_block;
+	segment->backwards = source == destination &&
+			     segment->destination_offset > segment->source_offset &&
+			     segment->destination_offset < segment->source_offset + segment->length;
 	return true;
 }
 
@@ -190,9 +357,11 @@ void scsi_extended_copy(struct tcmu_request *req)
 	struct tcmu_device *dev = req->dev;
 	const uint32_t list_length = scsi_get_be32(req->cdb + 10);
 	uint8_t list[MAX_LIST_LENGTH];
-	size_t cscd_length, segments_length, inline_length, cscd_count;
-	uint64_t chunk_blocks = COPY_CHUNK_BYTES / dev->block_size;
-	uint32_t max_segment_blocks = 0;
+	struct tcmu_device *devices[MAX_CSCD_DESCRIPTORS];
+	struct tcmu_device *borrowed[MAX_CSCD_DESCRIPTORS];
+	struct copy_segment segments[MAX_SEGMENT_DESCRIPTORS];
+	size_t cscd_length, segments_length, inline_length, cscd_count, borrowed_count = 0;
+	uint64_t largest_segment = 0;
 	struct scsi_outcome outcome;
 	struct copy_job *job;
 	size_t offset, segments_end, count = 0;
@@ -229,15 +398,13 @@ void scsi_extended_copy(struct tcmu_request *req)
 		goto fail;
 	}
 	for (size_t i = 0; i < cscd_count; i++)
-		if (!check_cscd(dev, list + 16 + 32 * i, 16 + 32 * i, &outcome))
+		if (!check_cscd(dev, list + 16 + 32 * i, 16 + 32 * i, &devices[i], borrowed,
+				&borrowed_count, &outcome))
 			goto fail;
 
-	/* Count and check the segments before allocating for them. */
 	segments_end = 16 + cscd_length + segments_length;
 	for (offset = 16 + cscd_length; offset < segments_end; count++) {
 		const uint8_t *segment = list + offset;
-		uint64_t source, destination;
-		uint32_t blocks;
 
 		if (segments_end - offset < 4 ||
 		    segments_end - offset < 4u + scsi_get_be16(segment + 2)) {
@@ -255,31 +422,11 @@ void scsi_extended_copy(struct tcmu_request *req)
 					     SCSI_ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE);
 			goto fail;
 		}
-		if (scsi_get_be16(segment + 2) != 0x18) {
-			outcome = scsi_invalid_parameter_field((uint16_t)(offset + 2), 7);
+		if (!check_segment(dev, segment, offset, devices, cscd_count, &segments[count],
+				   &outcome))
 			goto fail;
-		}
-		if (scsi_get_be16(segment + 4) >= cscd_count) {
-			outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 4), 7));
-			goto fail;
-		}
-		if (scsi_get_be16(segment + 6) >= cscd_count) {
-			outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 6), 7));
-			goto fail;
-		}
-		blocks = scsi_get_be16(segment + 10);
-		source = scsi_get_be64(segment + 12);
-		destination = scsi_get_be64(segment + 20);
-		if (!scsi_range_inside(dev, source, blocks)) {
-			outcome = copy_aborted(scsi_lba_out_of_range(source));
-			goto fail;
-		}
-		if (!scsi_range_inside(dev, destination, blocks)) {
-			outcome = copy_aborted(scsi_lba_out_of_range(destination));
-			goto fail;
-		}
-		if (blocks > max_segment_blocks)
-			max_segment_blocks = blocks;
+		if (segments[count].length > largest_segment)
+			largest_segment = segments[count].length;
 		offset += 28;
 	}
 
@@ -288,41 +435,33 @@ void scsi_extended_copy(struct tcmu_request *req)
 		outcome = scsi_outcome_from_errno(-ENOMEM, true);
 		goto fail;
 	}
-	if (chunk_blocks == 0)
-		chunk_blocks = 1;
-	if (chunk_blocks > max_segment_blocks)
-		chunk_blocks = max_segment_blocks ? max_segment_blocks : 1;
-	job->buffer = malloc(chunk_blocks * dev->block_size);
-	if (!job->buffer) {
-		free(job);
-		outcome = scsi_outcome_from_errno(-ENOMEM, true);
-		goto fail;
+	job->buffer_size = largest_segment < COPY_CHUNK_BYTES ? largest_segment : COPY_CHUNK_BYTES;
+	/* Only segments of no blocks: nothing moves, and malloc(0) may say NULL. */
+	if (job->buffer_size) {
+		job->buffer = malloc(job->buffer_size);
+		if (!job->buffer) {
+			free(job);
+			outcome = scsi_outcome_from_errno(-ENOMEM, true);
+			goto fail;
+		}
 	}
-	for (size_t i = 0; i < count; i++) {
-		const uint8_t *segment = list + 16 + cscd_length + 28 * i;
-		struct copy_segment *copy = &job->segments[i];
-
-		copy->blocks = scsi_get_be16(segment + 10);
-		copy->source_lba = scsi_get_be64(segment + 12);
-		copy->destination_lba = scsi_get_be64(segment + 20);
-		copy->backwards = copy->destination_lba > copy->source_lba &&
-				  copy->destination_lba < copy->source_lba + copy->blocks;
-	}
+	memcpy(job->segments, segments, count * sizeof(segments[0]));
+	memcpy(job->borrowed, borrowed, borrowed_count * sizeof(borrowed[0]));
+	job->borrowed_count = borrowed_count;
 	job->count = count;
-	job->chunk_blocks = chunk_blocks;
 	/* LIST ID USAGE 11b: no identifier, nothing to hold. */
 	job->hold_status = (list[1] & 0x18) != 0x18;
 	job->list_identifier = list[0];
-	job->write_flags = scsi_write_flags(req, false);
+	job->gate_device = dev;		/* the dispatcher entered it */
 	job->steps.req = req;
 	job->steps.issue = copy_issue;
 	job->steps.completed = copy_completed;
 	job->steps.done = copy_done;
-	job->steps.gated = true;
 	scsi_steps_run(&job->steps);
 	return;
 
 fail:
+	put_borrowed(borrowed, borrowed_count);
 	scsi_finish_writer(req, &outcome);
 }
 

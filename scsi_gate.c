@@ -5,10 +5,12 @@
  * write are one atomic operation for every other command that writes).
  * Waiting requests queue in arrival order, so a compare-and-write is not
  * starved by a stream of writes, and writes queued behind it keep their
- * order.
+ * order. An EXTENDED COPY that writes another device waits at that
+ * device's gate with the same request, so a request holds one gate at a
+ * time: it never waits at a gate while holding another.
  *
- * Lock order: gate_lock is a leaf; waiting commands are started after it
- * is released.
+ * Lock order: gate_lock is a leaf; waiting requests proceed after it is
+ * released.
  */
 #include "tcmu_internal.h"
 
@@ -19,11 +21,6 @@ static bool may_start(const struct scsi_device_state *state, bool exclusive)
 	return !exclusive || state->writes_in_flight == 0;
 }
 
-static bool is_exclusive(const struct tcmu_request *req)
-{
-	return scsi_command_of(req)->flags & SCSI_COMMAND_EXCLUSIVE;
-}
-
 static void take(struct scsi_device_state *state, bool exclusive)
 {
 	if (exclusive)
@@ -32,9 +29,11 @@ static void take(struct scsi_device_state *state, bool exclusive)
 		state->writes_in_flight++;
 }
 
-bool scsi_gate_enter(struct tcmu_request *req, bool exclusive)
+bool scsi_gate_enter(struct tcmu_device *dev, struct tcmu_request *req, bool exclusive,
+		     void (*proceed)(struct tcmu_request *req))
 {
-	struct scsi_device_state *state = &req->dev->scsi;
+	struct scsi_device_state *state = &dev->scsi;
+	struct scsi_gate_waiter *waiter = &req->gate_waiter;
 
 	pthread_mutex_lock(&state->gate_lock);
 	if (!state->gate_waiting_head && may_start(state, exclusive)) {
@@ -42,12 +41,13 @@ bool scsi_gate_enter(struct tcmu_request *req, bool exclusive)
 		pthread_mutex_unlock(&state->gate_lock);
 		return true;
 	}
-	req->scsi_private = NULL;
+	*waiter = (struct scsi_gate_waiter){ .req = req, .exclusive = exclusive,
+					     .proceed = proceed };
 	if (state->gate_waiting_tail)
-		state->gate_waiting_tail->scsi_private = req;
+		state->gate_waiting_tail->next = waiter;
 	else
-		state->gate_waiting_head = req;
-	state->gate_waiting_tail = req;
+		state->gate_waiting_head = waiter;
+	state->gate_waiting_tail = waiter;
 	pthread_mutex_unlock(&state->gate_lock);
 	return false;
 }
@@ -55,35 +55,34 @@ bool scsi_gate_enter(struct tcmu_request *req, bool exclusive)
 void scsi_gate_leave(struct tcmu_device *dev, bool exclusive)
 {
 	struct scsi_device_state *state = &dev->scsi;
-	struct tcmu_request *ready_head = NULL, *ready_tail = NULL;
+	struct scsi_gate_waiter *ready_head = NULL, *ready_tail = NULL;
 
 	pthread_mutex_lock(&state->gate_lock);
 	if (exclusive)
 		state->exclusive_in_flight = false;
 	else
 		state->writes_in_flight--;
-	while (state->gate_waiting_head &&
-	       may_start(state, is_exclusive(state->gate_waiting_head))) {
-		struct tcmu_request *req = state->gate_waiting_head;
+	while (state->gate_waiting_head && may_start(state, state->gate_waiting_head->exclusive)) {
+		struct scsi_gate_waiter *waiter = state->gate_waiting_head;
 
-		state->gate_waiting_head = req->scsi_private;
+		state->gate_waiting_head = waiter->next;
 		if (!state->gate_waiting_head)
 			state->gate_waiting_tail = NULL;
-		take(state, is_exclusive(req));
-		req->scsi_private = NULL;
+		take(state, waiter->exclusive);
+		waiter->next = NULL;
 		if (ready_tail)
-			ready_tail->scsi_private = req;
+			ready_tail->next = waiter;
 		else
-			ready_head = req;
-		ready_tail = req;
+			ready_head = waiter;
+		ready_tail = waiter;
 	}
 	pthread_mutex_unlock(&state->gate_lock);
 
+	/* A request may enter another gate from proceed, reusing its waiter: read next first. */
 	while (ready_head) {
-		struct tcmu_request *req = ready_head;
+		struct scsi_gate_waiter *waiter = ready_head;
 
-		ready_head = req->scsi_private;
-		req->scsi_private = NULL;
-		scsi_command_of(req)->execute(req);
+		ready_head = waiter->next;
+		waiter->proceed(waiter->req);
 	}
 }

@@ -132,7 +132,7 @@ void scsi_write_same(struct tcmu_request *req)
 	job->blocks = range.blocks;
 	job->chunk_blocks = chunk_blocks;
 	job->deallocate = deallocate;
-	job->write_flags = scsi_write_flags(req, false);
+	job->write_flags = scsi_write_flags(req->dev, false);
 	scsi_steps_run(&job->steps);
 	return;
 

@@ -48,9 +48,9 @@ bool scsi_range_inside(const struct tcmu_device *dev, uint64_t lba, uint64_t blo
 	return lba <= count && blocks <= count - lba;
 }
 
-uint32_t scsi_write_flags(const struct tcmu_request *req, bool fua)
+uint32_t scsi_write_flags(const struct tcmu_device *dev, bool fua)
 {
-	if (fua || !__atomic_load_n(&req->dev->write_cache, __ATOMIC_ACQUIRE))
+	if (fua || !__atomic_load_n(&dev->write_cache, __ATOMIC_ACQUIRE))
 		return TCMU_WRITE_FUA;
 	return 0;
 }
@@ -173,7 +173,7 @@ static void transfer(struct tcmu_request *req, bool is_write)
 	}
 	if (is_write) {
 		/* WRITE(6) has no FUA bit. */
-		uint32_t flags = scsi_write_flags(req, req->cdb[0] != 0x0a && (req->cdb[1] & 0x08));
+		uint32_t flags = scsi_write_flags(req->dev, req->cdb[0] != 0x0a && (req->cdb[1] & 0x08));
 
 		rc = dev->handler->write(dev, req, iov, iov_count, range.lba * dev->block_size,
 					 bytes, flags);

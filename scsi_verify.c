@@ -349,7 +349,7 @@ void scsi_compare_and_write(struct tcmu_request *req)
 	job->steps.exclusive = true;
 	job->offset = lba * dev->block_size;
 	job->length = length;
-	job->write_flags = scsi_write_flags(req, cdb[1] & 0x08);
+	job->write_flags = scsi_write_flags(req->dev, cdb[1] & 0x08);
 	job->write_iov = scsi_data_slice(req, length, length, &job->write_iov_count);
 	if (!job->write_iov) {
 		free(job);

@@ -65,6 +65,8 @@ struct tcmu_request {
 	void (*io_done)(struct tcmu_request *req, int result);
 	/* Scratch space for multi-step SCSI commands (COMPARE AND WRITE...). */
 	void *scsi_private;
+	/* Its place in a write gate's queue while it waits there. */
+	struct scsi_gate_waiter gate_waiter;
 
 	struct tcmu_request *next;	/* ring order while in flight, free list after */
 };
@@ -157,6 +159,7 @@ struct tcmu_device {
 
 	struct ring_worker *worker;
 	struct tcmu_device *next;	/* the daemon's device list */
+	unsigned int references;	/* device_get_by_designator(); under the list's lock */
 };
 
 /*
@@ -178,6 +181,13 @@ void device_remove(struct tcmu_device *dev);
 /* Applies a RECONFIG / ChangeMedium change. 0 or -errno. */
 int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change *change);
 
+/* Attaches every tcm-user UIO device that exists now. Returns how many. */
+int device_attach_existing(void);
+/* Daemon shutdown: every device detached, none removed. */
+void device_detach_all(void);
+
+/* -------------------------------------------------------- device_list.c */
+
 /* The list of attached devices; only the main thread changes it. */
 struct tcmu_device *device_find_by_uio_name(const char *uio_name);
 /* The kernel renames the UIO device when dev_config changes; the minor stays. */
@@ -186,10 +196,15 @@ struct tcmu_device *device_find_by_name(const char *name);
 void device_list_add(struct tcmu_device *dev);
 void device_list_remove(struct tcmu_device *dev);
 struct tcmu_device *device_list_first(void);
-/* Attaches every tcm-user UIO device that exists now. Returns how many. */
-int device_attach_existing(void);
-/* Daemon shutdown: every device detached, none removed. */
-void device_detach_all(void);
+/*
+ * The one listed device whose NAA designator (VPD page 83h) this is, with
+ * a reference that keeps it attached until device_put(); NULL when no
+ * device or more than one has it.
+ */
+struct tcmu_device *device_get_by_designator(const uint8_t designator[16]);
+void device_put(struct tcmu_device *dev);
+/* Returns when no reference is left; call after device_list_remove(). */
+void device_wait_unreferenced(struct tcmu_device *dev);
 
 /* ------------------------------------------------------------- worker.c */
 
@@ -259,6 +274,9 @@ struct tcmu_config {
 	int log_level;			/* TCMU_LOG_* */
 	char *log_dir;			/* NULL: log to stderr only */
 	unsigned int ring_poll_us;	/* largest ring polling window, 0: off */
+	/* xcopy_group lines, each "name name ...": devices that may copy between each other */
+	char **xcopy_groups;
+	size_t xcopy_group_count;
 };
 
 /* Chosen by measurement, see BENCHMARKS.md. */
@@ -274,12 +292,22 @@ void config_release(struct tcmu_config *config);
 
 /*
  * Follows the config file from the GLib main loop and applies a changed
- * log_level; pinned_level >= 0 (--debug) keeps that level whatever the file
+ * log_level and xcopy_group lines; pinned_level >= 0 (--debug) keeps that level whatever the file
  * says. 0 or -errno, and then the reason is logged and the daemon runs on
  * without following the file.
  */
 int config_watch_start(const char *path, int pinned_level, unsigned int ring_poll_us);
 void config_watch_stop(void);
+
+/* -------------------------------------------------------- copy_groups.c */
+
+/*
+ * Puts the xcopy_group lines of the config file in force, replacing those
+ * before, and logs them when they changed. 0 or -ENOMEM (nothing changed).
+ */
+int copy_groups_set(char *const *groups, size_t count);
+/* May EXTENDED COPY move data between the two devices? Always for the same one. */
+bool copy_groups_allow(const struct tcmu_device *first, const struct tcmu_device *second);
 
 /* ----------------------------------------------------------- sysfs_io.c */
 
