@@ -171,6 +171,68 @@ static void test_missing_directory_is_refused_cleanly(void **state)
 	assert_int_equal(run_loop_until_level(TCMU_LOG_DEBUG, 2000), TCMU_LOG_DEBUG);
 }
 
+/* xcopy_group lines: normalised, and dropped whole when they cannot be a group. */
+static void test_xcopy_group_lines(void **state)
+{
+	struct fixture *fixture = *state;
+	struct tcmu_config config = { .log_level = TCMU_LOG_INFO };
+
+	write_file(fixture->path,
+		   "xcopy_group = user_1/disk1 \t disk2   disk2\n"
+		   "xcopy_group = disk3\n"
+		   "xcopy_group = disk4 disk4\n"
+		   "xcopy_group = disk5 iblock_0/disk6\n"
+		   "xcopy_group = disk5 user_x/disk6\n"
+		   "xcopy_group = disk5 user_1/\n"
+		   "xcopy_group = \"disk7 disk8 user_12/disk9\"\n");
+	assert_int_equal(config_file_load(fixture->path, &config), 0);
+	assert_int_equal(config.xcopy_group_count, 2);
+	assert_string_equal(config.xcopy_groups[0], "user_1/disk1 disk2");
+	assert_string_equal(config.xcopy_groups[1], "disk7 disk8 user_12/disk9");
+	config_release(&config);
+	assert_int_equal(config.xcopy_group_count, 0);
+	assert_null(config.xcopy_groups);
+}
+
+static bool allowed(const char *first_backstore, const char *second_backstore)
+{
+	struct tcmu_device first = { .backstore = (char *)first_backstore };
+	struct tcmu_device second = { .backstore = (char *)second_backstore };
+
+	first.name = strchr(first.backstore, '/') + 1;
+	second.name = strchr(second.backstore, '/') + 1;
+	return copy_groups_allow(&first, &second);
+}
+
+/* Groups follow the file like the level does; a removed file changes nothing. */
+static void test_reload_applies_xcopy_groups(void **state)
+{
+	struct fixture *fixture = *state;
+	gint64 deadline;
+
+	assert_int_equal(copy_groups_set(NULL, 0), 0);
+	assert_int_equal(config_watch_start(fixture->path, -1), 0);
+	write_file(fixture->path, "xcopy_group = a user_3/b\nlog_level = 4\n");
+	assert_int_equal(run_loop_until_level(TCMU_LOG_DEBUG, 2000), TCMU_LOG_DEBUG);
+	assert_true(allowed("user_1/a", "user_3/b"));
+	assert_true(allowed("user_3/b", "user_7/a"));
+	assert_false(allowed("user_1/a", "user_4/b"));
+	assert_false(allowed("user_1/a", "user_2/a"));
+
+	write_file(fixture->path, "log_level = 3\n");
+	assert_int_equal(run_loop_until_level(TCMU_LOG_INFO, 2000), TCMU_LOG_INFO);
+	assert_false(allowed("user_1/a", "user_3/b"));
+
+	write_file(fixture->path, "xcopy_group = a b\nlog_level = 2\n");
+	assert_int_equal(run_loop_until_level(TCMU_LOG_WARN, 2000), TCMU_LOG_WARN);
+	assert_int_equal(unlink(fixture->path), 0);
+	deadline = g_get_monotonic_time() + 300 * 1000;
+	while (g_get_monotonic_time() < deadline)
+		g_main_context_iteration(NULL, FALSE);
+	assert_true(allowed("user_1/a", "user_2/b"));
+	assert_int_equal(copy_groups_set(NULL, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -185,6 +247,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pinned_level_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_directory_is_refused_cleanly, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_xcopy_group_lines, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_applies_xcopy_groups, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -147,6 +147,358 @@ static void test_copy_refuses_other_devices(void **state)
 	assert_check(SCSI_SENSE_COPY_ABORTED, SCSI_ASC_UNREACHABLE_COPY_TARGET);
 }
 
+/*
+ * A second device the daemon serves, "user_2/disk1", with a handler of
+ * its own that completes at once; its block size varies by test.
+ */
+#define OTHER_SIZE (256 * 1024)
+
+static struct {
+	struct tcmu_device dev;
+	struct tcmu_handler handler;
+	uint8_t medium[OTHER_SIZE];
+	unsigned int reads, writes;
+} other;
+
+static int other_read(struct tcmu_device *dev, struct tcmu_request *req,
+		      const struct iovec *iov, size_t iov_count, uint64_t offset, uint64_t length)
+{
+	assert_ptr_equal(dev, &other.dev);
+	assert_int_equal(iov_count, 1);
+	assert_int_equal(iov[0].iov_len, length);
+	assert_true(offset % dev->block_size == 0 && offset + length <= dev->size);
+	memcpy(iov[0].iov_base, other.medium + offset, length);
+	other.reads++;
+	tcmu_request_complete(req, 0);
+	return 0;
+}
+
+static int other_write(struct tcmu_device *dev, struct tcmu_request *req,
+		       const struct iovec *iov, size_t iov_count, uint64_t offset,
+		       uint64_t length, uint32_t flags)
+{
+	assert_ptr_equal(dev, &other.dev);
+	assert_int_equal(iov_count, 1);
+	assert_int_equal(iov[0].iov_len, length);
+	assert_true(offset % dev->block_size == 0 && offset + length <= dev->size);
+	/* Its write cache is off: every write must be durable. */
+	assert_int_equal(flags, TCMU_WRITE_FUA);
+	memcpy(other.medium + offset, iov[0].iov_base, length);
+	other.writes++;
+	tcmu_request_complete(req, 0);
+	return 0;
+}
+
+static void other_attach(uint32_t block_size)
+{
+	memset(&other, 0, sizeof(other));
+	other.handler.subtype = "other";
+	other.handler.read = other_read;
+	other.handler.write = other_write;
+	other.dev.name = "disk1";
+	other.dev.backstore = "user_2/disk1";
+	other.dev.unit_serial = "99887766-5544-3322-1100-ffeeddccbbaa";
+	other.dev.handler = &other.handler;
+	other.dev.size = OTHER_SIZE;
+	other.dev.block_size = block_size;
+	scsi_device_init(&other.dev);
+	device_list_add(&other.dev);
+}
+
+static int other_setup(void **state)
+{
+	fake_setup(state);
+	other_attach(BLOCK);
+	return 0;
+}
+
+static int other_teardown(void **state)
+{
+	/* Off the list first: a failed check must not leave it there for the next test. */
+	device_list_remove(&other.dev);
+	assert_int_equal(other.dev.references, 0);
+	assert_int_equal(other.dev.scsi.writes_in_flight, 0);
+	assert_false(other.dev.scsi.exclusive_in_flight);
+	assert_int_equal(fake.dev.scsi.writes_in_flight, 0);
+	scsi_device_destroy(&other.dev);
+	copy_groups_set(NULL, 0);
+	return fake_teardown(state);
+}
+
+static void allow_groups(const char *first, const char *second)
+{
+	char *groups[2] = { (char *)first, (char *)second };
+
+	assert_int_equal(copy_groups_set(groups, second ? 2 : 1), 0);
+}
+
+/* The other device's identification CSCD descriptor, with its block length. */
+static void other_cscd(uint8_t *cscd, uint32_t block_length)
+{
+	memset(cscd, 0, 32);
+	cscd[0] = 0xe4;
+	cscd[4] = 0x01;		/* binary */
+	cscd[5] = 0x03;		/* logical unit, NAA */
+	cscd[7] = 16;
+	scsi_naa_designator(&other.dev, cscd + 8);
+	cscd[29] = (uint8_t)(block_length >> 16);
+	cscd[30] = (uint8_t)(block_length >> 8);
+	cscd[31] = (uint8_t)block_length;
+}
+
+/* A list of two CSCDs, 0 this device and 1 the other one, and the segments. */
+static size_t two_device_list(uint8_t *list, const struct segment *segments, size_t count,
+			      uint32_t other_block_length)
+{
+	uint8_t own[32], theirs[32];
+	size_t length;
+
+	own_cscd(own);
+	other_cscd(theirs, other_block_length);
+	length = copy_list(list, own, 2, segments, count);
+	memcpy(list + 16 + 32, theirs, 32);
+	return length;
+}
+
+static void test_copy_between_devices(void **state)
+{
+	uint8_t list[256], expected[20 * BLOCK];
+	const struct segment out = { 0, 1, 20, 100, 40 };
+	const struct segment back = { 1, 0, 20, 40, 900 };
+	size_t length;
+
+	(void)state;
+	allow_groups("disk0 user_2/disk1", NULL);
+	fill_pattern(fake.medium + 100 * BLOCK, sizeof(expected), 11);
+	memcpy(expected, fake.medium + 100 * BLOCK, sizeof(expected));
+	length = two_device_list(list, &out, 1, BLOCK);
+	extended_copy(list, length);
+	assert_good();
+	assert_memory_equal(other.medium + 40 * BLOCK, expected, sizeof(expected));
+	assert_int_equal(other.medium[60 * BLOCK], 0);
+	assert_int_equal(other.writes, 1);
+	assert_int_equal(fake.calls[0].op, 'r');
+	assert_int_equal(fake.call_count, 1);
+
+	/* And back, received by the same device: reads the other, writes this one. */
+	length = two_device_list(list, &back, 1, 0);
+	extended_copy(list, length);
+	assert_good();
+	assert_memory_equal(fake.medium + 900 * BLOCK, expected, sizeof(expected));
+	assert_int_equal(other.reads, 1);
+	assert_int_equal(fake.calls[0].op, 'w');
+	assert_int_equal(fake.calls[0].offset, 900 * BLOCK);
+}
+
+static struct tcmu_request *started_after_gate;
+
+static void record_start(struct tcmu_request *req)
+{
+	started_after_gate = req;
+}
+
+/* The other device stays referenced, and its gate held, until the copy ends. */
+static void test_copy_holds_the_other_device(void **state)
+{
+	uint8_t list[256];
+	const struct segment out = { 0, 1, 4, 0, 0 };
+	struct tcmu_request req, blocker;
+	struct iovec iov;
+	size_t length;
+
+	(void)state;
+	allow_groups("disk0 disk1", NULL);
+	length = two_device_list(list, &out, 1, BLOCK);
+	fake.defer = true;
+	{
+		uint8_t cdb[16] = { 0x83, 0x00 };
+
+		scsi_put_be32(cdb + 10, (uint32_t)length);
+		fake_start(&req, &iov, cdb, sizeof(cdb), list, length);
+	}
+	assert_null(fake_completion_of(&req));
+	assert_int_equal(other.dev.references, 1);
+	assert_int_equal(other.dev.scsi.writes_in_flight, 1);
+	assert_int_equal(fake.dev.scsi.writes_in_flight, 0);
+
+	/* A COMPARE AND WRITE on the other device waits for the copy's write. */
+	memset(&blocker, 0, sizeof(blocker));
+	blocker.dev = &other.dev;
+	started_after_gate = NULL;
+	assert_false(scsi_gate_enter(&other.dev, &blocker, true, record_start));
+	assert_int_equal(other.writes, 0);
+	fake_release_deferred();
+	assert_int_equal(fake_completion_of(&req)->status, SCSI_STATUS_GOOD);
+	assert_int_equal(other.writes, 1);
+	assert_int_equal(other.dev.references, 0);
+	assert_ptr_equal(started_after_gate, &blocker);
+	assert_true(other.dev.scsi.exclusive_in_flight);
+	assert_ptr_equal(other.dev.scsi.gate_waiting_head, NULL);
+	scsi_gate_leave(&other.dev, true);
+}
+
+/* A copy waits at the other device's gate while a COMPARE AND WRITE holds it. */
+static void test_copy_waits_for_the_other_gate(void **state)
+{
+	uint8_t list[256];
+	const struct segment out = { 0, 1, 4, 8, 16 };
+	struct tcmu_request req, holder;
+	struct iovec iov;
+	size_t length;
+
+	(void)state;
+	allow_groups("disk0 disk1", NULL);
+	fill_pattern(fake.medium + 8 * BLOCK, 4 * BLOCK, 5);
+	length = two_device_list(list, &out, 1, BLOCK);
+	memset(&holder, 0, sizeof(holder));
+	holder.dev = &other.dev;
+	assert_true(scsi_gate_enter(&other.dev, &holder, true, NULL));
+	{
+		uint8_t cdb[16] = { 0x83, 0x00 };
+
+		scsi_put_be32(cdb + 10, (uint32_t)length);
+		fake_start(&req, &iov, cdb, sizeof(cdb), list, length);
+	}
+	assert_null(fake_completion_of(&req));
+	assert_int_equal(fake.call_count, 0);
+	assert_int_equal(other.writes, 0);
+	/* Waiting there, it holds no other gate: this device's writes go on. */
+	assert_int_equal(fake.dev.scsi.writes_in_flight, 0);
+	scsi_gate_leave(&other.dev, true);
+	assert_int_equal(fake_completion_of(&req)->status, SCSI_STATUS_GOOD);
+	assert_memory_equal(other.medium + 16 * BLOCK, fake.medium + 8 * BLOCK, 4 * BLOCK);
+}
+
+static void test_copy_between_devices_needs_the_opt_in(void **state)
+{
+	uint8_t list[256];
+	const struct segment out = { 0, 1, 4, 0, 0 };
+	size_t length;
+
+	(void)state;
+	length = two_device_list(list, &out, 1, BLOCK);
+	extended_copy(list, length);
+	assert_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET);
+	assert_no_handler_call();
+	assert_int_equal(other.writes + other.reads, 0);
+
+	/* Both named, but in different groups. */
+	allow_groups("disk0 disk7", "disk1 user_0/disk0");
+	extended_copy(list, length);
+	assert_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET);
+	assert_int_equal(other.writes + other.reads, 0);
+
+	/* A bare name covers devices of that name on any HBA, but not two by one member. */
+	other.dev.name = "disk0";
+	other.dev.backstore = "user_2/disk0";
+	allow_groups("disk0 disk9", NULL);
+	extended_copy(list, length);
+	assert_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET);
+
+	/* The groups follow the file: allowed, then forbidden again. */
+	other.dev.name = "disk1";
+	other.dev.backstore = "user_2/disk1";
+	allow_groups("disk7 disk1 disk0", NULL);
+	extended_copy(list, length);
+	assert_good();
+	assert_int_equal(other.writes, 1);
+	assert_int_equal(copy_groups_set(NULL, 0), 0);
+	extended_copy(list, length);
+	assert_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET);
+	assert_int_equal(other.writes, 1);
+
+	/* A designator no device has is as unreachable as one of a device not allowed. */
+	allow_groups("disk0 disk1", NULL);
+	length = two_device_list(list, &out, 1, BLOCK);
+	list[16 + 32 + 23] ^= 0x01;
+	extended_copy(list, length);
+	assert_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET);
+}
+
+/* Block counts are in source blocks, or with DC in destination blocks. */
+static void test_copy_between_block_sizes(void **state)
+{
+	uint8_t list[256];
+	/* 16 blocks of 512 bytes are 2 blocks of 4096 at LBA 3 of the other device. */
+	const struct segment out = { 0, 1, 16, 64, 3 };
+	const struct segment inexact = { 0, 1, 12, 64, 3 };
+	struct segment back = { 1, 0, 2, 3, 500 };
+	size_t length;
+
+	(void)state;
+	device_list_remove(&other.dev);
+	other_attach(4096);
+	allow_groups("disk0 disk1", NULL);
+	fill_pattern(fake.medium + 64 * BLOCK, 16 * BLOCK, 9);
+
+	length = two_device_list(list, &out, 1, 4096);
+	extended_copy(list, length);
+	assert_good();
+	assert_memory_equal(other.medium + 3 * 4096, fake.medium + 64 * BLOCK, 8192);
+	assert_int_equal(other.medium[5 * 4096], 0);
+
+	/* Source blocks of 4096 bytes: 2 of them fill 16 destination blocks. */
+	length = two_device_list(list, &back, 1, 4096);
+	extended_copy(list, length);
+	assert_good();
+	assert_memory_equal(fake.medium + 500 * BLOCK, other.medium + 3 * 4096, 8192);
+	assert_int_equal(fake.calls[0].length, 8192);
+
+	/* DC: the count is 16 destination blocks of 512 bytes, 2 source blocks. */
+	memset(fake.medium + 700 * BLOCK, 0, 8192);
+	back.blocks = 16;
+	back.destination_lba = 700;
+	length = two_device_list(list, &back, 1, 4096);
+	list[16 + 64 + 1] = 0x02;
+	extended_copy(list, length);
+	assert_good();
+	assert_memory_equal(fake.medium + 700 * BLOCK, other.medium + 3 * 4096, 8192);
+
+	/* 12 blocks of 512 bytes are a block and a half of the destination. */
+	length = two_device_list(list, &inexact, 1, 4096);
+	extended_copy(list, length);
+	assert_copy_aborted(SCSI_ASC_UNEXPECTED_INEXACT_SEGMENT);
+	assert_no_handler_call();
+
+	/* The CSCD's block length must be the other device's. */
+	length = two_device_list(list, &out, 1, 512);
+	extended_copy(list, length);
+	assert_invalid_parameter_field(16 + 32 + 29, 7);
+
+	/* 0xffff blocks of 4096 bytes: more than one segment may carry (page 8Fh). */
+	back.blocks = 0xffff;
+	back.destination_lba = 0;
+	length = two_device_list(list, &back, 1, 4096);
+	list[16 + 64 + 1] = 0;
+	extended_copy(list, length);
+	assert_check(SCSI_SENSE_COPY_ABORTED, SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST);
+	assert_int_equal(scsi_get_be16(fake.completion.sense + 16), 16 + 64 + 10);
+	assert_int_equal(other.reads, 2);
+}
+
+static void test_copy_between_devices_out_of_range(void **state)
+{
+	uint8_t list[256];
+	/* The other device has 512 blocks; this one 2048. */
+	const struct segment past_end = { 0, 1, 8, 1000, 508 };
+	const struct segment source_past_end = { 1, 0, 2, 511, 0 };
+	size_t length;
+
+	(void)state;
+	allow_groups("disk0 disk1", NULL);
+	length = two_device_list(list, &past_end, 1, BLOCK);
+	extended_copy(list, length);
+	assert_copy_aborted(SCSI_ASC_LBA_OUT_OF_RANGE);
+	assert_int_equal(scsi_get_be32(fake.completion.sense + 3), 508);
+	assert_no_handler_call();
+
+	length = two_device_list(list, &source_past_end, 1, BLOCK);
+	extended_copy(list, length);
+	assert_copy_aborted(SCSI_ASC_LBA_OUT_OF_RANGE);
+	assert_int_equal(scsi_get_be32(fake.completion.sense + 3), 511);
+	assert_int_equal(other.writes + other.reads, 0);
+}
+
 static void test_copy_invalid_lists(void **state)
 {
 	uint8_t cscd[32], list[2048];
@@ -300,6 +652,7 @@ static void test_copy_status(void **state)
 }
 
 #define TEST(name) cmocka_unit_test_setup_teardown(name, fake_setup, fake_teardown)
+#define OTHER_TEST(name) cmocka_unit_test_setup_teardown(name, other_setup, other_teardown)
 
 int main(void)
 {
@@ -311,6 +664,12 @@ int main(void)
 		TEST(test_copy_handler_error),
 		TEST(test_receive_copy_results),
 		TEST(test_copy_status),
+		OTHER_TEST(test_copy_between_devices),
+		OTHER_TEST(test_copy_holds_the_other_device),
+		OTHER_TEST(test_copy_waits_for_the_other_gate),
+		OTHER_TEST(test_copy_between_devices_needs_the_opt_in),
+		OTHER_TEST(test_copy_between_block_sizes),
+		OTHER_TEST(test_copy_between_devices_out_of_range),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
