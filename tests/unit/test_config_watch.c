@@ -175,7 +175,7 @@ static void test_missing_directory_is_refused_cleanly(void **state)
 static void test_xcopy_group_lines(void **state)
 {
 	struct fixture *fixture = *state;
-	struct tcmu_config config = { .log_level = TCMU_LOG_INFO };
+	struct tcmu_config config = TCMU_CONFIG_DEFAULTS;
 
 	write_file(fixture->path,
 		   "xcopy_group = user_1/disk1 \t disk2   disk2\n"
@@ -211,7 +211,7 @@ static void test_reload_applies_xcopy_groups(void **state)
 	gint64 deadline;
 
 	assert_int_equal(copy_groups_set(NULL, 0), 0);
-	assert_int_equal(config_watch_start(fixture->path, -1), 0);
+	assert_int_equal(config_watch_start(fixture->path, -1, TCMU_RING_POLL_US_DEFAULT), 0);
 	write_file(fixture->path, "xcopy_group = a user_3/b\nlog_level = 4\n");
 	assert_int_equal(run_loop_until_level(TCMU_LOG_DEBUG, 2000), TCMU_LOG_DEBUG);
 	assert_true(allowed("user_1/a", "user_3/b"));
