@@ -8,9 +8,11 @@ target_compile_definitions(test_dbus PRIVATE
   HANDLER_FILE_PATH="$<TARGET_FILE:handler_file>"
   HANDLER_ALLOC_PATH="$<TARGET_FILE:handler_alloc>"
   TCMU_POLICY_FILE="${PROJECT_SOURCE_DIR}/tcmu-runner.conf")
-# The handlers it dlopens resolve the libtcmu.h API against it, as against the daemon.
+# The handlers it dlopens find the libtcmu.h API here before the libtcmu.so.1
+# they name (the executable comes first in the lookup order), so they drive
+# this core as they drive the daemon's.
 target_link_options(test_dbus PRIVATE
-  "-Wl,--dynamic-list=${PROJECT_SOURCE_DIR}/libtcmu.syms")
+  "-Wl,--dynamic-list=${TCMU_PUBLIC_DYNAMIC_LIST}")
 add_dependencies(test_dbus handler_file handler_alloc)
 foreach(mode open policy nobus)
   add_test(NAME dbus_${mode} COMMAND test_dbus ${mode})

@@ -6,7 +6,7 @@
 #   BUILD_DIR  a configured and built tree (cmake --install source)
 #   DEB        the .deb that `cpack -G DEB` made from a /usr build
 #   THIRDPARTY_HANDLER  thirdparty_handler.c built against BUILD_DIR's
-#              installed header and pkg-config file
+#              installed header, library and pkg-config file
 set -euo pipefail
 
 : "${BUILD_DIR:?}" "${DEB:?}" "${THIRDPARTY_HANDLER:?}"
@@ -55,6 +55,31 @@ backstore_create() { # HBA NAME CONFIG
 }
 backstore_remove() { rmdir "$CONFIGFS/user_$1/$2" && rmdir "$CONFIGFS/user_$1"; }
 
+# Exposes user_HBA/NAME as a SCSI disk through tcm_loop: sets TPG and DISK.
+loop_expose() { # HBA NAME
+	local address
+	DISK=""
+	modprobe tcm_loop && modprobe sd_mod
+	TPG=/sys/kernel/config/target/loopback/naa.5001405000000001/tpgt_1
+	mkdir -p "$TPG/lun/lun_0"
+	echo -n naa.5001405000000002 > "$TPG/nexus"
+	ln -s "$CONFIGFS/user_$1/$2" "$TPG/lun/lun_0/$2"
+	address=$(cat "$TPG/address"):0
+	wait_for 20 sh -c "ls /sys/class/scsi_device/$address/device/block/ >/dev/null 2>&1"
+	DISK=/dev/$(ls "/sys/class/scsi_device/$address/device/block/" 2>/dev/null)
+	wait_for 10 test -b "$DISK"
+}
+loop_unexpose() {
+	rm "$TPG"/lun/lun_0/* && rmdir "$TPG/lun/lun_0" "$TPG" "$(dirname "$TPG")"
+}
+
+# Whether the dynamic linker resolves libtcmu.so.1 for FILE to LIBRARY.
+resolves_libtcmu_to() { # FILE LIBRARY
+	local found
+	found=$(ldd "$1" | awk '$1 == "libtcmu.so.1" {print $3}')
+	[ -n "$found" ] && [ "$(realpath "$found")" = "$(realpath "$2")" ]
+}
+
 set_log_level() {
 	sed -i "s/^log_level.*/log_level = $1/" /etc/tcmu/tcmu.conf
 }
@@ -86,6 +111,13 @@ check "packaged daemon runs: $(/usr/bin/tcmu-runner --version 2>&1)" /usr/bin/tc
 check "packaged daemon looks for handlers where the package put them" \
 	sh -c '/usr/bin/tcmu-runner --help | grep -q "default: /usr/lib/[^ ]*/tcmu-runner)" &&
 		ls /usr/lib/*/tcmu-runner/handler_alloc.so /usr/lib/*/tcmu-runner/handler_file.so'
+library=$(ls /usr/lib/*/libtcmu.so.1 2>/dev/null || true)
+check "the package puts libtcmu.so.1 in the system library directory" test -f "$library"
+check "ldd: the packaged daemon finds it" resolves_libtcmu_to /usr/bin/tcmu-runner "$library"
+check "ldd: so does a packaged handler" \
+	resolves_libtcmu_to "$(ls /usr/lib/*/tcmu-runner/handler_alloc.so)" "$library"
+check "the package triggers ldconfig" \
+	grep -qx "activate-noawait ldconfig" <(dpkg-deb -I "$DEB" triggers)
 conffiles=$(dpkg-query --showformat='${Conffiles}\n' --show tcmu-runner | awk 'NF {print $1}')
 check "configuration files are dpkg conffiles" test -n "$conffiles"
 
@@ -115,6 +147,15 @@ check "the handler directory is the daemon's default" \
 check "handlers installed in it" test -f "$handler_dir/handler_alloc.so" -a -f "$handler_dir/handler_file.so"
 check "libtcmu.h installed where pkg-config says" \
 	test -f "$(pkg-config --variable=includedir libtcmu)/libtcmu.h"
+libdir=$(pkg-config --variable=libdir libtcmu)
+check "libtcmu.so.1 and libtcmu.so installed where pkg-config says ($libdir)" \
+	test -f "$libdir/libtcmu.so.1" -a -L "$libdir/libtcmu.so"
+check "pkg-config --libs libtcmu links it" \
+	test "$(pkg-config --libs libtcmu)" = "-L$libdir -ltcmu"
+# Before any ldconfig run: the installed files carry the path to it.
+check "ldd: the installed daemon finds it" resolves_libtcmu_to "$daemon" "$libdir/libtcmu.so.1"
+check "ldd: so does an installed handler" \
+	resolves_libtcmu_to "$handler_dir/handler_alloc.so" "$libdir/libtcmu.so.1"
 for file in /etc/tcmu/tcmu.conf /usr/share/dbus-1/system.d/tcmu-runner.conf \
 	/usr/share/dbus-1/system-services/org.kernel.TCMUService1.service \
 	/lib/systemd/system/tcmu-runner.service /etc/logrotate.d/tcmu-runner; do
@@ -150,10 +191,15 @@ output=$(logrotate -d /etc/logrotate.d/tcmu-runner 2>&1) && status=0 || status=$
 errors=$(grep -i error <<<"$output" || true)
 check "logrotate -d accepts the file${errors:+: $errors}" test "$status" = 0 -a -z "$errors"
 
-step "a third-party handler built against the installed header"
+step "a third-party handler built against the installed libtcmu"
 # install.sh built it on the host, where a compiler is many times faster.
 check "installed into \$(pkg-config --variable=handlerdir libtcmu)" \
 	install -m 644 "$THIRDPARTY_HANDLER" "$handler_dir/handler_thirdparty.so"
+# It carries no path to libtcmu: the administrator runs ldconfig after
+# installing into a prefix of the dynamic linker's configuration.
+ldconfig
+check "ldd: after ldconfig it finds libtcmu.so.1 in $libdir" \
+	resolves_libtcmu_to "$handler_dir/handler_thirdparty.so" "$libdir/libtcmu.so.1"
 
 step "D-Bus activation"
 mkdir -p /etc/tcmu
@@ -180,6 +226,8 @@ introspection_has() { grep -q -- "$1" <<<"$introspection"; }
 check "gdbus introspect shows the object manager" introspection_has "org.freedesktop.DBus.ObjectManager"
 check "and an object for the third-party handler" introspection_has "node .*thirdparty"
 pid=$(daemon_pid || true)
+check "the daemon runs with the installed libtcmu.so.1" \
+	grep -q " $libdir/libtcmu.so.1\$" "/proc/${pid:-0}/maps"
 check "the daemon logs to $LOG (log_dir in tcmu.conf)" wait_for 10 grep -q "ready" "$LOG"
 mark=0
 check "the third-party handler was loaded" log_has "handler 'thirdparty' loaded"
@@ -205,6 +253,17 @@ log_mark
 backstore_remove 2 loud
 check "back at level 3 no debug line" log_lacks " DEBUG "
 check "back at level 3 info lines" wait_for 5 log_has "thirdparty/loud.*removed"
+
+step "the third-party handler serves I/O"
+head -c 1M /dev/urandom > /tmp/pattern
+backstore_create 5 served thirdparty/
+loop_expose 5 served || true
+check "a SCSI disk through tcm_loop ($DISK)" test -b "$DISK"
+check "1 MiB written to it" dd if=/tmp/pattern of="$DISK" bs=64k oflag=direct status=none
+check "it reads back as zeros: the handler read it and discarded the write" \
+	cmp <(dd if="$DISK" bs=64k count=16 iflag=direct status=none) <(head -c 1M /dev/zero)
+loop_unexpose || fail "tcm_loop target of served removed"
+backstore_remove 5 served
 
 step "logrotate and SIGHUP"
 logrotate -f -s /tmp/logrotate.state /etc/logrotate.d/tcmu-runner &&
@@ -264,22 +323,14 @@ check "its bounding set is the unit's, not all" \
 log_mark
 wait_for 30 log_has " ready" || true
 backstore_create 4 traced alloc/
-modprobe tcm_loop && modprobe sd_mod
-tpg=/sys/kernel/config/target/loopback/naa.5001405000000001/tpgt_1
-mkdir -p "$tpg/lun/lun_0"
-echo -n naa.5001405000000002 > "$tpg/nexus"
-ln -s "$CONFIGFS/user_4/traced" "$tpg/lun/lun_0/traced"
-disk=""
-wait_for 20 sh -c "ls /sys/class/scsi_device/$(cat "$tpg/address"):0/device/block/ >/dev/null 2>&1"
-disk=/dev/$(ls "/sys/class/scsi_device/$(cat "$tpg/address"):0/device/block/" 2>/dev/null)
-head -c 1M /dev/urandom > /tmp/pattern
-if wait_for 10 test -b "$disk" && dd if=/tmp/pattern of="$disk" bs=64k oflag=direct status=none &&
-	cmp <(dd if="$disk" bs=64k count=16 iflag=direct status=none) /tmp/pattern; then
+loop_expose 4 traced || true
+if test -b "$DISK" && dd if=/tmp/pattern of="$DISK" bs=64k oflag=direct status=none &&
+	cmp <(dd if="$DISK" bs=64k count=16 iflag=direct status=none) /tmp/pattern; then
 	pass "1 MiB written and read back through tcm_loop under strace"
 else
-	fail "I/O through tcm_loop ($disk) under strace"
+	fail "I/O through tcm_loop ($DISK) under strace"
 fi
-rm "$tpg/lun/lun_0/traced" && rmdir "$tpg/lun/lun_0" "$tpg" "$(dirname "$tpg")"
+loop_unexpose || fail "tcm_loop target of traced removed"
 backstore_remove 4 traced
 [ -n "$pid" ] && kill -TERM "$pid"
 wait_for 30 sh -c "! pgrep -x strace >/dev/null" || fail "the traced daemon did not stop"

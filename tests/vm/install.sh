@@ -1,8 +1,9 @@
 #!/bin/bash
 # Installation test: builds the Debian package from a /usr build of this
-# tree and a third-party handler, then boots the VM, where install.guest.sh installs and removes the
-# package, runs `cmake --install BUILD_DIR`, checks the man pages, the unit
-# and the logrotate file, and starts the daemon by D-Bus activation.
+# tree and a third-party handler against a staged libtcmu, then boots the
+# VM, where install.guest.sh installs and removes the package, runs
+# `cmake --install BUILD_DIR`, checks the man pages, the unit and the
+# logrotate file, and starts the daemon by D-Bus activation.
 #
 # usage: tests/vm/install.sh [BUILD_DIR]   (default: build; configured and built)
 # It is the ctest vm_install; its logs land in VM_OUT.
@@ -21,7 +22,8 @@ rm -f "$deb_build"/*.deb
 DEB=$(ls "$deb_build"/tcmu-runner_*.deb)
 
 # A third-party handler, built as its author would against the installed
-# libtcmu.h and libtcmu.pc: here those of a staged install of BUILD_DIR.
+# libtcmu.h, libtcmu.so and libtcmu.pc: here those of a staged install of
+# BUILD_DIR. -z defs: libtcmu.so provides every tcmu_* function it calls.
 stage=$BUILD_DIR/install-stage
 rm -rf "$stage"
 DESTDIR=$stage cmake --install "$BUILD_DIR" >/dev/null
@@ -29,7 +31,7 @@ pc_file=$(find "$stage" -name libtcmu.pc)
 THIRDPARTY_HANDLER=$stage/handler_thirdparty.so
 PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_PATH=$(dirname "$pc_file") \
 	sh -c 'cc -std=gnu11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
-		$(pkg-config --cflags libtcmu) -o "$0" "$1"' \
+		-Wl,-z,defs -o "$0" "$1" $(pkg-config --cflags --libs libtcmu)' \
 	"$THIRDPARTY_HANDLER" "$source_dir/tests/vm/thirdparty_handler.c"
 
 export BUILD_DIR DEB THIRDPARTY_HANDLER
