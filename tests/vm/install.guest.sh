@@ -69,8 +69,8 @@ loop_expose() { # HBA NAME
 	DISK=/dev/$(ls "/sys/class/scsi_device/$address/device/block/" 2>/dev/null)
 	wait_for 10 test -b "$DISK"
 }
-loop_unexpose() {
-	rm "$TPG"/lun/lun_0/* && rmdir "$TPG/lun/lun_0" "$TPG" "$(dirname "$TPG")"
+loop_unexpose() { # NAME
+	rm "$TPG/lun/lun_0/$1" && rmdir "$TPG/lun/lun_0" "$TPG" "$(dirname "$TPG")"
 }
 
 # Whether the dynamic linker resolves libtcmu.so.1 for FILE to LIBRARY.
@@ -150,8 +150,8 @@ check "libtcmu.h installed where pkg-config says" \
 libdir=$(pkg-config --variable=libdir libtcmu)
 check "libtcmu.so.1 and libtcmu.so installed where pkg-config says ($libdir)" \
 	test -f "$libdir/libtcmu.so.1" -a -L "$libdir/libtcmu.so"
-check "pkg-config --libs libtcmu links it" \
-	test "$(pkg-config --libs libtcmu)" = "-L$libdir -ltcmu"
+libs=$(pkg-config --libs libtcmu | xargs)
+check "pkg-config --libs libtcmu links it ($libs)" test "$libs" = "-L$libdir -ltcmu"
 # Before any ldconfig run: the installed files carry the path to it.
 check "ldd: the installed daemon finds it" resolves_libtcmu_to "$daemon" "$libdir/libtcmu.so.1"
 check "ldd: so does an installed handler" \
@@ -262,7 +262,7 @@ check "a SCSI disk through tcm_loop ($DISK)" test -b "$DISK"
 check "1 MiB written to it" dd if=/tmp/pattern of="$DISK" bs=64k oflag=direct status=none
 check "it reads back as zeros: the handler read it and discarded the write" \
 	cmp <(dd if="$DISK" bs=64k count=16 iflag=direct status=none) <(head -c 1M /dev/zero)
-loop_unexpose || fail "tcm_loop target of served removed"
+loop_unexpose served || fail "tcm_loop target of served removed"
 backstore_remove 5 served
 
 step "logrotate and SIGHUP"
@@ -330,7 +330,7 @@ if test -b "$DISK" && dd if=/tmp/pattern of="$DISK" bs=64k oflag=direct status=n
 else
 	fail "I/O through tcm_loop ($DISK) under strace"
 fi
-loop_unexpose || fail "tcm_loop target of traced removed"
+loop_unexpose traced || fail "tcm_loop target of traced removed"
 backstore_remove 4 traced
 [ -n "$pid" ] && kill -TERM "$pid"
 wait_for 30 sh -c "! pgrep -x strace >/dev/null" || fail "the traced daemon did not stop"
