@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Ring workers (worker.c) on a real worker thread, serving a fake device:
+ * its ring is an in-memory mailbox (fake_ring.c) and its uio fd an eventfd,
+ * which the worker epolls edge-triggered as it does a uio fd. Writing to
+ * the eventfd stands for the kernel's interrupt after it queued commands.
+ * A command queued without that signal can only be served by a worker that
+ * polls its rings, which is what tells polling on from polling off.
+ *
+ * Timing. The host may be busy, so every wait for something that must
+ * happen is long, and the waits for something that must not happen are far
+ * longer than the worker needs to do it when it is wrong.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fake_ring.h"
+#include "tcmu_internal.h"
+
+/* The largest window the daemon allows. */
+#define POLL_LIMIT_US 100000
+#define SERVED_DEADLINE_MS 5000
+#define NOT_SERVED_WAIT_MS 200
+/*
+ * Warm-up: the window doubles from 10 us after every sleep shorter than the
+ * limit. Commands half the limit apart make the worker sleep after each one
+ * until its window outgrows the gap: 14 sleeps take it to 81.92 ms, and no
+ * sleep comes near the limit, which would halve the window instead.
+ */
+#define WARM_UP_COMMANDS 20
+#define WARM_UP_GAP_MS 50
+/* Far less than the rest of an 81.92 ms window after a command was served. */
+#define CONTROL_LATENCY_LIMIT_MS 50
+#define CONTROL_ATTEMPTS 5
+
+struct worker_fixture {
+	struct fake_ring fake;
+	struct tcmu_device dev;
+	uint16_t next_cmd_id;
+	bool attached;
+};
+
+/* Written by the worker thread, read by the test: atomic. */
+static unsigned int dispatched;
+static unsigned int kicks;
+
+static void complete_and_count(struct tcmu_request *req)
+{
+	ring_complete_request(req, 0, NULL, 0, 0);
+	__atomic_add_fetch(&dispatched, 1, __ATOMIC_RELEASE);
+}
+
+static void count_kick(struct tcmu_ring *ring)
+{
+	(void)ring;
+	__atomic_add_fetch(&kicks, 1, __ATOMIC_RELEASE);
+}
+
+static uint64_t monotonic_us(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
+}
+
+static void sleep_us(uint64_t microseconds)
+{
+	struct timespec duration = {
+		.tv_sec = (time_t)(microseconds / 1000000),
+		.tv_nsec = (long)(microseconds % 1000000) * 1000,
+	};
+
+	while (nanosleep(&duration, &duration) < 0 && errno == EINTR)
+		;
+}
+
+/* Whether counter reached expected within timeout_ms. */
+static bool wait_counter(unsigned int *counter, unsigned int expected, unsigned int timeout_ms)
+{
+	uint64_t deadline = monotonic_us() + (uint64_t)timeout_ms * 1000;
+
+	while (__atomic_load_n(counter, __ATOMIC_ACQUIRE) < expected) {
+		if (monotonic_us() >= deadline)
+			return false;
+		sleep_us(100);
+	}
+	return true;
+}
+
+static unsigned int dispatched_now(void)
+{
+	return __atomic_load_n(&dispatched, __ATOMIC_ACQUIRE);
+}
+
+static void queue_command(struct worker_fixture *fixture)
+{
+	static const uint8_t test_unit_ready[6] = { 0x00 };
+
+	fake_ring_put_command(&fixture->fake, fixture->next_cmd_id++, test_unit_ready,
+			      sizeof(test_unit_ready), 0, 0);
+}
+
+static void signal_device(struct worker_fixture *fixture)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fixture->dev.uio_fd, &one, sizeof(one)), sizeof(one));
+}
+
+/*
+ * Queues count commands one at a time, gap_ms apart, each signalled and
+ * served. Each time it waits for the end of the batch too (its kick):
+ * ring_process() reads the head again after a dispatch, so a command
+ * queued before that would be served by the same batch, and its signal
+ * would wake the worker later, with nothing to do or with a command that
+ * nobody signalled.
+ */
+static void serve_signalled(struct worker_fixture *fixture, unsigned int count,
+			    unsigned int gap_ms)
+{
+	unsigned int i;
+
+	for (i = 0; i < count; i++) {
+		unsigned int expected = dispatched_now() + 1;
+		unsigned int expected_kicks = __atomic_load_n(&kicks, __ATOMIC_ACQUIRE) + 1;
+
+		if (i > 0)
+			sleep_us((uint64_t)gap_ms * 1000);
+		queue_command(fixture);
+		signal_device(fixture);
+		assert_true(wait_counter(&dispatched, expected, SERVED_DEADLINE_MS));
+		assert_true(wait_counter(&kicks, expected_kicks, SERVED_DEADLINE_MS));
+	}
+}
+
+static bool polling_possible(void)
+{
+	return sysconf(_SC_NPROCESSORS_ONLN) >= 2;
+}
+
+static int start_worker(void **state, unsigned int poll_limit_us)
+{
+	struct worker_fixture *fixture = calloc(1, sizeof(*fixture));
+
+	assert_non_null(fixture);
+	assert_int_equal(fake_ring_create(&fixture->fake), 0);
+	fixture->dev.log_prefix = "test/worker";
+	fixture->dev.uio_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(fixture->dev.uio_fd >= 0);
+	assert_int_equal(ring_init(&fixture->dev.ring, &fixture->dev, fixture->fake.map,
+				   FAKE_RING_MAP_SIZE, complete_and_count, count_kick), 0);
+	__atomic_store_n(&dispatched, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&kicks, 0, __ATOMIC_RELAXED);
+	workers_set_poll_limit(poll_limit_us);
+	assert_int_equal(workers_start(1), 0);
+	assert_int_equal(worker_add_device(&fixture->dev), 0);
+	fixture->attached = true;
+	*state = fixture;
+	return 0;
+}
+
+static int setup_polling_off(void **state)
+{
+	return start_worker(state, 0);
+}
+
+static int setup_polling_on(void **state)
+{
+	return start_worker(state, POLL_LIMIT_US);
+}
+
+static int teardown(void **state)
+{
+	struct worker_fixture *fixture = *state;
+
+	if (fixture->attached)
+		worker_remove_device(&fixture->dev);
+	workers_stop();
+	workers_set_poll_limit(0);
+	ring_destroy(&fixture->dev.ring);
+	close(fixture->dev.uio_fd);
+	fake_ring_destroy(&fixture->fake);
+	free(fixture);
+	return 0;
+}
+
+static void test_polling_off_serves_only_signalled_commands(void **state)
+{
+	struct worker_fixture *fixture = *state;
+	uint32_t head, tail;
+
+	/* The traffic that opens the widest window when polling is on. */
+	serve_signalled(fixture, WARM_UP_COMMANDS, WARM_UP_GAP_MS);
+
+	queue_command(fixture);
+	sleep_us(NOT_SERVED_WAIT_MS * 1000);
+	assert_int_equal(dispatched_now(), WARM_UP_COMMANDS);
+
+	signal_device(fixture);
+	assert_true(wait_counter(&dispatched, WARM_UP_COMMANDS + 1, SERVED_DEADLINE_MS));
+	assert_true(wait_counter(&kicks, WARM_UP_COMMANDS + 1, SERVED_DEADLINE_MS));
+	assert_int_equal(__atomic_load_n(&kicks, __ATOMIC_ACQUIRE), WARM_UP_COMMANDS + 1);
+	head = __atomic_load_n(&fixture->fake.mailbox->cmd_head, __ATOMIC_ACQUIRE);
+	tail = __atomic_load_n(&fixture->fake.mailbox->cmd_tail, __ATOMIC_ACQUIRE);
+	assert_int_equal(tail, head);
+}
+
+static void test_polling_serves_unsignalled_command_after_warm_up(void **state)
+{
+	struct worker_fixture *fixture = *state;
+
+	serve_signalled(fixture, WARM_UP_COMMANDS, WARM_UP_GAP_MS);
+
+	/*
+	 * Queued while the worker watches the ring after the last command.
+	 * Nothing else would ever serve it, so any deadline only bounds the
+	 * wait; missing the window means never.
+	 */
+	queue_command(fixture);
+	if (polling_possible()) {
+		assert_true(wait_counter(&dispatched, WARM_UP_COMMANDS + 1, SERVED_DEADLINE_MS));
+	} else {
+		/* One online CPU: workers_set_poll_limit() keeps polling off. */
+		sleep_us(NOT_SERVED_WAIT_MS * 1000);
+		assert_int_equal(dispatched_now(), WARM_UP_COMMANDS);
+	}
+}
+
+/*
+ * Each removal is timed right after a command was served, when the worker
+ * has just begun a window. A worker that ignored control requests while it
+ * polls would answer every one only at the end of its window; one that
+ * does not may still be kept off the CPU now and then by a busy host, so
+ * the quickest answer is what counts.
+ */
+static void test_control_request_ends_polling_window(void **state)
+{
+	struct worker_fixture *fixture = *state;
+	uint64_t quickest_us = UINT64_MAX;
+	unsigned int attempt, served;
+
+	serve_signalled(fixture, WARM_UP_COMMANDS, WARM_UP_GAP_MS);
+	for (attempt = 0; attempt < CONTROL_ATTEMPTS; attempt++) {
+		uint64_t start, elapsed_us;
+
+		if (attempt > 0) {
+			assert_int_equal(worker_add_device(&fixture->dev), 0);
+			fixture->attached = true;
+			serve_signalled(fixture, 1, 0);
+		}
+		start = monotonic_us();
+		worker_remove_device(&fixture->dev);
+		elapsed_us = monotonic_us() - start;
+		fixture->attached = false;
+		if (elapsed_us < quickest_us)
+			quickest_us = elapsed_us;
+	}
+	assert_in_range(quickest_us, 0, CONTROL_LATENCY_LIMIT_MS * 1000);
+
+	/* Removed: its signals no longer reach the worker. */
+	served = dispatched_now();
+	queue_command(fixture);
+	signal_device(fixture);
+	sleep_us(NOT_SERVED_WAIT_MS * 1000);
+	assert_int_equal(dispatched_now(), served);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_polling_off_serves_only_signalled_commands,
+						setup_polling_off, teardown),
+		cmocka_unit_test_setup_teardown(test_polling_serves_unsignalled_command_after_warm_up,
+						setup_polling_on, teardown),
+		cmocka_unit_test_setup_teardown(test_control_request_ends_polling_window,
+						setup_polling_on, teardown),
+	};
+
+	log_set_level(TCMU_LOG_CRIT);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
