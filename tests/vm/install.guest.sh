@@ -294,11 +294,12 @@ pid=$(daemon_pid || true)
 check "and stops" wait_for 30 sh -c "! kill -0 ${pid:-0} 2>/dev/null"
 
 step "the unit's sandbox allows what the daemon does"
-# No systemd in the VM. Instead the daemon runs with the unit's capability
-# bounding set and no_new_privs (setpriv), through start, a device's life
-# and I/O, and what strace saw it do is checked against the unit's
-# SystemCallFilter=, RestrictAddressFamilies=, MemoryDenyWriteExecute=,
-# RestrictRealtime= and RestrictNamespaces=.
+# The daemon runs with the unit's capability bounding set and no_new_privs
+# (setpriv), through start, a device's life and I/O, and what strace saw it
+# do is checked against the unit's SystemCallFilter=,
+# RestrictAddressFamilies=, MemoryDenyWriteExecute=, RestrictRealtime= and
+# RestrictNamespaces=: every call it made, not only those of one run under
+# systemd (vm_systemd_unit runs the unit itself under a real systemd).
 unit=/lib/systemd/system/tcmu-runner.service
 capabilities=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr 'A-Z ' 'a-z\n' |
 	sed -n 's/^cap_/+/p' | paste -sd, -)

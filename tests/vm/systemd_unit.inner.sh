@@ -1,0 +1,61 @@
+#!/bin/bash
+# Runs as a unit of the systemd that test_systemd_unit.sh booted: starts,
+# crashes, stops and bus-activates the installed tcmu-runner.service, and
+# checks its sandbox and that it serves a device through it all.
+source "${SOURCE_DIR:-.}/tests/lib.sh"
+unit=tcmu-runner.service
+
+main_pid() { systemctl show -P MainPID "$unit"; }
+is_active() { [ "$(systemctl is-active "$unit")" = active ]; }
+name_owned() {
+	gdbus call --system --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
+		--method org.freedesktop.DBus.NameHasOwner org.kernel.TCMUService1 | grep -q true
+}
+mount_read_only() { # PID PATH
+	awk -v path="$2" '$5 == path {print $6}' "/proc/$1/mountinfo" | grep -q '^ro'
+}
+restarted() { is_active && [ "$(main_pid)" != 0 ] && [ "$(main_pid)" != "$1" ]; }
+
+# Type=dbus: start returns once the daemon owns its bus name.
+systemctl start "$unit" || fail "systemctl start $unit: $(systemctl status --no-pager "$unit")"
+is_active || fail "$unit is $(systemctl is-active "$unit") after start"
+name_owned || fail "org.kernel.TCMUService1 has no owner when start returned"
+pid=$(main_pid)
+
+# The unit's sandbox is in force on the running daemon.
+grep -q '^NoNewPrivs:[[:space:]]*1$' "/proc/$pid/status" || fail "NoNewPrivileges= not applied"
+grep -q '^Seccomp:[[:space:]]*2$' "/proc/$pid/status" || fail "SystemCallFilter= not applied"
+[ "$(awk '/^CapBnd/ {print $2}' "/proc/$pid/status")" != 000001ffffffffff ] ||
+	fail "CapabilityBoundingSet= not applied"
+mount_read_only "$pid" /usr || fail "ProtectSystem=full: /usr is writable for the daemon"
+mount_read_only "$pid" /etc || fail "ProtectSystem=full: /etc is writable for the daemon"
+[ "$(readlink "/proc/$pid/cwd")" = /var/lib/tcmu ] || fail "WorkingDirectory= is not /var/lib/tcmu"
+
+# It serves a device in that sandbox: configfs, netlink, /dev/uio*, /dev/shm.
+random_file /var/tmp/pattern 1M
+backstore_create next served 16777216 alloc/
+loop_expose "$BACKSTORE"
+write_and_verify "$DISK" /var/tmp/pattern
+
+# Restart=on-failure: systemd starts a new daemon, which takes the device over.
+kill -KILL "$pid"
+wait_for 60 "systemd to restart $unit after SIGKILL" restarted "$pid"
+write_and_verify "$DISK" /var/tmp/pattern
+[ "$(systemctl show -P NRestarts "$unit")" = 1 ] || fail "NRestarts is not 1"
+
+loop_unexpose "$DISK"
+backstore_remove "$BACKSTORE"
+
+systemctl stop "$unit" || fail "systemctl stop $unit"
+is_active && fail "$unit still active after stop"
+[ "$(systemctl show -P Result "$unit")" = success ] ||
+	fail "the daemon did not stop cleanly: Result=$(systemctl show -P Result "$unit")"
+
+# Bus activation: the bus hands the name to systemd (SystemdService=).
+gdbus call --system --timeout 120 --dest org.kernel.TCMUService1 \
+	--object-path /org/kernel/TCMUService1 \
+	--method org.freedesktop.DBus.Introspectable.Introspect > /dev/null ||
+	fail "a call to org.kernel.TCMUService1 did not start it"
+is_active || fail "the bus did not start $unit through systemd"
+systemctl stop "$unit"
+echo "systemd_unit: all checks passed"
