@@ -322,6 +322,13 @@ static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
 {
 	if (!dev)
 		return;
+	/*
+	 * Copies that use it stop at their next chunk, so that neither its
+	 * drain nor the wait for other devices' copies lasts as long as a
+	 * copy can. A daemon that stops lets them finish: the devices stay.
+	 */
+	if (removed_by_kernel)
+		__atomic_store_n(&dev->leaving, true, __ATOMIC_RELEASE);
 	if (dev->worker) {
 		worker_remove_device(dev);
 		if (ring_wait_drained(&dev->ring, DRAIN_TIMEOUT_MS) < 0)

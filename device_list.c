@@ -114,6 +114,9 @@ void device_put(struct tcmu_device *dev)
 void device_wait_unreferenced(struct tcmu_device *dev)
 {
 	pthread_mutex_lock(&device_list_lock);
+	if (dev->references)
+		tcmu_dev_info(dev, "waiting for %u EXTENDED COPY command(s) of other devices "
+			      "to stop using it", dev->references);
 	while (dev->references)
 		pthread_cond_wait(&device_reference_dropped, &device_list_lock);
 	pthread_mutex_unlock(&device_list_lock);

@@ -13,7 +13,8 @@
  * command completes, so no list is held for COPY STATUS.
  *
  * Another device is referenced from the check of the list until the copy
- * ends, so its removal waits for the copy. Its writes pass that device's
+ * ends, so its removal waits for the copy, which stops at its next chunk
+ * with UNREACHABLE COPY TARGET once the kernel removed a device it uses. Its writes pass that device's
  * write gate, which the copy enters in place of the receiving device's
  * (one gate held at a time: two copies in opposite directions cannot wait
  * for each other).
@@ -62,6 +63,7 @@ struct copy_job {
 	uint64_t moving;	/* bytes of the chunk in flight */
 	enum copy_phase phase;
 	struct tcmu_device *gate_device;	/* whose write gate the copy holds, or NULL */
+	bool device_left;	/* a device of the segment was removed meanwhile */
 	struct tcmu_device *borrowed[MAX_CSCD_DESCRIPTORS];	/* referenced other devices */
 	size_t borrowed_count;
 	struct iovec iov;
@@ -97,6 +99,14 @@ static int enter_destination_gate(struct copy_job *job, struct tcmu_device *dest
 	return 0;
 }
 
+/* The kernel removed the source or the destination: the copy ends here. */
+static bool segment_lost_device(struct copy_job *job, const struct copy_segment *segment)
+{
+	job->device_left = __atomic_load_n(&segment->source->leaving, __ATOMIC_ACQUIRE) ||
+			   __atomic_load_n(&segment->destination->leaving, __ATOMIC_ACQUIRE);
+	return job->device_left;
+}
+
 static int copy_issue(struct scsi_steps *steps)
 {
 	struct copy_job *job = (struct copy_job *)steps;
@@ -106,6 +116,8 @@ static int copy_issue(struct scsi_steps *steps)
 
 	if (job->phase == COPY_WRITING) {
 		segment = &job->segments[job->segment];
+		if (segment_lost_device(job, segment))
+			return -ENODEV;
 		start = chunk_start(job, segment);
 		return segment->destination->handler->write(
 			segment->destination, req, &job->iov, 1,
@@ -119,6 +131,8 @@ static int copy_issue(struct scsi_steps *steps)
 	if (job->segment == job->count)
 		return 1;
 	segment = &job->segments[job->segment];
+	if (segment_lost_device(job, segment))
+		return -ENODEV;
 	if (segment->destination != job->gate_device)
 		return enter_destination_gate(job, segment->destination);
 	job->moving = segment->length - job->bytes_done;
@@ -147,6 +161,11 @@ static bool copy_completed(struct scsi_steps *steps, int result)
 {
 	struct copy_job *job = (struct copy_job *)steps;
 
+	if (job->device_left) {
+		steps->outcome = scsi_check(SCSI_SENSE_COPY_ABORTED,
+					    SCSI_ASC_UNREACHABLE_COPY_TARGET);
+		return false;
+	}
 	if (result) {
 		steps->outcome = copy_aborted(scsi_outcome_from_errno(result,
 								      job->phase == COPY_WRITING));

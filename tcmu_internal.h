@@ -160,6 +160,7 @@ struct tcmu_device {
 	struct ring_worker *worker;
 	struct tcmu_device *next;	/* the daemon's device list */
 	unsigned int references;	/* device_get_by_designator(); under the list's lock */
+	bool leaving;			/* removed by the kernel: copies stop using it */
 };
 
 /*

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* EXTENDED COPY (LID1) and RECEIVE COPY RESULTS. */
 #include <errno.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "scsi_fixture.h"
 
@@ -337,6 +339,78 @@ static void test_copy_holds_the_other_device(void **state)
 	scsi_gate_leave(&other.dev, true);
 }
 
+static bool wait_returned;
+
+static void *wait_unreferenced(void *dev)
+{
+	device_wait_unreferenced(dev);
+	__atomic_store_n(&wait_returned, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/*
+ * Off the list mid-copy, as when the daemon stops: the other device's
+ * detach waits until the copy is done with it, and the copy finishes.
+ * removed_by_kernel: as the kernel's REMOVED does; the copy stops at its
+ * next chunk instead.
+ */
+static void remove_mid_copy(bool removed_by_kernel)
+{
+	uint8_t cdb[16] = { 0x83, 0x00 };
+	uint8_t list[256], second_list[256];
+	const struct segment out = { 0, 1, 4, 0, 0 };
+	struct tcmu_request req;
+	struct iovec iov;
+	pthread_t waiter;
+	size_t length;
+
+	allow_groups("disk0 disk1", NULL);
+	length = two_device_list(list, &out, 1, BLOCK);
+	memcpy(second_list, list, length);
+	scsi_put_be32(cdb + 10, (uint32_t)length);
+	fake.defer = true;
+	fake_start(&req, &iov, cdb, sizeof(cdb), list, length);
+	assert_int_equal(other.dev.references, 1);
+
+	device_list_remove(&other.dev);
+	other.dev.leaving = removed_by_kernel;
+	wait_returned = false;
+	assert_int_equal(pthread_create(&waiter, NULL, wait_unreferenced, &other.dev), 0);
+	usleep(100 * 1000);
+	assert_false(__atomic_load_n(&wait_returned, __ATOMIC_ACQUIRE));
+	/* A copy that comes now no longer finds it. */
+	extended_copy(second_list, length);
+	assert_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET);
+
+	fake_release_deferred();
+	assert_int_equal(pthread_join(waiter, NULL), 0);
+	assert_true(__atomic_load_n(&wait_returned, __ATOMIC_ACQUIRE));
+	if (removed_by_kernel) {
+		const struct fake_completion *completion = fake_completion_of(&req);
+
+		assert_int_equal(completion->status, SCSI_STATUS_CHECK_CONDITION);
+		assert_int_equal(completion->sense[2], SCSI_SENSE_COPY_ABORTED);
+		assert_int_equal(scsi_get_be16(completion->sense + 12),
+				 SCSI_ASC_UNREACHABLE_COPY_TARGET);
+		assert_int_equal(other.writes, 0);
+	} else {
+		assert_int_equal(fake_completion_of(&req)->status, SCSI_STATUS_GOOD);
+		assert_int_equal(other.writes, 1);
+	}
+}
+
+static void test_detach_waits_for_the_copy(void **state)
+{
+	(void)state;
+	remove_mid_copy(false);
+}
+
+static void test_removal_stops_the_copy(void **state)
+{
+	(void)state;
+	remove_mid_copy(true);
+}
+
 /* A copy waits at the other device's gate while a COMPARE AND WRITE holds it. */
 static void test_copy_waits_for_the_other_gate(void **state)
 {
@@ -667,6 +741,8 @@ int main(void)
 		OTHER_TEST(test_copy_between_devices),
 		OTHER_TEST(test_copy_holds_the_other_device),
 		OTHER_TEST(test_copy_waits_for_the_other_gate),
+		OTHER_TEST(test_detach_waits_for_the_copy),
+		OTHER_TEST(test_removal_stops_the_copy),
 		OTHER_TEST(test_copy_between_devices_needs_the_opt_in),
 		OTHER_TEST(test_copy_between_block_sizes),
 		OTHER_TEST(test_copy_between_devices_out_of_range),

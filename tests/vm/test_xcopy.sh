@@ -5,11 +5,16 @@
 # ABORTED, UNREACHABLE COPY TARGET, the destination untouched) until an
 # xcopy_group in the config file puts both in one group; once the daemon
 # has reloaded the file the copy moves the bytes, sent to either device;
-# groups that keep the two apart refuse it again.
+# groups that keep the two apart refuse it again. A destination removed
+# while a copy to it runs stops the copy at its next chunk.
 source "$(dirname "$0")/../lib.sh"
 
 requires sg_xcopy sg3-utils
+requires dmsetup
+requires losetup
 requires_module sg
+requires_module dm_delay
+requires_module loop
 
 config_dir=/tmp/xcopy-conf
 config=$config_dir/tcmu.conf
@@ -106,6 +111,58 @@ wait_for 10 "the daemon to apply the new groups" \
 refused_copy if="$source_sg" of="$dest_sg" bs=512 count=8192 seek=16384
 cmp <(read_disk "$dest_disk" 8 4) <(head -c 4M /dev/zero) ||
 	fail "a copy between devices of different groups changed $dest_disk"
+
+# The destination removed while a copy to it runs: the copy is sent to the
+# source, which reads slowly through a dm-delay device, so the removal comes
+# mid-copy. The copy stops at its next chunk with COPY ABORTED, so the removal
+# does not wait for all of it; the source is still served.
+head -c 16M /dev/urandom > /var/tmp/xcopy-slow
+slow_loop=$(losetup --find --show /var/tmp/xcopy-slow)
+cleanup_fn losetup -d "$slow_loop"
+dmsetup create xcopy_slow --table "0 32768 delay $slow_loop 0 200"
+cleanup_fn dmsetup remove xcopy_slow
+# Without udev, dmsetup may leave the /dev/mapper node to us.
+dmsetup mknodes xcopy_slow
+backstore_create next xfrom 16777216 file//dev/mapper/xcopy_slow
+from_backstore=$BACKSTORE
+loop_expose "$from_backstore"
+from_disk=$DISK
+from_sg=$(sg_node "$from_disk")
+backstore_create next xto 16777216 alloc/
+to_backstore=$BACKSTORE
+to_memory=/dev/shm/tcmu-alloc-$(basename "$(dirname "$to_backstore")")-xto
+loop_expose "$to_backstore"
+to_disk=$DISK
+to_sg=$(sg_node "$to_disk")
+printf 'log_level = 4\nxcopy_group = xfrom xto\n' > "$config.new"
+mv "$config.new" "$config"
+wait_for 10 "the daemon to apply the xfrom/xto group" \
+	grep -q 'EXTENDED COPY allowed between the devices of xcopy_group 1: xfrom xto' "$DAEMON_LOG"
+# 16 MiB in chunks of 256 KiB, each read waiting 200 ms: 13 s at least.
+sg_xcopy --on_src if="$from_sg" of="$to_sg" bs=512 count=32768 > /tmp/xcopy-removed.out 2>&1 &
+copy_pid=$!
+copy_started() {
+	kill -0 "$copy_pid" 2>/dev/null ||
+		fail "the copy ended before the removal: $(cat /tmp/xcopy-removed.out)"
+	[ "$(du -k "$to_memory" | cut -f1)" -gt 0 ]
+}
+wait_for 30 "the copy to reach $to_memory" copy_started
+removal_start=$SECONDS
+loop_unexpose "$to_disk"
+backstore_remove "$to_backstore"
+[ $((SECONDS - removal_start)) -lt 8 ] ||
+	fail "removing the destination waited $((SECONDS - removal_start)) s for the copy"
+assert_log_has '\[alloc/xto\] waiting for 1 EXTENDED COPY command\(s\) of other devices'
+assert_log_has '\[alloc/xto\] removed$'
+if wait "$copy_pid"; then
+	fail "a copy to a device removed mid-copy succeeded: $(cat /tmp/xcopy-removed.out)"
+fi
+grep -q 'Copy aborted' /tmp/xcopy-removed.out ||
+	fail "a copy to a removed device failed otherwise than COPY ABORTED: $(cat /tmp/xcopy-removed.out)"
+cmp <(read_disk "$from_disk" 0 1) <(head -c 1M /var/tmp/xcopy-slow) ||
+	fail "$from_disk unreadable after the copy's destination went away"
+loop_unexpose "$from_disk"
+backstore_remove "$from_backstore"
 
 kill -0 "$DAEMON_PID" || fail "daemon died"
 assert_log_lacks ' (ERROR|CRIT) '
