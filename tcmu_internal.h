@@ -281,7 +281,7 @@ struct tcmu_config {
 };
 
 /* Chosen by measurement, see BENCHMARKS.md. */
-#define TCMU_RING_POLL_US_DEFAULT 0
+#define TCMU_RING_POLL_US_DEFAULT 200
 #define TCMU_RING_POLL_US_MAX 100000
 #define TCMU_CONFIG_DEFAULTS { .log_level = TCMU_LOG_INFO, .ring_poll_us = TCMU_RING_POLL_US_DEFAULT }
 
