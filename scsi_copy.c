@@ -14,10 +14,10 @@
  *
  * Another device is referenced from the check of the list until the copy
  * ends, so its removal waits for the copy, which stops at its next chunk
- * with UNREACHABLE COPY TARGET once the kernel removed a device it uses. Its writes pass that device's
- * write gate, which the copy enters in place of the receiving device's
- * (one gate held at a time: two copies in opposite directions cannot wait
- * for each other).
+ * with UNREACHABLE COPY TARGET once the kernel removed a device it uses.
+ * Writes pass the destination's write gate, which the copy enters in
+ * place of the receiving device's (one gate held at a time: two copies in
+ * opposite directions cannot wait for each other).
  */
 #include <errno.h>
 #include <stdlib.h>
