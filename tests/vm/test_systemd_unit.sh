@@ -8,6 +8,11 @@ requires unshare util-linux
 requires /lib/systemd/systemd systemd
 
 cmake --install "$BUILD_DIR" > "$OUT_DIR/install.log"
+# Debian's tmpfiles.d/tmp.conf ("D /tmp") empties /tmp when systemd boots:
+# in this guest that would take a checkout or build under /tmp (CI clones
+# there) away from the checks. /etc/tmpfiles.d overrides the file by name.
+mkdir -p /etc/tmpfiles.d
+echo 'd /tmp 1777 root root -' > /etc/tmpfiles.d/tmp.conf
 result=/var/tmp/systemd_unit.status
 rm -f "$result"
 cat > /etc/systemd/system/tcmu-vm-checks.service <<UNIT
