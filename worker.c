@@ -218,7 +218,7 @@ static void *worker_main(void *argument)
 		 */
 		if (worker->poll_ns > __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED))
 			worker->poll_ns = __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED);
-		if (worker->poll_ns > 0)
+		if (worker->poll_ns > 0 && worker->devices_served > 0)
 			polled = worker_poll(worker);
 		if (!polled)
 			sleep_start = monotonic_ns();
