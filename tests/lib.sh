@@ -21,6 +21,9 @@
 #   DAEMON_LOG   its log file
 
 set -euo pipefail
+# With pipefail, "producer | grep -q" fails at random: grep exits at the first
+# match and a producer still writing dies of SIGPIPE. Tests let grep read it
+# all instead: "producer | grep PATTERN >/dev/null".
 # Seconds since the script started on every traced line: where the time goes.
 PS4='+ [${SECONDS}s] '
 set -x
@@ -197,7 +200,7 @@ _daemon_log_start=1
 _daemon_ready() {
 	kill -0 "$DAEMON_PID" 2>/dev/null ||
 		fail "tcmu-runner exited during start-up"
-	if tail -n +"$_daemon_log_start" "$DAEMON_LOG" | grep -q ' ready$'; then
+	if tail -n +"$_daemon_log_start" "$DAEMON_LOG" | grep ' ready$' >/dev/null; then
 		return 0
 	fi
 	daemon_subscribed && _daemon_serves_all

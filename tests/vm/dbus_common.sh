@@ -17,7 +17,7 @@ requires gdbus libglib2.0-bin
 
 bus_name_owned() {
 	gdbus call --system --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
-		--method org.freedesktop.DBus.NameHasOwner "$SERVICE" | grep -q true
+		--method org.freedesktop.DBus.NameHasOwner "$SERVICE" | grep true >/dev/null
 }
 
 system_bus_start() {

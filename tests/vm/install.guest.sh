@@ -35,8 +35,8 @@ wait_for() {
 # Log lines written since the byte offset in $mark.
 log_since() { tail -c +$((mark + 1)) "$LOG" 2>/dev/null; }
 log_mark() { mark=$(stat -c %s "$LOG" 2>/dev/null || echo 0); }
-log_has() { log_since | grep -q -- "$1"; }
-log_lacks() { ! log_since | grep -q -- "$1"; }
+log_has() { log_since | grep -- "$1" >/dev/null; }
+log_lacks() { ! log_since | grep -- "$1" >/dev/null; }
 contains_line() { grep -qx -- "$1" <<<"$2"; }
 package_unknown() { ! dpkg -s tcmu-runner >/dev/null 2>&1; }
 daemon_pid() {

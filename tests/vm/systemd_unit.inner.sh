@@ -9,10 +9,10 @@ main_pid() { systemctl show -P MainPID "$unit"; }
 is_active() { [ "$(systemctl is-active "$unit")" = active ]; }
 name_owned() {
 	gdbus call --system --dest org.freedesktop.DBus --object-path /org/freedesktop/DBus \
-		--method org.freedesktop.DBus.NameHasOwner org.kernel.TCMUService1 | grep -q true
+		--method org.freedesktop.DBus.NameHasOwner org.kernel.TCMUService1 | grep true >/dev/null
 }
 mount_read_only() { # PID PATH
-	awk -v path="$2" '$5 == path {print $6}' "/proc/$1/mountinfo" | grep -q '^ro'
+	awk -v path="$2" '$5 == path {print $6}' "/proc/$1/mountinfo" | grep '^ro' >/dev/null
 }
 restarted() { is_active && [ "$(main_pid)" != 0 ] && [ "$(main_pid)" != "$1" ]; }
 

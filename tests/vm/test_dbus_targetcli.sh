@@ -78,10 +78,10 @@ grep -q "AccessDenied" /tmp/change.txt || fail "ChangeMedium as a user: not Acce
 
 # root may call
 gdbus call --system --dest "$SERVICE" --object-path "$object" \
-	--method "$SERVICE.CheckConfig" "file//var/tmp/x.img" | grep -qF "(true, '')" ||
+	--method "$SERVICE.CheckConfig" "file//var/tmp/x.img" | grep -F "(true, '')" >/dev/null ||
 	fail "CheckConfig as root did not accept file//var/tmp/x.img"
 gdbus call --system --dest "$SERVICE" --object-path "$object" \
-	--method "$SERVICE.CheckConfig" "file//nonexistent/dir/x.img" | grep -q "(false, .*/nonexistent/dir" ||
+	--method "$SERVICE.CheckConfig" "file//nonexistent/dir/x.img" | grep "(false, .*/nonexistent/dir" >/dev/null ||
 	fail "CheckConfig as root did not refuse file//nonexistent/dir/x.img with a reason"
 
 loop_unexpose "$DISK"

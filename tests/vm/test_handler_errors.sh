@@ -26,7 +26,7 @@ dmesg -C
 if dd if=/dev/urandom of="$full_disk" bs=1M count=8 oflag=direct status=none; then
 	fail "8 MiB went onto a 2 MiB file system without an error"
 fi
-dmesg | grep -q 'Space allocation failed write protect' ||
+dmesg | grep 'Space allocation failed write protect' >/dev/null ||
 	{ dmesg | tail -20; fail "no SPACE ALLOCATION FAILED WRITE PROTECT sense at the initiator"; }
 kill -0 "$DAEMON_PID" || fail "daemon died on a full file system"
 [ "$(grep -c 'ERROR \[file/full\]' "$DAEMON_LOG")" -eq 1 ] ||
@@ -57,7 +57,7 @@ dmesg -C
 if dd if="$eio_disk" of=/dev/null bs=4096 skip=2048 count=16 iflag=direct status=none; then
 	fail "reading a failing block device succeeded"
 fi
-dmesg | grep -q 'Medium Error' ||
+dmesg | grep 'Medium Error' >/dev/null ||
 	{ dmesg | tail -20; fail "no MEDIUM ERROR sense at the initiator"; }
 kill -0 "$DAEMON_PID" || fail "daemon died on EIO"
 [ "$(grep -c 'ERROR \[file/eio\]' "$DAEMON_LOG")" -ge 1 ] || fail "EIO not logged for file/eio"

@@ -43,7 +43,7 @@ as_nobody() {
 
 # --help on each, as anyone.
 for script in "$scripts"/*.sh; do
-	as_nobody "${script##*/}" --help | grep -q '^Usage: ' || fail "$script --help prints no usage"
+	as_nobody "${script##*/}" --help | grep '^Usage: ' >/dev/null || fail "$script --help prints no usage"
 done
 
 # Before the daemon runs.
@@ -69,18 +69,18 @@ refused 'bad NAME' ./user_create.sh alloc 'a b' 1M
 refused 'refused' ./user_create.sh file f0 1M /nonexistent-dir/f0.img
 [ -z "$(daemon_uio_fds)" ] || fail "a refused backstore left a uio device open"
 
-./user_create.sh alloc a0 1M | grep -qx '\[INFO\] Your backstore directory: user_0/a0' ||
+./user_create.sh alloc a0 1M | grep -x '\[INFO\] Your backstore directory: user_0/a0' >/dev/null ||
 	fail "user_create.sh alloc a0 did not make user_0/a0"
 refused "'a0' is taken" ./user_create.sh alloc a0 1M
 refused "'a0' is taken" ./user_create.sh file a0 1M
-./user_create.sh file f1 64K /var/tmp/f1.img | grep -qx '\[INFO\] Your backstore directory: user_1/f1' ||
+./user_create.sh file f1 64K /var/tmp/f1.img | grep -x '\[INFO\] Your backstore directory: user_1/f1' >/dev/null ||
 	fail "user_create.sh file f1 did not make user_1/f1"
 [ "$(stat -c %s /var/tmp/f1.img)" -eq 65536 ] || fail "/var/tmp/f1.img is not 64 KiB"
 
 refused 'root' as_nobody target_create.sh iqn.2017-07.com.test:t1
 refused 'bad IQN' ./target_create.sh not-an-iqn
 refused 'bad IQN' ./target_create.sh iqn.2017-07.com.test:UPPER
-./target_create.sh iqn.2017-07.com.test:t1 | grep -qx '\[INFO\] Target iqn.2017-07.com.test:t1 created' ||
+./target_create.sh iqn.2017-07.com.test:t1 | grep -x '\[INFO\] Target iqn.2017-07.com.test:t1 created' >/dev/null ||
 	fail "target_create.sh did not create iqn.2017-07.com.test:t1"
 refused 'already exists' ./target_create.sh iqn.2017-07.com.test:t1
 
@@ -89,7 +89,7 @@ refused 'no backstore' ./target_setup.sh iqn.2017-07.com.test:t1 user_7/none
 refused 'bad backstore' ./target_setup.sh iqn.2017-07.com.test:t1 a0
 ./target_setup.sh iqn.2017-07.com.test:t1 user_0/a0
 refused 'already LUN 0' ./target_setup.sh iqn.2017-07.com.test:t1 user_0/a0
-./target_setup.sh iqn.2017-07.com.test:t1 user_1/f1 | grep -q 'LUN 1 of' ||
+./target_setup.sh iqn.2017-07.com.test:t1 user_1/f1 | grep 'LUN 1 of' >/dev/null ||
 	fail "the second backstore is not LUN 1"
 
 refused 'still exported' ./user_delete.sh user_0/a0
