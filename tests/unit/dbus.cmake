@@ -4,7 +4,7 @@
 # It loads the real handlers, which bring libtcmu.so.1: it runs on that
 # core, as the daemon does (a static copy besides would be a second core),
 # with config_str.c, a pure parser, of its own.
-add_executable(test_dbus unit/test_dbus.c ${PROJECT_SOURCE_DIR}/config_str.c)
+add_executable(test_dbus unit/test_dbus.c ${PROJECT_SOURCE_DIR}/core/config_str.c)
 target_link_libraries(test_dbus PRIVATE tcmu PkgConfig::GIO PkgConfig::CMOCKA)
 target_compile_definitions(test_dbus PRIVATE
   HANDLER_FILE_PATH="$<TARGET_FILE:handler_file>"

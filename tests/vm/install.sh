@@ -32,7 +32,7 @@ THIRDPARTY_HANDLER=$stage/handler_thirdparty.so
 PKG_CONFIG_SYSROOT_DIR=$stage PKG_CONFIG_PATH=$(dirname "$pc_file") \
 	sh -c 'cc -std=gnu11 -Wall -Wextra -Werror -shared -fPIC -fvisibility=hidden \
 		-Wl,-z,defs -o "$0" "$1" $(pkg-config --cflags --libs libtcmu)' \
-	"$THIRDPARTY_HANDLER" "$source_dir/tests/vm/thirdparty_handler.c"
+	"$THIRDPARTY_HANDLER" "$source_dir/examples/thirdparty_handler.c"
 
 export BUILD_DIR DEB THIRDPARTY_HANDLER
 VM_ENV="BUILD_DIR DEB THIRDPARTY_HANDLER" "$source_dir/tests/vm/vm-run" -t "${TCMU_VM_TIMEOUT:-900}" "$source_dir/tests/vm/install.guest.sh"
