@@ -3,6 +3,8 @@
  * log.c: the one logging API. Every line carries time, level and, when a
  * device is known, "subtype/name"; it goes to stderr (the console or the
  * journal) and, once log_open_file() was called, to <log_dir>/tcmu-runner.log.
+ * On the journal, a "<N>" syslog priority before each line sets its
+ * priority (journalctl -p err).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +37,36 @@ static const char *const level_names[] = {
 	[TCMU_LOG_DEBUG] = "DEBUG",
 	[TCMU_LOG_DEBUG_SCSI_CMD] = "DEBUG_SCSI",
 };
+
+static const int level_priorities[] = {
+	[TCMU_LOG_CRIT] = LOG_CRIT,
+	[TCMU_LOG_ERROR] = LOG_ERR,
+	[TCMU_LOG_WARN] = LOG_WARNING,
+	[TCMU_LOG_INFO] = LOG_INFO,
+	[TCMU_LOG_DEBUG] = LOG_DEBUG,
+	[TCMU_LOG_DEBUG_SCSI_CMD] = LOG_DEBUG,
+};
+
+static pthread_once_t journal_check_once = PTHREAD_ONCE_INIT;
+static bool stderr_is_journal;
+
+/*
+ * systemd names the stream it gave the service as stderr in JOURNAL_STREAM
+ * ("device:inode"); the variable alone is not enough, since a child whose
+ * stderr was redirected inherits it.
+ */
+static void check_journal_stream(void)
+{
+	const char *stream = getenv("JOURNAL_STREAM");
+	unsigned long long device, inode;
+	struct stat status;
+
+	if (!stream || sscanf(stream, "%llu:%llu", &device, &inode) != 2)
+		return;
+	if (fstat(STDERR_FILENO, &status) == 0 && status.st_dev == device &&
+	    status.st_ino == inode)
+		stderr_is_journal = true;
+}
 
 void log_set_level(int level)
 {
@@ -138,7 +172,20 @@ void tcmu_log_message(int level, const struct tcmu_device *dev, const char *form
 	line[length++] = '\n';
 
 	/* One write per line so that lines from several threads never interleave. */
-	if (write(STDERR_FILENO, line, length) < 0) {
+	pthread_once(&journal_check_once, check_journal_stream);
+	if (stderr_is_journal) {
+		char priority[8];
+		struct iovec parts[2] = {
+			{ .iov_base = priority,
+			  .iov_len = (size_t)snprintf(priority, sizeof(priority), "<%d>",
+						      level_priorities[level]) },
+			{ .iov_base = line, .iov_len = length },
+		};
+
+		if (writev(STDERR_FILENO, parts, 2) < 0) {
+			/* Nowhere better to report it. */
+		}
+	} else if (write(STDERR_FILENO, line, length) < 0) {
 		/* Nowhere better to report it. */
 	}
 	pthread_mutex_lock(&log_file_lock);

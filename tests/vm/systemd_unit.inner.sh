@@ -46,6 +46,20 @@ write_and_verify "$DISK" /var/tmp/pattern
 loop_unexpose "$DISK"
 backstore_remove "$BACKSTORE"
 
+# Each line reaches the journal with its level as priority: a refused device
+# is an error; the start-up lines are information.
+if backstore_create next refused 4194304 nosuchhandler/whatever; then
+	fail "enable succeeded for a subtype with no handler"
+fi
+backstore_remove "$BACKSTORE"
+journal() { journalctl --no-pager -o cat -u "$unit" "$@"; }
+wait_for 30 "the refused device at priority err in the journal" \
+	sh -c "journalctl --no-pager -o cat -u $unit -p err | grep nosuchhandler >/dev/null"
+journal -p err | grep ' ERROR ' >/dev/null || fail "no ERROR line at priority err"
+! journal -p err | grep ' INFO ' >/dev/null || fail "INFO lines at priority err: $(journal -p err)"
+journal -p info | grep ' INFO ' >/dev/null || fail "no INFO line at priority info"
+! journal | grep '^<[0-9]>' >/dev/null || fail "priority prefixes left in the journal's text"
+
 systemctl stop "$unit" || fail "systemctl stop $unit"
 is_active && fail "$unit still active after stop"
 [ "$(systemctl show -P Result "$unit")" = success ] ||
