@@ -62,6 +62,12 @@ static void print_help(FILE *stream)
 "  log_level = N            0 critical, 1 error, 2 warning, 3 info (default),\n"
 "                           4 debug, 5 every SCSI command\n"
 "  log_dir = DIR            directory of tcmu-runner.log\n"
+"  ring_poll_us = N         how long, in microseconds, a worker polls its rings\n"
+"                           for new commands before it sleeps: 0 (off) to %d,\n"
+"                           default %d\n"
+"  xcopy_group = NAME ...   devices EXTENDED COPY may copy between, one line per\n"
+"                           group; NAME is user_<hba>/<name> or <name>\n"
+"A changed log_level, ring_poll_us or xcopy_group applies without a restart.\n"
 "\n"
 "Signals: SIGINT and SIGTERM stop taking new commands, finish those in flight,\n"
 "close the devices (they stay in the kernel for the next daemon) and exit 0.\n"
@@ -69,7 +75,8 @@ static void print_help(FILE *stream)
 "\n"
 "Exit status: 0 after a clean stop, 1 when the daemon cannot start (the reason\n"
 "is logged), 2 on a usage error.\n",
-		TCMU_DEFAULT_HANDLER_DIR, DEFAULT_CONFIG_FILE);
+		TCMU_DEFAULT_HANDLER_DIR, DEFAULT_CONFIG_FILE, TCMU_RING_POLL_US_MAX,
+		TCMU_RING_POLL_US_DEFAULT);
 }
 
 static int parse_options(int argc, char **argv, struct options *options)
