@@ -103,19 +103,22 @@ _run_cleanup() {
 trap _run_cleanup EXIT
 
 # wait_for SECONDS DESCRIPTION CMD...: polls CMD every 0.1 s until it
-# succeeds, without tracing each poll.
+# succeeds, for SECONDS of wall time however long CMD takes, without
+# tracing each poll.
 wait_for() {
-	local seconds=$1 description=$2 tries traced=false
+	local seconds=$1 description=$2 deadline traced=false
 	shift 2
 	if [[ $- == *x* ]]; then
 		traced=true
 		set +x
 	fi
-	for ((tries = seconds * 10; tries > 0; tries--)); do
+	deadline=$((${EPOCHREALTIME/./} + seconds * 1000000))
+	while true; do
 		if "$@"; then
 			! $traced || set -x
 			return 0
 		fi
+		((${EPOCHREALTIME/./} < deadline)) || break
 		sleep 0.1
 	done
 	fail "timed out after ${seconds}s waiting for $description"

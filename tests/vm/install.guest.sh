@@ -22,15 +22,15 @@ check() { # check DESCRIPTION COMMAND...
 	shift
 	if "$@"; then pass "$description"; else fail "$description"; fi
 }
-# Polls COMMAND for up to SECONDS (tenths of a second granularity).
+# Polls COMMAND every 0.1 s for up to SECONDS of wall time.
 wait_for() {
-	local seconds=$1 i
+	local deadline=$((${EPOCHREALTIME/./} + $1 * 1000000))
 	shift
-	for ((i = 0; i < seconds * 10; i++)); do
+	while true; do
 		"$@" && return 0
+		((${EPOCHREALTIME/./} < deadline)) || return 1
 		sleep 0.1
 	done
-	return 1
 }
 # Log lines written since the byte offset in $mark.
 log_since() { tail -c +$((mark + 1)) "$LOG" 2>/dev/null; }
