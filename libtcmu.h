@@ -141,6 +141,24 @@ struct tcmu_handler {
 
 	/* TCMU_HANDLER_* facts about the storage, reported in VPD pages. */
 	uint32_t flags;
+
+	/*
+	 * Asynchronous handlers (see tcmu_device_watch_fd()). Required once
+	 * the handler watches a file descriptor: fd is ready for events
+	 * (TCMU_FD_* bits; an error or hang-up on fd reports every event
+	 * watched, so that the handler's read or write meets it). Runs on the
+	 * device's ring thread; the requests completed inside it reach the
+	 * kernel together, with one notification, when it returns.
+	 */
+	void (*fd_ready)(struct tcmu_device *dev, int fd, uint32_t events);
+	/*
+	 * Optional: called on the ring thread after each batch of commands
+	 * the core handed to this device, and after each fd_ready (a
+	 * completion may start the next step of a command, as the write of
+	 * COMPARE AND WRITE), so that the handler submits what it queued in
+	 * one go (io_uring_submit) or changes what it watches.
+	 */
+	void (*batch_done)(struct tcmu_device *dev);
 };
 
 /* Flags for tcmu_handler.flags. */
@@ -161,6 +179,38 @@ struct tcmu_handler {
 
 /* Completes a request taken by read/write/flush/unmap: 0 or -errno. */
 void tcmu_request_complete(struct tcmu_request *req, int result);
+
+/*
+ * Asynchronous completion without a thread per device: the device's ring
+ * thread waits for the handler's file descriptors (an io_uring's or an
+ * eventfd, a socket, a timerfd) next to the ring, and calls
+ * tcmu_handler.fd_ready when one is ready. fd_ready and batch_done run on
+ * that thread, never concurrently with each other or with the device's
+ * read/write/flush/unmap calls made there.
+ *
+ * On detach (removal, shutdown) the core takes no new commands from the
+ * ring, keeps serving the watched fds until every request in flight has
+ * completed, then ends the watches, and only then calls close().
+ */
+#define TCMU_FD_READABLE (1u << 0)
+#define TCMU_FD_WRITABLE (1u << 1)
+
+/*
+ * Has the ring thread of dev also wait for fd to become ready for events
+ * (TCMU_FD_* bits, level-triggered) and then call handler->fd_ready on it.
+ * Calling it again for the same fd changes the events; 0 pauses the watch.
+ * Call it from open() (the watch starts when the device starts being
+ * served) or on the ring thread (inside read/write/flush/unmap, fd_ready
+ * or batch_done). A device may watch several fds. 0 or -errno: -EINVAL
+ * for a bad fd or event, or a handler without fd_ready; -EPERM from
+ * another thread.
+ */
+int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events);
+/*
+ * Ends a watch; same threads as above. -ENOENT when fd is not watched.
+ * Watches also end before close() is called.
+ */
+int tcmu_device_unwatch_fd(struct tcmu_device *dev, int fd);
 
 /* Device accessors; valid from open until close returns. */
 const char *tcmu_device_get_name(const struct tcmu_device *dev);

@@ -329,12 +329,14 @@ static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
 	 */
 	if (removed_by_kernel)
 		__atomic_store_n(&dev->leaving, true, __ATOMIC_RELEASE);
+	/* Requests in flight may complete through the handler's watched fds. */
 	if (dev->worker) {
-		worker_remove_device(dev);
+		worker_stop_ring(dev);
 		if (ring_wait_drained(&dev->ring, DRAIN_TIMEOUT_MS) < 0)
 			tcmu_dev_err(dev, "commands still in flight after %d s; closing anyway",
 				     DRAIN_TIMEOUT_MS / 1000);
 	}
+	worker_remove_device(dev);
 	/* Copies that other devices received may still read or write this one. */
 	device_wait_unreferenced(dev);
 	if (dev->handler_open) {

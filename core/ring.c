@@ -167,11 +167,33 @@ static bool tail_advance_locked(struct tcmu_ring *ring)
 /* Called with the lock held after the tail moved: kick now or at batch end. */
 static bool kick_now_locked(struct tcmu_ring *ring)
 {
-	if (ring->in_batch && pthread_equal(ring->serving_thread, pthread_self())) {
+	if (ring->batch_depth > 0 && pthread_equal(ring->serving_thread, pthread_self())) {
 		ring->kick_pending = true;
 		return false;
 	}
 	return true;
+}
+
+void ring_batch_begin(struct tcmu_ring *ring)
+{
+	pthread_mutex_lock(&ring->lock);
+	if (ring->batch_depth++ == 0)
+		ring->serving_thread = pthread_self();
+	pthread_mutex_unlock(&ring->lock);
+}
+
+void ring_batch_end(struct tcmu_ring *ring)
+{
+	bool kick = false;
+
+	pthread_mutex_lock(&ring->lock);
+	if (--ring->batch_depth == 0) {
+		kick = ring->kick_pending;
+		ring->kick_pending = false;
+	}
+	pthread_mutex_unlock(&ring->lock);
+	if (kick)
+		ring->kick(ring);
 }
 
 void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
@@ -306,15 +328,11 @@ int ring_process(struct tcmu_ring *ring)
 	uint32_t cmdr_size = ring->cmdr_size;
 	struct tcmu_request *req;
 	int dispatched = 0;
-	bool kick;
 
 	if (ring->broken)
 		return -EPROTO;
 
-	pthread_mutex_lock(&ring->lock);
-	ring->serving_thread = pthread_self();
-	ring->in_batch = true;
-	pthread_mutex_unlock(&ring->lock);
+	ring_batch_begin(ring);
 
 	for (;;) {
 		uint32_t head = __atomic_load_n(&ring->mailbox->cmd_head, __ATOMIC_ACQUIRE);
@@ -407,13 +425,7 @@ int ring_process(struct tcmu_ring *ring)
 	}
 
 out:
-	pthread_mutex_lock(&ring->lock);
-	ring->in_batch = false;
-	kick = ring->kick_pending;
-	ring->kick_pending = false;
-	pthread_mutex_unlock(&ring->lock);
-	if (kick)
-		ring->kick(ring);
+	ring_batch_end(ring);
 	return ring->broken ? -EPROTO : dispatched;
 }
 

@@ -96,9 +96,9 @@ struct tcmu_ring {
 	size_t pool_chunk_count;
 	uint32_t in_flight;
 
-	/* Set while the serving thread consumes a batch: completions defer the kick. */
+	/* Set while the serving thread runs a batch: its completions defer the kick. */
 	pthread_t serving_thread;
-	bool in_batch;
+	unsigned int batch_depth;
 	bool kick_pending;
 	bool broken;			/* a malformed entry was seen; nothing more is read */
 	pthread_cond_t drained;		/* signalled when in_flight drops to 0 */
@@ -118,6 +118,13 @@ int ring_process(struct tcmu_ring *ring);
  */
 void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
 			   const uint8_t *sense, size_t sense_length, uint32_t read_length);
+/*
+ * Brackets work of the serving thread (a batch of commands, a handler's
+ * fd_ready): the completions it makes inside reach the kernel with one
+ * kick at the end. Nests.
+ */
+void ring_batch_begin(struct tcmu_ring *ring);
+void ring_batch_end(struct tcmu_ring *ring);
 /* New entries past what was consumed? Only for the thread that serves the ring. */
 bool ring_has_entries(struct tcmu_ring *ring);
 /* Waits until every dispatched command is complete, at most timeout_ms. -ETIMEDOUT otherwise. */
@@ -126,6 +133,7 @@ int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms);
 /* ------------------------------------------------------------- device.c */
 
 struct ring_worker;
+struct worker_watch;
 
 struct tcmu_device {
 	char *name;			/* configfs object name */
@@ -158,6 +166,8 @@ struct tcmu_device {
 	struct scsi_device_state scsi;	/* owned by the SCSI layer (scsi.h) */
 
 	struct ring_worker *worker;
+	struct worker_watch *ring_watch;	/* the uio fd in the worker's epoll set */
+	struct worker_watch *watches;	/* the handler's fds (tcmu_device_watch_fd) */
 	struct tcmu_device *next;	/* the daemon's device list */
 	unsigned int references;	/* device_get_by_designator(); under the list's lock */
 	bool leaving;			/* removed by the kernel: copies stop using it */
@@ -215,7 +225,16 @@ void workers_stop(void);
 int worker_add_device(struct tcmu_device *dev);
 /* Largest window a worker polls its rings before it sleeps; 0: never poll. */
 void workers_set_poll_limit(unsigned int microseconds);
-/* Returns when the worker no longer touches the device. */
+/*
+ * Detach, first step: the worker takes no more commands from the ring but
+ * goes on serving the handler's watched fds, through which requests in
+ * flight complete.
+ */
+void worker_stop_ring(struct tcmu_device *dev);
+/*
+ * Ends the watches and returns when the worker no longer touches the
+ * device. Also frees the watches of a device that was never served.
+ */
 void worker_remove_device(struct tcmu_device *dev);
 
 /* ----------------------------------------------------- handler_loader.c */

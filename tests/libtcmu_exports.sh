@@ -1,7 +1,8 @@
 #!/bin/bash
-# libtcmu.so.1 exports exactly what libtcmu.h declares under LIBTCMU_1, what
+# libtcmu.so.1 exports exactly what libtcmu.h declares under LIBTCMU_1 and the
+# nodes that extend it (LIBTCMU_1.1, ...), what
 # the daemon (and test_dbus, fuzz_config) call under LIBTCMU_PRIVATE_<release>
-# and nothing else; the handlers need libtcmu.so.1 and take only LIBTCMU_1.
+# and nothing else; the handlers need libtcmu.so.1 and take only LIBTCMU_1[.x].
 #
 # usage: tests/libtcmu_exports.sh SOURCE_DIR BUILD_DIR (the ctest libtcmu_exports)
 set -euo pipefail
@@ -33,10 +34,10 @@ exported=$(readelf --dyn-syms -W "$library" |
 unversioned=$(readelf --dyn-syms -W "$library" |
 	awk '$7 != "UND" && ($5 == "GLOBAL" || $5 == "WEAK") && $8 !~ /@/ && $7 != "ABS" {print $8}')
 check "no export without a version node${unversioned:+ (has: $unversioned)}" test -z "$unversioned"
-public=$(sed -n 's/@@LIBTCMU_1$//p' <<<"$exported" | sort)
-check "LIBTCMU_1 is exactly what libtcmu.h declares" same "$declared" "$public"
+public=$(sed -nE 's/@@LIBTCMU_1(\.[0-9]+)?$//p' <<<"$exported" | sort)
+check "LIBTCMU_1[.x] is exactly what libtcmu.h declares" same "$declared" "$public"
 version=$(sed -n 's/^project(tcmu-runner VERSION \([^ )]*\).*/\1/p' "$source_dir/CMakeLists.txt")
-other=$(grep -vE "@@LIBTCMU_(1|PRIVATE_$version)$" <<<"$exported" || true)
+other=$(grep -vE "@@LIBTCMU_(1(\.[0-9]+)?|PRIVATE_$version)$" <<<"$exported" || true)
 check "every other export is in LIBTCMU_PRIVATE_$version${other:+ (not: $other)}" test -z "$other"
 private=$(sed -n "s/@@LIBTCMU_PRIVATE_$version\$//p" <<<"$exported")
 # The programs that bind it (linking proves they find all they call there).
@@ -51,8 +52,8 @@ for handler in "$build_dir"/handler_*.so; do
 	name=$(basename "$handler")
 	check "$name needs libtcmu.so.1" sh -c "readelf -d '$handler' | grep -q 'NEEDED.*\[libtcmu.so.1\]'"
 	wrong=$(nm -D --undefined-only "$handler" | awk '{print $2}' |
-		grep -E '^(tcmu_|[^@]*@LIBTCMU_)' | grep -v '@LIBTCMU_1$' || true)
-	check "$name takes only LIBTCMU_1 symbols from it${wrong:+ (not: $wrong)}" test -z "$wrong"
+		grep -E '^(tcmu_|[^@]*@LIBTCMU_)' | grep -vE '@LIBTCMU_1(\.[0-9]+)?$' || true)
+	check "$name takes only LIBTCMU_1[.x] symbols from it${wrong:+ (not: $wrong)}" test -z "$wrong"
 done
 
 [ "$failures" -eq 0 ]
