@@ -174,7 +174,8 @@ uint32_t scsi_max_transfer_blocks(const struct tcmu_device *dev)
 
 bool scsi_has_unmap(const struct tcmu_device *dev)
 {
-	return dev->handler && dev->handler->unmap;
+	return dev->handler && dev->handler->unmap &&
+	       !__atomic_load_n(&dev->unmap_unsupported, __ATOMIC_RELAXED);
 }
 
 /*

@@ -224,6 +224,14 @@ uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev);
 bool tcmu_device_get_write_cache(const struct tcmu_device *dev);
 void *tcmu_device_get_private(const struct tcmu_device *dev);
 void tcmu_device_set_private(struct tcmu_device *dev, void *private_data);
+/*
+ * For a handler with unmap whose storage for this device cannot deallocate
+ * (a file system without hole punching, a disk without discard): false
+ * makes the device stop advertising thin provisioning (no UNMAP, WRITE SAME
+ * writes its zeros). Call it from open() or reconfigure(); devices start
+ * with true. Since LIBTCMU_1.1.
+ */
+void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported);
 
 /*
  * Helpers for handlers whose storage is a file descriptor. Each moves

@@ -12,6 +12,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -30,6 +31,11 @@ const char *tcmu_device_get_backstore(const struct tcmu_device *dev) { return de
 const char *tcmu_device_get_config(const struct tcmu_device *dev) { return dev->config; }
 void *tcmu_device_get_private(const struct tcmu_device *dev) { return dev->private_data; }
 void tcmu_device_set_private(struct tcmu_device *dev, void *data) { dev->private_data = data; }
+
+void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported)
+{
+	__atomic_store_n(&dev->unmap_unsupported, !supported, __ATOMIC_RELAXED);
+}
 
 uint64_t tcmu_device_get_size(const struct tcmu_device *dev)
 {
@@ -419,6 +425,75 @@ int device_attach_existing(void)
 
 /* ---- reconfigure ---- */
 
+struct device_flush_wait {
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	bool done;
+	int result;
+};
+
+static void device_flush_done(struct tcmu_request *req, int result)
+{
+	struct device_flush_wait *wait = req->scsi_private;
+
+	pthread_mutex_lock(&wait->lock);
+	wait->result = result;
+	wait->done = true;
+	pthread_cond_broadcast(&wait->done_cond);
+	pthread_mutex_unlock(&wait->lock);
+}
+
+/* On the ring's thread, where the handler expects its calls. */
+static void device_flush_start(struct tcmu_device *dev, void *argument)
+{
+	struct tcmu_request *req = argument;
+	int ret = dev->handler->flush(dev, req);
+
+	if (ret < 0)
+		device_flush_done(req, ret);
+}
+
+/* Makes every write the handler completed so far durable. 0 or -errno. */
+static int device_flush(struct tcmu_device *dev)
+{
+	struct device_flush_wait wait = {
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.done_cond = PTHREAD_COND_INITIALIZER,
+	};
+	struct tcmu_request req = {
+		.dev = dev,
+		.io_done = device_flush_done,
+		.scsi_private = &wait,
+	};
+	int ret = worker_run(dev, device_flush_start, &req);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&wait.lock);
+	while (!wait.done)
+		pthread_cond_wait(&wait.done_cond, &wait.lock);
+	pthread_mutex_unlock(&wait.lock);
+	return wait.result;
+}
+
+/*
+ * Turns the write cache off: write-through first, so that a write from now
+ * on is durable by itself, then a flush for the writes completed into the
+ * cache before. A failed flush turns the cache back on. 0 or -errno.
+ */
+static int device_write_cache_off(struct tcmu_device *dev)
+{
+	int ret;
+
+	__atomic_store_n(&dev->write_cache, false, __ATOMIC_SEQ_CST);
+	ret = device_flush(dev);
+	if (ret < 0) {
+		__atomic_store_n(&dev->write_cache, true, __ATOMIC_SEQ_CST);
+		tcmu_dev_err(dev, "write cache stays on: flushing it failed: %s", strerror(-ret));
+	}
+	return ret;
+}
+
 int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change *change)
 {
 	struct tcmu_device_change handler_change = { 0 };
@@ -466,11 +541,21 @@ int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change 
 		ret = -EOPNOTSUPP;
 		goto out;
 	}
+	if ((handler_change.what & TCMU_CHANGE_WRITE_CACHE) && !handler_change.write_cache) {
+		ret = device_write_cache_off(dev);
+		if (ret < 0)
+			goto out;
+	}
 	if (handler_change.what && dev->handler->reconfigure) {
 		/* The handler logs why it refuses: it made the decision. */
 		ret = dev->handler->reconfigure(dev, &handler_change);
-		if (ret < 0)
+		if (ret < 0) {
+			/* Nothing changed, so neither did the cache (flushing it did no harm). */
+			if (handler_change.what & TCMU_CHANGE_WRITE_CACHE)
+				__atomic_store_n(&dev->write_cache, !handler_change.write_cache,
+						 __ATOMIC_SEQ_CST);
 			goto out;
+		}
 	}
 
 	if (handler_change.what & TCMU_CHANGE_CONFIG) {

@@ -157,6 +157,8 @@ struct tcmu_device {
 	const struct tcmu_handler *handler;
 	void *private_data;
 	bool handler_open;
+	/* The handler said this device's storage cannot deallocate. */
+	bool unmap_unsupported;
 
 	uint64_t size;
 	uint32_t block_size;
@@ -236,6 +238,13 @@ void worker_stop_ring(struct tcmu_device *dev);
  * device. Also frees the watches of a device that was never served.
  */
 void worker_remove_device(struct tcmu_device *dev);
+typedef void (*worker_function_fn)(struct tcmu_device *dev, void *argument);
+/*
+ * Runs function on the thread that serves dev's ring, between two batches
+ * (so no synchronous handler call for the ring is in progress), and
+ * returns when it returned. 0 or -errno (then it did not run).
+ */
+int worker_run(struct tcmu_device *dev, worker_function_fn function, void *argument);
 
 /* ----------------------------------------------------- handler_loader.c */
 

@@ -44,7 +44,7 @@
 /* First window when polling starts to pay; it doubles from there. */
 #define POLL_START_NS 10000ULL
 
-enum worker_request_kind { WORKER_ADD, WORKER_STOP_RING, WORKER_REMOVE, WORKER_STOP };
+enum worker_request_kind { WORKER_ADD, WORKER_STOP_RING, WORKER_REMOVE, WORKER_RUN, WORKER_STOP };
 
 /* What an epoll entry of a worker stands for: its data points to one of these. */
 enum watch_kind {
@@ -76,6 +76,8 @@ struct ring_worker {
 	enum worker_request_kind request;
 	bool request_posted;		/* atomic: ends a polling window early */
 	struct tcmu_device *request_device;
+	worker_function_fn request_function;	/* WORKER_RUN */
+	void *request_argument;
 	int request_result;
 	bool request_done;
 
@@ -397,6 +399,12 @@ static bool worker_handle_control(struct ring_worker *worker)
 	case WORKER_REMOVE:
 		worker_forget_device(worker, dev);
 		break;
+	case WORKER_RUN:
+		/* Not under the lock: the function may call back into the core. */
+		pthread_mutex_unlock(&worker->lock);
+		worker->request_function(dev, worker->request_argument);
+		pthread_mutex_lock(&worker->lock);
+		break;
 	case WORKER_STOP:
 		keep_running = false;
 		break;
@@ -522,7 +530,7 @@ static void *worker_main(void *argument)
 }
 
 static int worker_call(struct ring_worker *worker, enum worker_request_kind request,
-		       struct tcmu_device *dev)
+		       struct tcmu_device *dev, worker_function_fn function, void *argument)
 {
 	uint64_t one = 1;
 	int result;
@@ -531,6 +539,8 @@ static int worker_call(struct ring_worker *worker, enum worker_request_kind requ
 	pthread_mutex_lock(&worker->lock);
 	worker->request = request;
 	worker->request_device = dev;
+	worker->request_function = function;
+	worker->request_argument = argument;
 	worker->request_done = false;
 	pthread_mutex_unlock(&worker->lock);
 	__atomic_store_n(&worker->request_posted, true, __ATOMIC_RELAXED);
@@ -562,7 +572,7 @@ int worker_add_device(struct tcmu_device *dev)
 			chosen = &workers[i];
 	/* Set first: the handler may watch fds from the first command on. */
 	dev->worker = chosen;
-	ret = worker_call(chosen, WORKER_ADD, dev);
+	ret = worker_call(chosen, WORKER_ADD, dev, NULL, NULL);
 	if (ret < 0) {
 		dev->worker = NULL;
 		return ret;
@@ -577,7 +587,7 @@ void worker_stop_ring(struct tcmu_device *dev)
 
 	if (!dev->worker)
 		return;
-	ret = worker_call(dev->worker, WORKER_STOP_RING, dev);
+	ret = worker_call(dev->worker, WORKER_STOP_RING, dev, NULL, NULL);
 	if (ret < 0)
 		tcmu_dev_err(dev, "stop serving the ring: %s", strerror(-ret));
 }
@@ -597,11 +607,21 @@ void worker_remove_device(struct tcmu_device *dev)
 		}
 		return;
 	}
-	ret = worker_call(worker, WORKER_REMOVE, dev);
+	ret = worker_call(worker, WORKER_REMOVE, dev, NULL, NULL);
 	if (ret < 0)
 		tcmu_dev_err(dev, "stop serving: %s", strerror(-ret));
 	worker->device_count--;
 	dev->worker = NULL;
+}
+
+int worker_run(struct tcmu_device *dev, worker_function_fn function, void *argument)
+{
+	if (!dev->worker) {
+		/* Not served yet (or any more): nothing else touches the ring. */
+		function(dev, argument);
+		return 0;
+	}
+	return worker_call(dev->worker, WORKER_RUN, dev, function, argument);
 }
 
 static int worker_init(struct ring_worker *worker)
@@ -683,7 +703,7 @@ void workers_stop(void)
 	unsigned int i;
 
 	for (i = 0; i < worker_count; i++) {
-		worker_call(&workers[i], WORKER_STOP, NULL);
+		worker_call(&workers[i], WORKER_STOP, NULL, NULL, NULL);
 		pthread_join(workers[i].thread, NULL);
 		worker_release(&workers[i]);
 	}

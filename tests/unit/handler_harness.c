@@ -37,6 +37,10 @@ uint64_t tcmu_device_get_size(const struct tcmu_device *dev) { return dev->size;
 uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev) { return dev->block_size; }
 bool tcmu_device_get_write_cache(const struct tcmu_device *dev) { return dev->write_cache; }
 void *tcmu_device_get_private(const struct tcmu_device *dev) { return dev->private_data; }
+void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported)
+{
+	dev->unmap_unsupported = !supported;
+}
 void tcmu_device_set_private(struct tcmu_device *dev, void *private_data)
 {
 	dev->private_data = private_data;

@@ -26,6 +26,8 @@ struct tcmu_device {
 	uint32_t block_size;
 	bool write_cache;
 	void *private_data;
+	/* What the handler last passed to tcmu_device_set_unmap_supported(). */
+	bool unmap_unsupported;
 };
 
 /* dlopens path and returns its handler; fails the test on any problem. */
