@@ -56,6 +56,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define FILE_CONFIG_DESCRIPTION							\
@@ -63,6 +64,9 @@
 	"daemon's working directory, taken verbatim (e.g. /var/lib/tcmu/disk0.img).\n" \
 	"A missing file is created (mode 0600) and a smaller one grown to the\n"	\
 	"device size; a block device must be at least the device size."
+
+/* Opens of a path that keeps changing under us before giving up. */
+#define FILE_OPEN_ATTEMPTS 3
 
 struct file_state {
 	/*
@@ -131,6 +135,10 @@ static int file_check_config(const char *path, char **ret_reason)
 				   "a component of '%s' is not a directory", path);
 	if (errno != ENOENT)
 		return file_refuse(ret_reason, -errno, "cannot access '%s': %m", path);
+	if (lstat(path, &status) == 0 && S_ISLNK(status.st_mode))
+		return file_refuse(ret_reason, -ENOENT,
+				   "'%s' is a symbolic link to a file that does not exist; "
+				   "files are not created through links", path);
 
 	directory_copy = strdup(path);
 	if (!directory_copy)
@@ -202,6 +210,46 @@ static int file_ensure_size(struct tcmu_device *dev, int fd, const char *path,
 	return 0;
 }
 
+/*
+ * Whether UNMAP can deallocate on the storage behind fd. A block device
+ * punches with a zero-out that must not fall back to writing, so it needs
+ * the device's write-zeroes support; a file is asked directly, past its end
+ * where punching loses nothing. Any doubt answers no.
+ */
+static bool file_can_punch(struct tcmu_device *dev, int fd, const char *path)
+{
+	struct stat status;
+	uint64_t write_zeroes_bytes = 0;
+	char attribute[96];
+	FILE *stream;
+
+	if (fstat(fd, &status) < 0)
+		return false;
+	if (S_ISREG(status.st_mode)) {
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, status.st_size,
+			      4096) == 0)
+			return true;
+		tcmu_dev_info(dev, "'%s' cannot punch holes (%m): no thin provisioning", path);
+		return false;
+	}
+	/* A partition has no queue directory of its own: it shares its disk's. */
+	snprintf(attribute, sizeof(attribute), "/sys/dev/block/%u:%u/queue/write_zeroes_max_bytes",
+		 major(status.st_rdev), minor(status.st_rdev));
+	if (access(attribute, F_OK) < 0)
+		snprintf(attribute, sizeof(attribute),
+			 "/sys/dev/block/%u:%u/../queue/write_zeroes_max_bytes",
+			 major(status.st_rdev), minor(status.st_rdev));
+	stream = fopen(attribute, "re");
+	if (stream) {
+		if (fscanf(stream, "%" SCNu64, &write_zeroes_bytes) != 1)
+			write_zeroes_bytes = 0;
+		fclose(stream);
+	}
+	if (write_zeroes_bytes == 0)
+		tcmu_dev_info(dev, "'%s' cannot zero without writing: no thin provisioning", path);
+	return write_zeroes_bytes > 0;
+}
+
 /* Makes the creation of path durable: its directory entry is metadata of the directory. */
 static void file_sync_directory(struct tcmu_device *dev, const char *path)
 {
@@ -238,22 +286,37 @@ static int file_open_storage(struct tcmu_device *dev, const char *path, uint64_t
 		return result;
 	}
 
-	for (;;) {
+	for (int attempt = 0; attempt < FILE_OPEN_ATTEMPTS; attempt++) {
+		/*
+		 * O_EXCL without O_CREAT claims a block device exclusively, as
+		 * the kernel's block backstore does: a mounted or otherwise
+		 * claimed device fails with EBUSY. Linux ignores it for other files.
+		 */
+		fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT)
+			break;
+		/* Never through a symbolic link: a dangling one fails with EEXIST. */
 		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (fd >= 0) {
 			created = true;
 			break;
 		}
+		/* EEXIST: created (or deleted again) by somebody else meanwhile; retry. */
 		if (errno != EEXIST)
-			break;
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		/* Deleted between the two opens: create it after all. */
-		if (fd >= 0 || errno != ENOENT)
 			break;
 	}
 	if (fd < 0) {
+		struct stat status;
+
 		result = -errno;
-		tcmu_dev_err(dev, "open '%s': %m", path);
+		if (result == -EEXIST && lstat(path, &status) == 0 && S_ISLNK(status.st_mode))
+			tcmu_dev_err(dev, "'%s' is a symbolic link to a file that does not exist; "
+				     "files are not created through links", path);
+		else if (result == -EBUSY)
+			tcmu_dev_err(dev, "open '%s': %m (mounted, or in use by another program)",
+				     path);
+		else
+			tcmu_dev_err(dev, "open '%s': %m", path);
 		return result;
 	}
 
@@ -278,11 +341,28 @@ out_close:
 	return result;
 }
 
+/*
+ * Whether the file was deleted while in use; its data is then lost when the
+ * device closes, so durable requests fail with -EIO from now on. An fstat
+ * per durable write would cost the hot path a system call: flushes check,
+ * and durable writes only when the write or fdatasync failed.
+ */
+static bool file_check_deleted(struct tcmu_device *dev, struct file_state *state)
+{
+	struct stat status;
+
+	if (fstat(state->fd, &status) < 0 || !S_ISREG(status.st_mode) || status.st_nlink > 0)
+		return false;
+	if (atomic_exchange(&state->durability_error, -EIO) != -EIO)
+		tcmu_dev_err(dev, "'%s' was deleted: writes are lost when the device closes; "
+			     "later flushes fail until the medium changes", state->path);
+	return true;
+}
+
 /* fdatasync with the sticky error described at the top. Returns 0 or -errno. */
-static int file_sync(struct tcmu_device *dev, struct file_state *state)
+static int file_sync(struct tcmu_device *dev, struct file_state *state, bool check_deleted)
 {
 	int result = atomic_load(&state->durability_error);
-	struct stat status;
 
 	if (result < 0)
 		return result;
@@ -290,18 +370,15 @@ static int file_sync(struct tcmu_device *dev, struct file_state *state)
 		if (errno == EINTR)
 			continue;
 		result = -errno;
+		if (file_check_deleted(dev, state))
+			return -EIO;
 		tcmu_dev_err(dev, "fdatasync '%s': %m; later flushes fail until the medium changes",
 			     state->path);
 		atomic_store(&state->durability_error, result);
 		return result;
 	}
-	/* Data synced into a deleted file is lost all the same when it is closed. */
-	if (fstat(state->fd, &status) == 0 && S_ISREG(status.st_mode) && status.st_nlink == 0) {
-		tcmu_dev_err(dev, "'%s' was deleted: writes are lost when the device closes; "
-			     "later flushes fail until the medium changes", state->path);
-		atomic_store(&state->durability_error, -EIO);
+	if (check_deleted && file_check_deleted(dev, state))
 		return -EIO;
-	}
 	return 0;
 }
 
@@ -339,6 +416,7 @@ static int file_open(struct tcmu_device *dev)
 		result = state->fd;
 		goto out_destroy_lock;
 	}
+	tcmu_device_set_unmap_supported(dev, file_can_punch(dev, state->fd, path));
 	tcmu_device_set_private(dev, state);
 	return 0;
 
@@ -356,7 +434,7 @@ static void file_close(struct tcmu_device *dev)
 	struct file_state *state = tcmu_device_get_private(dev);
 
 	/* The page cache outlives us, but not a power failure after shutdown. */
-	file_sync(dev, state);
+	file_sync(dev, state, true);
 	tcmu_device_set_private(dev, NULL);
 	close(state->fd);
 	pthread_rwlock_destroy(&state->lock);
@@ -389,9 +467,10 @@ static int file_read(struct tcmu_device *dev, struct tcmu_request *req,
 	 */
 	pthread_rwlock_rdlock(&state->lock);
 	result = tcmu_fd_read(state->fd, iov, iov_count, offset, length);
-	pthread_rwlock_unlock(&state->lock);
+	/* Under the lock: a medium change frees state->path. */
 	if (result < 0)
 		file_log_io_error(dev, state, "read", offset, length, result);
+	pthread_rwlock_unlock(&state->lock);
 	tcmu_request_complete(req, result);
 	return 0;
 }
@@ -406,10 +485,12 @@ static int file_write(struct tcmu_device *dev, struct tcmu_request *req,
 
 	pthread_rwlock_rdlock(&state->lock);
 	result = tcmu_fd_write(state->fd, iov, iov_count, offset, length);
-	if (result < 0)
+	if (result < 0) {
 		file_log_io_error(dev, state, "write", offset, length, result);
-	else if (durable)
-		result = file_sync(dev, state);
+		file_check_deleted(dev, state);
+	} else if (durable) {
+		result = file_sync(dev, state, false);
+	}
 	pthread_rwlock_unlock(&state->lock);
 	tcmu_request_complete(req, result);
 	return 0;
@@ -421,7 +502,7 @@ static int file_flush(struct tcmu_device *dev, struct tcmu_request *req)
 	int result;
 
 	pthread_rwlock_rdlock(&state->lock);
-	result = file_sync(dev, state);
+	result = file_sync(dev, state, true);
 	pthread_rwlock_unlock(&state->lock);
 	tcmu_request_complete(req, result);
 	return 0;
@@ -437,9 +518,11 @@ static int file_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 	if (fallocate(state->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)offset, (off_t)length) < 0) {
 		result = -errno;
-		if (result != -EOPNOTSUPP)
-			tcmu_dev_err(dev, "punch hole of %" PRIu64 " bytes at %" PRIu64
-				     " in '%s': %m", length, offset, state->path);
+		tcmu_dev_err(dev, "punch hole of %" PRIu64 " bytes at %" PRIu64 " in '%s': %m",
+			     length, offset, state->path);
+	} else if (!tcmu_device_get_write_cache(dev)) {
+		/* Without a write cache the zeros are promised now, not after a crash. */
+		result = file_sync(dev, state, false);
 	}
 	pthread_rwlock_unlock(&state->lock);
 	tcmu_request_complete(req, result);
@@ -475,6 +558,7 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 			       const char *path, uint64_t size)
 {
 	char *new_path = strdup(path);
+	bool can_punch;
 	int new_fd;
 	int old_fd;
 	char *old_path;
@@ -486,6 +570,7 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 		free(new_path);
 		return new_fd;
 	}
+	can_punch = file_can_punch(dev, new_fd, path);
 
 	pthread_rwlock_wrlock(&state->lock);
 	/*
@@ -493,13 +578,15 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 	 * before letting it go. A failure is logged by file_sync; the data is
 	 * lost either way, and the administrator asked for the new medium.
 	 */
-	file_sync(dev, state);
+	file_sync(dev, state, true);
 	old_fd = state->fd;
 	old_path = state->path;
 	state->fd = new_fd;
 	state->path = new_path;
 	atomic_store(&state->durability_error, 0);
 	atomic_store(&state->io_error_logged, false);
+	/* Under the lock: an UNMAP already checked against the old medium may still come. */
+	tcmu_device_set_unmap_supported(dev, can_punch);
 	pthread_rwlock_unlock(&state->lock);
 
 	tcmu_dev_info(dev, "medium changed from '%s' to '%s'", old_path, new_path);
@@ -516,16 +603,7 @@ static int file_reconfigure(struct tcmu_device *dev,
 							  : tcmu_device_get_size(dev);
 	int result;
 
-	/* First, as it may fail: then nothing has changed yet. */
-	if ((change->what & TCMU_CHANGE_WRITE_CACHE) && !change->write_cache &&
-	    tcmu_device_get_write_cache(dev)) {
-		/* Without a write cache, what was acknowledged must be on disk. */
-		pthread_rwlock_rdlock(&state->lock);
-		result = file_sync(dev, state);
-		pthread_rwlock_unlock(&state->lock);
-		if (result < 0)
-			return result;
-	}
+	/* A write cache turned off was flushed by the core already. */
 	if ((change->what & TCMU_CHANGE_CONFIG) &&
 	    !file_is_same_storage(change->config, state->fd)) {
 		result = file_switch_storage(dev, state, change->config, size);

@@ -20,11 +20,32 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #define MIB (1024u * 1024u)
+
+/*
+ * The executable's symbols come first when the handler's are bound, so
+ * these count the handler's system calls (and the test's own) and then
+ * make them.
+ */
+static atomic_uint fdatasync_calls;
+static atomic_uint fstat_calls;
+
+int fdatasync(int fd)
+{
+	atomic_fetch_add(&fdatasync_calls, 1);
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+int fstat(int fd, struct stat *status)
+{
+	atomic_fetch_add(&fstat_calls, 1);
+	return (int)syscall(SYS_fstat, fd, status);
+}
 
 struct fixture {
 	const struct tcmu_handler *handler;
@@ -435,10 +456,13 @@ static void test_deleted_file_fails_durable_requests(void **state)
 
 	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, sizeof(read_back)), 0);
 	assert_memory_equal(read_back, written, sizeof(written));
-	/* With the write cache on, a plain write is not made durable on the spot... */
-	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0), 0);
-	/* ...with it off, it is, and here it cannot be. */
+	/* A durable write does not look (no fstat on the hot path)... */
 	fixture->dev.write_cache = false;
+	fstat_calls = 0;
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0), 0);
+	assert_int_equal(fstat_calls, 0);
+	/* ...a flush does, and from then on nothing is durable. */
+	assert_int_equal(harness_flush(handler, &fixture->dev), -EIO);
 	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0),
 			 -EIO);
 	fixture->dev.write_cache = true;
@@ -669,7 +693,17 @@ static void test_block_device(void **state)
 	assert_null(fixture->dev.private_data);
 
 	fixture->dev.size = 16 * MIB;
+	/* Claimed by somebody else (as a mount does): refused. */
+	fd = open(loop_path, O_RDONLY | O_EXCL | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(handler->open(&fixture->dev), -EBUSY);
+	assert_non_null(strstr(harness_log(), "in use"));
+	close(fd);
+
 	open_device(fixture);
+	/* And now ours: nobody else can claim it. */
+	assert_int_equal(open(loop_path, O_RDONLY | O_EXCL | O_CLOEXEC), -1);
+	assert_int_equal(errno, EBUSY);
 	harness_pattern(written, sizeof(written), 40);
 	assert_int_equal(harness_write(handler, &fixture->dev, 16 * MIB - sizeof(written),
 				       written, sizeof(written), TCMU_WRITE_FUA), 0);
@@ -763,6 +797,84 @@ static void test_reconfigure_under_io(void **state)
 	free(paths[1]);
 }
 
+/* A link to a missing file is refused at once, not created through or retried forever. */
+static void test_dangling_symlink(void **state)
+{
+	struct fixture *fixture = *state;
+	char *link_path = in_directory(fixture, "link.img");
+	char *missing = in_directory(fixture, "missing.img");
+
+	assert_int_equal(symlink(missing, link_path), 0);
+	expect_refusal(fixture->handler, link_path, -ENOENT, "symbolic link");
+	fixture->dev.config = link_path;
+	assert_int_equal(fixture->handler->open(&fixture->dev), -ENOENT);
+	fixture->dev.config = fixture->path;
+	assert_null(fixture->dev.private_data);
+	assert_int_equal(access(missing, F_OK), -1);
+	assert_non_null(strstr(harness_log(), "symbolic link"));
+
+	/* A link to a file that exists is followed. */
+	assert_int_equal(rename(link_path, fixture->path), 0);
+	assert_int_equal(close(open(missing, O_RDWR | O_CREAT, 0600)), 0);
+	open_device(fixture);
+	close_device(fixture);
+	assert_int_equal(status_of(missing).st_size, 16 * MIB);
+	free(link_path);
+	free(missing);
+}
+
+/* Thin provisioning only where holes can be punched; ramfs cannot. */
+static void test_unmap_probed(void **state)
+{
+	struct fixture *fixture = *state;
+	struct tcmu_device_change change = { .what = TCMU_CHANGE_CONFIG };
+	char *path;
+
+	open_device(fixture);
+	assert_false(fixture->dev.unmap_unsupported);
+	fixture->mount_point = in_directory(fixture, "ramfs");
+	assert_int_equal(mkdir(fixture->mount_point, 0700), 0);
+	if (geteuid() != 0 || mount("ramfs", fixture->mount_point, "ramfs", 0, NULL) < 0) {
+		free(fixture->mount_point);
+		fixture->mount_point = NULL;
+		close_device(fixture);
+		skip();
+	}
+	path = in_directory(fixture, "ramfs/disk.img");
+	/* A medium change probes the new file... */
+	change.config = path;
+	assert_int_equal(fixture->handler->reconfigure(&fixture->dev, &change), 0);
+	assert_true(fixture->dev.unmap_unsupported);
+	assert_non_null(strstr(harness_log(), "cannot punch holes"));
+	change.config = fixture->path;
+	assert_int_equal(fixture->handler->reconfigure(&fixture->dev, &change), 0);
+	assert_false(fixture->dev.unmap_unsupported);
+	close_device(fixture);
+
+	/* ...as open does. */
+	fixture->dev.config = path;
+	open_device(fixture);
+	assert_true(fixture->dev.unmap_unsupported);
+	close_device(fixture);
+	free(path);
+}
+
+/* Without a write cache the zeros of a punched hole are durable when UNMAP completes. */
+static void test_unmap_write_through_syncs(void **state)
+{
+	struct fixture *fixture = *state;
+	unsigned int before;
+
+	open_device(fixture);
+	before = atomic_load(&fdatasync_calls);
+	assert_int_equal(harness_unmap(fixture->handler, &fixture->dev, 0, MIB), 0);
+	assert_int_equal(atomic_load(&fdatasync_calls), before);
+	fixture->dev.write_cache = false;
+	assert_int_equal(harness_unmap(fixture->handler, &fixture->dev, 0, MIB), 0);
+	assert_int_equal(atomic_load(&fdatasync_calls), before + 1);
+	close_device(fixture);
+}
+
 static void test_one_device_per_file(void **state)
 {
 	struct fixture *fixture = *state;
@@ -795,6 +907,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reconfigure_under_io, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_block_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_one_device_per_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dangling_symlink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_probed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_write_through_syncs, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("handler_file", tests, NULL, NULL);
