@@ -5,8 +5,9 @@
 # - a full file system (2 MiB tmpfs under a 16 MiB device): DATA PROTECT,
 #   SPACE ALLOCATION FAILED WRITE PROTECT;
 # - a block device that starts failing (device-mapper error target): MEDIUM ERROR;
-# - the backing file deleted underneath: reads go on, writes (which would be
-#   lost when the device closes) fail instead of being acknowledged.
+# - the backing file deleted underneath: reads go on; the next flush, and
+#   every durable write after it (their data would be lost when the device
+#   closes), fail instead of being acknowledged.
 source "$(dirname "$0")/../lib.sh"
 requires dmsetup
 requires losetup
@@ -72,10 +73,16 @@ write_and_verify "$deleted_disk" /tmp/pattern
 rm /var/tmp/deleted.img
 cmp <(dd if="$deleted_disk" bs=1M count=2 iflag=direct status=none) /tmp/pattern ||
 	fail "data changed when the backing file was deleted"
-# A write into a file nobody can reach would be lost when the device closes:
-# without a write cache it must fail, not be acknowledged.
+# A write into a file nobody can reach would be lost when the device closes.
+# Durable writes do not look (an fstat each would cost every write); the
+# next SYNCHRONIZE CACHE does and fails, and from then on no write that must
+# be durable (the write cache is off) is acknowledged.
+dd if=/tmp/pattern of="$deleted_disk" bs=1M count=1 oflag=direct status=none || true
+if sg_sync "$deleted_disk"; then
+	fail "SYNCHRONIZE CACHE succeeded on a deleted backing file"
+fi
 if dd if=/tmp/pattern of="$deleted_disk" bs=1M count=1 oflag=direct status=none; then
-	fail "a write to a deleted backing file was acknowledged"
+	fail "a write to a deleted backing file was acknowledged after the failed flush"
 fi
 [ "$(grep -c 'ERROR \[file/deleted\]' "$DAEMON_LOG")" -eq 1 ] ||
 	fail "the deleted backing file was not logged exactly once for file/deleted"

@@ -14,6 +14,24 @@ bad_path=$BACKSTORE
 [ -z "$(daemon_uio_fds)" ] || fail "daemon holds a uio open after refusing a device"
 [ ! -e /nonexistent-dir ] || fail "the handler created the missing directory"
 
+# A symbolic link to a missing file: refused at once with the reason, not
+# created through, and the daemon does not spin on it (the enable would
+# hang, and with it netlink and D-Bus).
+ln -s /var/tmp/no-such-target.img /var/tmp/dangling.img
+cleanup_fn rm -f /var/tmp/dangling.img
+dangling=$CORE/user_$(next_free_hba)/dangling
+mkdir -p "$dangling"
+cleanup_fn backstore_remove "$dangling"
+echo -n dev_size=4194304 > "$dangling/control"
+echo -n dev_config=file//var/tmp/dangling.img > "$dangling/control"
+status=0
+timeout 30 sh -c "echo 1 > '$dangling/enable'" || status=$?
+[ "$status" -ne 124 ] || fail "enabling a backstore on a dangling symlink hung"
+[ "$status" -ne 0 ] || fail "enable succeeded for a dangling symlink"
+assert_log_has "'/var/tmp/dangling.img' is a symbolic link to a file that does not exist"
+[ ! -e /var/tmp/no-such-target.img ] || fail "the handler created a file through the link"
+[ -z "$(daemon_uio_fds)" ] || fail "daemon holds a uio open after refusing a device"
+
 # a subtype no handler serves
 if backstore_create next bad_subtype 4194304 nosuchhandler/whatever; then
 	fail "enable succeeded for a subtype with no handler"
@@ -24,7 +42,9 @@ assert_log_has 'nosuchhandler'
 
 backstore_remove "$bad_path"
 backstore_remove "$bad_subtype"
-[ ! -e "$bad_path" ] && [ ! -e "$bad_subtype" ] || fail "refused backstores could not be removed"
+backstore_remove "$dangling"
+[ ! -e "$bad_path" ] && [ ! -e "$bad_subtype" ] && [ ! -e "$dangling" ] ||
+	fail "refused backstores could not be removed"
 
 # The daemon still serves a good device.
 backstore_create next good 16777216 alloc/
