@@ -234,6 +234,23 @@ void tcmu_device_set_private(struct tcmu_device *dev, void *private_data);
 void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported);
 
 /*
+ * What the storage behind a device is doing, for operators: tcmu-admin,
+ * the D-Bus service and the metrics show it, and each change is logged
+ * once. A device starts open. A handler that loses its storage (server
+ * gone, client blocklisted) says so and says open again when it is back;
+ * reason is a short phrase, or NULL. Any thread, from open() on.
+ */
+enum tcmu_device_state {
+	TCMU_DEVICE_STATE_OPEN = 0,
+	TCMU_DEVICE_STATE_RECONNECTING = 1,
+	TCMU_DEVICE_STATE_BLOCKLISTED = 2,
+	TCMU_DEVICE_STATE_FAILED = 3,
+};
+
+void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state,
+			   const char *reason);
+
+/*
  * Helpers for handlers whose storage is a file descriptor. Each moves
  * exactly length bytes between iov and the file at offset, resuming after
  * short transfers and EINTR; a read that meets the end of the file fills

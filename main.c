@@ -253,6 +253,7 @@ int main(int argc, char **argv)
 	int lock_fd = -1, netlink_fd, ret, exit_code = 1;
 	long cpus;
 
+	metrics_daemon_started();
 	if (parse_options(argc, argv, &options) < 0)
 		return 2;
 	apply_config(&options, &config);
@@ -310,9 +311,11 @@ int main(int argc, char **argv)
 		tcmu_info("serving %d device(s) that already existed", ret);
 
 	dbus_start();
+	metrics_textfile_set(config.metrics_textfile);
 	tcmu_info("tcmu-runner %s ready", TCMU_VERSION_STRING);
 	g_main_loop_run(loop);
 	config_watch_stop();
+	metrics_textfile_set(NULL);
 
 	dbus_stop();
 	netlink_close();

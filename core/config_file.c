@@ -6,6 +6,7 @@
  * typo.
  */
 #include <ctype.h>
+#include <glib.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,20 @@ static void config_apply(struct tcmu_config *config, const char *path, unsigned 
 			return;
 		}
 		config->ring_poll_us = (unsigned int)microseconds;
+	} else if (strcmp(key, "metrics_textfile") == 0) {
+		char *copy;
+
+		if (value[0] != '/' || !g_str_has_suffix(value, ".prom")) {
+			tcmu_warn("%s:%u: metrics_textfile must be an absolute path ending in .prom "
+				  "(node_exporter reads only those), not '%s'", path, line_number,
+				  value);
+			return;
+		}
+		copy = strdup(value);
+		if (!copy)
+			return;
+		free(config->metrics_textfile);
+		config->metrics_textfile = copy;
 	} else if (strcmp(key, "xcopy_group") == 0) {
 		add_xcopy_group(config, path, line_number, value);
 	} else {
@@ -192,6 +207,8 @@ void config_release(struct tcmu_config *config)
 {
 	free(config->log_dir);
 	config->log_dir = NULL;
+	free(config->metrics_textfile);
+	config->metrics_textfile = NULL;
 	for (size_t i = 0; i < config->xcopy_group_count; i++)
 		free(config->xcopy_groups[i]);
 	free(config->xcopy_groups);

@@ -54,6 +54,7 @@ static void config_reload(void)
 		watch.ring_poll_us = config.ring_poll_us;
 		workers_set_poll_limit(config.ring_poll_us);
 	}
+	metrics_textfile_set(config.metrics_textfile);
 	if (copy_groups_set(config.xcopy_groups, config.xcopy_group_count) < 0)
 		tcmu_err("out of memory for the xcopy_group lines of %s; the groups before stay",
 			 watch.path);

@@ -179,10 +179,11 @@ static const char *handler_config_description(const struct tcmu_handler *handler
 /* A method call whose caller is not known yet. */
 struct pending_call {
 	GDBusMethodInvocation *invocation;
-	const struct tcmu_handler *handler;
+	void (*run)(GDBusMethodInvocation *invocation, void *data);
+	void *data;
 };
 
-static void call_reply_status(GDBusMethodInvocation *invocation, int status, const char *reason)
+void dbus_call_reply_status(GDBusMethodInvocation *invocation, int status, const char *reason)
 {
 	g_dbus_method_invocation_return_value(invocation,
 		g_variant_new("(i@s)", status,
@@ -190,8 +191,7 @@ static void call_reply_status(GDBusMethodInvocation *invocation, int status, con
 	calls_in_flight--;
 }
 
-static void check_config_run(GDBusMethodInvocation *invocation,
-			     const struct tcmu_handler *handler)
+static void check_config_run(GDBusMethodInvocation *invocation, void *data)
 {
 	GVariant *parameters = g_dbus_method_invocation_get_parameters(invocation);
 	const char *dev_config;
@@ -199,7 +199,7 @@ static void check_config_run(GDBusMethodInvocation *invocation,
 	int ret;
 
 	g_variant_get(parameters, "(&s)", &dev_config);
-	ret = dbus_check_config(handler, dev_config, &reason);
+	ret = dbus_check_config(data, dev_config, &reason);
 	if (ret < 0)
 		tcmu_info("D-Bus CheckConfig '%s': refused: %s", dev_config,
 			  reason ? reason : strerror(-ret));
@@ -289,7 +289,7 @@ static void medium_change_done(GObject *source, GAsyncResult *result, gpointer u
 	} else {
 		tcmu_info("D-Bus ChangeMedium %s: done", change->log_prefix);
 	}
-	call_reply_status(change->invocation, change->status, reason);
+	dbus_call_reply_status(change->invocation, change->status, reason);
 	g_free(reason);
 }
 
@@ -374,13 +374,13 @@ static void change_medium_run(GDBusMethodInvocation *invocation,
 	if (ret < 0) {
 		tcmu_warn("D-Bus ChangeMedium '%s' size %" PRIu64 " config '%s': %s", name, size,
 			  dev_config, reason ? reason : strerror(-ret));
-		call_reply_status(invocation, ret, reason);
+		dbus_call_reply_status(invocation, ret, reason);
 		g_free(reason);
 		medium_change_free(change);
 		return;
 	}
 	if (!change->config_path && !change->size_path) {
-		call_reply_status(invocation, 0, NULL);
+		dbus_call_reply_status(invocation, 0, NULL);
 		medium_change_free(change);
 		return;
 	}
@@ -428,12 +428,34 @@ static void on_caller_uid(GObject *source, GAsyncResult *result, gpointer user_d
 		calls_in_flight--;
 		goto out;
 	}
-	if (strcmp(method, "CheckConfig") == 0)
-		check_config_run(call->invocation, call->handler);
-	else
-		change_medium_run(call->invocation, call->handler);
+	call->run(call->invocation, call->data);
 out:
 	g_free(call);
+}
+
+void dbus_call_as_root(GDBusMethodInvocation *invocation,
+		       void (*run)(GDBusMethodInvocation *invocation, void *data), void *data)
+{
+	struct pending_call *call = g_new0(struct pending_call, 1);
+
+	call->invocation = invocation;
+	call->run = run;
+	call->data = data;
+	calls_in_flight++;
+	g_dbus_connection_call(g_dbus_method_invocation_get_connection(invocation),
+			       "org.freedesktop.DBus", "/org/freedesktop/DBus",
+			       "org.freedesktop.DBus", "GetConnectionUnixUser",
+			       g_variant_new("(s)", g_dbus_method_invocation_get_sender(invocation)),
+			       G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+			       on_caller_uid, call);
+}
+
+static void handler_method_run(GDBusMethodInvocation *invocation, void *handler)
+{
+	if (strcmp(g_dbus_method_invocation_get_method_name(invocation), "CheckConfig") == 0)
+		check_config_run(invocation, handler);
+	else
+		change_medium_run(invocation, handler);
 }
 
 static void handler_method_call(GDBusConnection *connection, const char *sender,
@@ -442,19 +464,14 @@ static void handler_method_call(GDBusConnection *connection, const char *sender,
 				GDBusMethodInvocation *invocation, gpointer user_data)
 {
 	HandlerSkeleton *skeleton = user_data;
-	struct pending_call *call = g_new0(struct pending_call, 1);
 
+	(void)connection;
+	(void)sender;
 	(void)object_path;
 	(void)interface_name;
 	(void)method_name;
 	(void)parameters;
-	call->invocation = invocation;
-	call->handler = skeleton->handler;
-	calls_in_flight++;
-	g_dbus_connection_call(connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-			       "org.freedesktop.DBus", "GetConnectionUnixUser",
-			       g_variant_new("(s)", sender), G_VARIANT_TYPE("(u)"),
-			       G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_caller_uid, call);
+	dbus_call_as_root(invocation, handler_method_run, (void *)skeleton->handler);
 }
 
 static GVariant *handler_get_property(GDBusConnection *connection, const char *sender,
@@ -535,6 +552,7 @@ static void on_bus_acquired(GDBusConnection *connection, const char *name, gpoin
 	g_dbus_connection_set_exit_on_close(connection, FALSE);
 	g_set_object(&bus_connection, connection);
 	g_dbus_object_manager_server_set_connection(object_manager, connection);
+	dbus_status_register(connection);
 }
 
 static void on_name_acquired(GDBusConnection *connection, const char *name, gpointer unused)
@@ -629,6 +647,7 @@ void dbus_stop(void)
 	/* Replies are queued for GDBus's thread; send them before the process ends. */
 	if (bus_connection)
 		g_dbus_connection_flush_sync(bus_connection, NULL, NULL);
+	dbus_status_unregister();
 	g_clear_object(&bus_connection);
 	g_dbus_object_manager_server_set_connection(object_manager, NULL);
 	g_clear_object(&object_manager);

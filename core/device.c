@@ -270,6 +270,7 @@ int device_attach(const char *uio_name, unsigned int uio_minor, bool reset_ring,
 		return -ENOMEM;
 	dev->uio_fd = -1;
 	dev->uio_minor = uio_minor;
+	pthread_mutex_init(&dev->state_lock, NULL);
 	scsi_device_init(dev);
 
 	ret = device_parse_uio_name(dev, uio_name);
@@ -366,6 +367,7 @@ static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
 	free(dev->backstore);
 	free(dev->unit_serial);
 	scsi_device_destroy(dev);
+	pthread_mutex_destroy(&dev->state_lock);
 	free(dev);
 }
 

@@ -223,6 +223,7 @@ void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
 	}
 
 	pthread_mutex_lock(&ring->lock);
+	stats_record_completion(&ring->dev->stats, req, scsi_status, sense, sense_length);
 	req->done = true;
 	if (tail_advance_locked(ring))
 		kick = kick_now_locked(ring);
@@ -401,12 +402,15 @@ int ring_process(struct tcmu_ring *ring)
 		req->entry = entry;
 		req->cmd_id = entry->hdr.cmd_id;
 		req->end_offset = next;
+		req->arrival_ns = stats_now_ns();
 		if (ring->in_flight_tail)
 			ring->in_flight_tail->next = req;
 		else
 			ring->in_flight_head = req;
 		ring->in_flight_tail = req;
 		ring->in_flight++;
+		if (ring->in_flight > ring->dev->stats.in_flight_max)
+			ring->dev->stats.in_flight_max = ring->in_flight;
 		ring->consumed = next;
 		pthread_mutex_unlock(&ring->lock);
 

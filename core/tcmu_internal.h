@@ -29,6 +29,76 @@ int log_reopen_file(void);
 void log_close_file(void);
 void log_set_level(int level);
 
+/* -------------------------------------------------------------- stats.c */
+
+struct tcmu_device;
+struct tcmu_request;
+
+enum stats_kind {
+	STATS_KIND_READ,
+	STATS_KIND_WRITE,
+	STATS_KIND_FLUSH,
+	STATS_KIND_UNMAP,
+	STATS_KIND_WRITE_SAME,
+	STATS_KIND_COMPARE_AND_WRITE,
+	STATS_KIND_EXTENDED_COPY,
+	STATS_KIND_OTHER,
+	STATS_KIND_COUNT
+};
+
+/* Bucket i: latencies up to 2^(i/2) us, 1 us .. about 95 s; the last also holds the rest. */
+#define STATS_LATENCY_BUCKETS 54
+
+struct stats_kind_counters {
+	uint64_t commands;
+	uint64_t bytes;			/* data transferred, either way */
+	uint64_t latency_sum_ns;
+	uint64_t latency_buckets[STATS_LATENCY_BUCKETS];
+};
+
+struct device_stats {
+	struct stats_kind_counters kinds[STATS_KIND_COUNT];
+	uint64_t errors_by_sense_key[16];	/* CHECK CONDITION, by sense key */
+	uint64_t errors_other_status;		/* BUSY, RESERVATION CONFLICT... */
+	uint32_t in_flight_max;
+	uint64_t last_command_us;		/* CLOCK_REALTIME; 0: never */
+	uint64_t last_error_us;
+};
+
+uint64_t stats_now_ns(void);
+enum stats_kind stats_kind_of_opcode(uint8_t opcode);
+const char *stats_kind_name(enum stats_kind kind);
+const char *stats_sense_key_name(unsigned int sense_key);
+const char *stats_state_name(enum tcmu_device_state state);
+/* Upper bound of a latency bucket, and the bucket of a latency. */
+uint64_t stats_bucket_bound_ns(unsigned int bucket);
+unsigned int stats_bucket_of(uint64_t latency_ns);
+/* The latency below which quantile (0..1) of the commands completed; 0 when none did. */
+uint64_t stats_percentile_ns(const uint64_t buckets[STATS_LATENCY_BUCKETS], double quantile);
+/* Counts one completion; the caller holds the ring's lock. */
+void stats_record_completion(struct device_stats *stats, const struct tcmu_request *req,
+			     uint8_t scsi_status, const uint8_t *sense, size_t sense_length);
+/* A consistent copy of a device's counters and the commands in flight now. */
+void stats_snapshot(struct tcmu_device *dev, struct device_stats *ret_stats,
+		    uint32_t *ret_in_flight);
+/* The handler's state and its reason (tcmu_device_set_state). */
+enum tcmu_device_state stats_device_state(struct tcmu_device *dev, char *ret_reason,
+					  size_t reason_size);
+
+/* ------------------------------------------------------------ metrics.c */
+
+/* The time the daemon counts its uptime from; main() calls it first thing. */
+void metrics_daemon_started(void);
+uint64_t metrics_daemon_start_us(void);
+/* Every device's statistics in Prometheus' text format; g_free() it. Main thread. */
+char *metrics_render(void);
+/*
+ * Keeps path (an absolute *.prom) rewritten every few seconds for
+ * node_exporter's textfile collector; NULL stops and removes the file.
+ * Main thread, GLib's default main context.
+ */
+void metrics_textfile_set(const char *path);
+
 /* --------------------------------------------------------------- ring.c */
 
 /*
@@ -57,6 +127,7 @@ struct tcmu_request {
 	uint32_t iov_count;
 	uint32_t iov_capacity;		/* entries allocated at iov */
 	uint64_t data_length;		/* sum of iov lengths */
+	uint64_t arrival_ns;		/* CLOCK_MONOTONIC when taken from the ring */
 
 	/*
 	 * Set by the SCSI layer before it hands the request to a handler;
@@ -167,6 +238,13 @@ struct tcmu_device {
 
 	struct scsi_device_state scsi;	/* owned by the SCSI layer (scsi.h) */
 
+	/* Counted at completion under ring.lock (stats.c). */
+	struct device_stats stats;
+	/* What the handler says of its storage (tcmu_device_set_state). */
+	pthread_mutex_t state_lock;
+	enum tcmu_device_state state;
+	char state_reason[160];
+
 	struct ring_worker *worker;
 	struct worker_watch *ring_watch;	/* the uio fd in the worker's epoll set */
 	struct worker_watch *watches;	/* the handler's fds (tcmu_device_watch_fd) */
@@ -227,6 +305,8 @@ void workers_stop(void);
 int worker_add_device(struct tcmu_device *dev);
 /* Largest window a worker polls its rings before it sleeps; 0: never poll. */
 void workers_set_poll_limit(unsigned int microseconds);
+unsigned int workers_get_poll_limit(void);
+unsigned int workers_count(void);
 /*
  * Detach, first step: the worker takes no more commands from the ring but
  * goes on serving the handler's watched fds, through which requests in
@@ -306,6 +386,7 @@ struct tcmu_config {
 	/* xcopy_group lines, each "name name ...": devices that may copy between each other */
 	char **xcopy_groups;
 	size_t xcopy_group_count;
+	char *metrics_textfile;		/* Prometheus textfile to keep written, NULL: none */
 };
 
 /* Chosen by measurement, see BENCHMARKS.md. */
@@ -375,5 +456,22 @@ void dbus_stop(void);
  */
 int dbus_check_config(const struct tcmu_handler *handler, const char *dev_config,
 		      char **ret_reason);
+
+typedef struct _GDBusConnection GDBusConnection;
+typedef struct _GDBusMethodInvocation GDBusMethodInvocation;
+/*
+ * Runs run(invocation, data) once the bus says the caller is root (or the
+ * daemon's own uid), and refuses the call otherwise. run answers it, with
+ * dbus_call_reply_status() when the method returns (is).
+ */
+void dbus_call_as_root(GDBusMethodInvocation *invocation,
+		       void (*run)(GDBusMethodInvocation *invocation, void *data), void *data);
+void dbus_call_reply_status(GDBusMethodInvocation *invocation, int status, const char *reason);
+
+/* ------------------------------------------------------- dbus_status.c */
+
+/* The daemon and device status objects on connection. 0 or -errno (logged). */
+int dbus_status_register(GDBusConnection *connection);
+void dbus_status_unregister(void);
 
 #endif

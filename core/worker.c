@@ -529,6 +529,16 @@ static void *worker_main(void *argument)
 	}
 }
 
+unsigned int workers_count(void)
+{
+	return worker_count;
+}
+
+unsigned int workers_get_poll_limit(void)
+{
+	return (unsigned int)(__atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED) / 1000);
+}
+
 static int worker_call(struct ring_worker *worker, enum worker_request_kind request,
 		       struct tcmu_device *dev, worker_function_fn function, void *argument)
 {

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * stats.c: what every device has done, for operators (tcmu-admin, D-Bus,
+ * Prometheus). Commands are counted when they complete, inside the ring
+ * lock that completion takes anyway, so counting adds no lock and no
+ * atomic operation to the fast path; readers copy the counters under the
+ * same lock.
+ *
+ * Latencies go into a log-scale histogram with two buckets per octave:
+ * bucket i holds latencies up to 2^(i/2) microseconds, so 1 us to about
+ * 95 s in 54 buckets, and a percentile read from it is off by less than the
+ * width of one bucket (a factor of 1.41) before interpolation.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "tcmu_internal.h"
+
+static const char *const kind_names[STATS_KIND_COUNT] = {
+	[STATS_KIND_READ] = "read",
+	[STATS_KIND_WRITE] = "write",
+	[STATS_KIND_FLUSH] = "flush",
+	[STATS_KIND_UNMAP] = "unmap",
+	[STATS_KIND_WRITE_SAME] = "write_same",
+	[STATS_KIND_COMPARE_AND_WRITE] = "compare_and_write",
+	[STATS_KIND_EXTENDED_COPY] = "extended_copy",
+	[STATS_KIND_OTHER] = "other",
+};
+
+/* SPC-4 table 27, in the words of Prometheus labels. */
+static const char *const sense_key_names[16] = {
+	"no_sense", "recovered_error", "not_ready", "medium_error",
+	"hardware_error", "illegal_request", "unit_attention", "data_protect",
+	"blank_check", "vendor_specific", "copy_aborted", "aborted_command",
+	"reserved_0c", "volume_overflow", "miscompare", "completed",
+};
+
+static const char *const state_names[] = {
+	[TCMU_DEVICE_STATE_OPEN] = "open",
+	[TCMU_DEVICE_STATE_RECONNECTING] = "reconnecting",
+	[TCMU_DEVICE_STATE_BLOCKLISTED] = "blocklisted",
+	[TCMU_DEVICE_STATE_FAILED] = "failed",
+};
+
+const char *stats_kind_name(enum stats_kind kind)
+{
+	return kind_names[kind];
+}
+
+const char *stats_sense_key_name(unsigned int sense_key)
+{
+	return sense_key_names[sense_key & 0xf];
+}
+
+const char *stats_state_name(enum tcmu_device_state state)
+{
+	if ((unsigned int)state >= ARRAY_SIZE(state_names))
+		return "unknown";
+	return state_names[state];
+}
+
+enum stats_kind stats_kind_of_opcode(uint8_t opcode)
+{
+	switch (opcode) {
+	case 0x08: case 0x28: case 0xa8: case 0x88:	/* READ (6/10/12/16) */
+		return STATS_KIND_READ;
+	case 0x0a: case 0x2a: case 0xaa: case 0x8a:	/* WRITE (6/10/12/16) */
+	case 0x2e: case 0x8e:				/* WRITE AND VERIFY */
+		return STATS_KIND_WRITE;
+	case 0x35: case 0x91:				/* SYNCHRONIZE CACHE */
+		return STATS_KIND_FLUSH;
+	case 0x42:					/* UNMAP */
+		return STATS_KIND_UNMAP;
+	case 0x41: case 0x93:				/* WRITE SAME (10/16) */
+		return STATS_KIND_WRITE_SAME;
+	case 0x89:					/* COMPARE AND WRITE */
+		return STATS_KIND_COMPARE_AND_WRITE;
+	case 0x83:					/* EXTENDED COPY */
+		return STATS_KIND_EXTENDED_COPY;
+	default:
+		return STATS_KIND_OTHER;
+	}
+}
+
+uint64_t stats_bucket_bound_ns(unsigned int bucket)
+{
+	/* 2^(bucket/2) us: whole powers of two, and their product with sqrt(2). */
+	uint64_t bound = 1000ULL << (bucket / 2);
+
+	if (bucket % 2)
+		bound = bound * 1414213562ULL / 1000000000ULL;
+	return bound;
+}
+
+unsigned int stats_bucket_of(uint64_t latency_ns)
+{
+	unsigned int low = 0, high = STATS_LATENCY_BUCKETS;
+
+	/* The first bucket whose bound is at least the latency; past the last: the last. */
+	while (low < high) {
+		unsigned int middle = (low + high) / 2;
+
+		if (stats_bucket_bound_ns(middle) < latency_ns)
+			low = middle + 1;
+		else
+			high = middle;
+	}
+	return low < STATS_LATENCY_BUCKETS ? low : STATS_LATENCY_BUCKETS - 1;
+}
+
+uint64_t stats_percentile_ns(const uint64_t buckets[STATS_LATENCY_BUCKETS], double quantile)
+{
+	uint64_t total = 0, seen = 0;
+	double rank;
+	unsigned int i;
+
+	for (i = 0; i < STATS_LATENCY_BUCKETS; i++)
+		total += buckets[i];
+	if (total == 0)
+		return 0;
+	rank = quantile * (double)total;
+	for (i = 0; i < STATS_LATENCY_BUCKETS; i++) {
+		uint64_t lower = i ? stats_bucket_bound_ns(i - 1) : 0;
+		uint64_t upper = stats_bucket_bound_ns(i);
+
+		if (buckets[i] && (double)(seen + buckets[i]) >= rank) {
+			/* Linear within the bucket, as Prometheus' histogram_quantile does. */
+			double within = (rank - (double)seen) / (double)buckets[i];
+
+			if (within < 0)
+				within = 0;
+			return lower + (uint64_t)(within * (double)(upper - lower) + 0.5);
+		}
+		seen += buckets[i];
+	}
+	return stats_bucket_bound_ns(STATS_LATENCY_BUCKETS - 1);
+}
+
+uint64_t stats_now_ns(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+}
+
+static uint64_t realtime_us(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (uint64_t)now.tv_sec * 1000000ULL + (uint64_t)now.tv_nsec / 1000;
+}
+
+/* The sense key of fixed (70h/71h) or descriptor (72h/73h) sense data. */
+static unsigned int sense_key_of(const uint8_t *sense, size_t sense_length)
+{
+	if (!sense || sense_length < 3)
+		return 0;
+	if ((sense[0] & 0x7f) >= 0x72)
+		return sense[1] & 0xf;
+	return sense[2] & 0xf;
+}
+
+void stats_record_completion(struct device_stats *stats, const struct tcmu_request *req,
+			     uint8_t scsi_status, const uint8_t *sense, size_t sense_length)
+{
+	struct stats_kind_counters *kind = &stats->kinds[stats_kind_of_opcode(req->cdb[0])];
+	uint64_t latency_ns = stats_now_ns() - req->arrival_ns;
+	uint64_t now_us = realtime_us();
+
+	kind->commands++;
+	kind->bytes += req->data_length;
+	kind->latency_sum_ns += latency_ns;
+	kind->latency_buckets[stats_bucket_of(latency_ns)]++;
+	stats->last_command_us = now_us;
+	if (scsi_status == SCSI_STATUS_GOOD)
+		return;
+	if (scsi_status == SCSI_STATUS_CHECK_CONDITION)
+		stats->errors_by_sense_key[sense_key_of(sense, sense_length)]++;
+	else
+		stats->errors_other_status++;
+	stats->last_error_us = now_us;
+}
+
+void stats_snapshot(struct tcmu_device *dev, struct device_stats *ret_stats,
+		    uint32_t *ret_in_flight)
+{
+	pthread_mutex_lock(&dev->ring.lock);
+	*ret_stats = dev->stats;
+	*ret_in_flight = dev->ring.in_flight;
+	pthread_mutex_unlock(&dev->ring.lock);
+}
+
+void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state,
+			   const char *reason)
+{
+	bool changed;
+
+	if ((unsigned int)state >= ARRAY_SIZE(state_names))
+		return;
+	pthread_mutex_lock(&dev->state_lock);
+	changed = dev->state != state ||
+		  strcmp(dev->state_reason, reason ? reason : "") != 0;
+	if (changed) {
+		dev->state = state;
+		snprintf(dev->state_reason, sizeof(dev->state_reason), "%s", reason ? reason : "");
+	}
+	pthread_mutex_unlock(&dev->state_lock);
+	if (!changed)
+		return;
+	if (state == TCMU_DEVICE_STATE_OPEN)
+		tcmu_dev_info(dev, "state: open%s%s", reason ? ": " : "", reason ? reason : "");
+	else
+		tcmu_dev_warn(dev, "state: %s%s%s", state_names[state], reason ? ": " : "",
+			      reason ? reason : "");
+}
+
+enum tcmu_device_state stats_device_state(struct tcmu_device *dev, char *ret_reason,
+					  size_t reason_size)
+{
+	enum tcmu_device_state state;
+
+	pthread_mutex_lock(&dev->state_lock);
+	state = dev->state;
+	snprintf(ret_reason, reason_size, "%s", dev->state_reason);
+	pthread_mutex_unlock(&dev->state_lock);
+	return state;
+}
