@@ -93,7 +93,7 @@ static struct tcmu_device *device_of_node(const char *node)
 
 static void set_log_level_run(GDBusMethodInvocation *invocation, void *unused)
 {
-	int level;
+	int previous = tcmu_log_level_current, level;
 
 	(void)unused;
 	g_variant_get(g_dbus_method_invocation_get_parameters(invocation), "(i)", &level);
@@ -106,11 +106,11 @@ static void set_log_level_run(GDBusMethodInvocation *invocation, void *unused)
 		return;
 	}
 	/* Said at the level that still shows it, before or after the change. */
-	if (level < tcmu_log_level_current)
-		tcmu_info("log level %d -> %d (D-Bus SetLogLevel)", tcmu_log_level_current, level);
+	if (level < previous)
+		tcmu_info("log level %d -> %d (D-Bus SetLogLevel)", previous, level);
 	log_set_level(level);
-	if (level > tcmu_log_level_current)
-		tcmu_info("log level -> %d (D-Bus SetLogLevel)", level);
+	if (level > previous)
+		tcmu_info("log level %d -> %d (D-Bus SetLogLevel)", previous, level);
 	dbus_call_reply_status(invocation, 0, NULL);
 }
 
@@ -173,7 +173,7 @@ static GVariant *daemon_get_property(GDBusConnection *connection, const char *se
 	if (strcmp(property, "LatencyBucketBoundsNs") == 0) {
 		g_variant_builder_init(&builder, G_VARIANT_TYPE("at"));
 		for (unsigned int bucket = 0; bucket < STATS_LATENCY_BUCKETS; bucket++)
-			g_variant_builder_add(&builder, "t", stats_bucket_bound_ns(bucket));
+			g_variant_builder_add(&builder, "t", histogram_bound_ns(bucket));
 		return g_variant_builder_end(&builder);
 	}
 	g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY, "no property %s", property);

@@ -105,7 +105,7 @@ static void append_latency_histograms(GString *out, const struct device_sample *
 				append_device_labels(out, samples[i].dev);
 				g_string_append_printf(out, ",kind=\"%s\",le=\"%.9g\"} %" PRIu64 "\n",
 						       stats_kind_name(kind),
-						       (double)stats_bucket_bound_ns(bucket) / 1e9,
+						       (double)histogram_bound_ns(bucket) / 1e9,
 						       cumulative);
 			}
 			g_string_append_printf(out, "%s_bucket{", name);

@@ -5,11 +5,7 @@
  * lock that completion takes anyway, so counting adds no lock and no
  * atomic operation to the fast path; readers copy the counters under the
  * same lock.
- *
- * Latencies go into a log-scale histogram with two buckets per octave:
- * bucket i holds latencies up to 2^(i/2) microseconds, so 1 us to about
- * 95 s in 54 buckets, and a percentile read from it is off by less than the
- * width of one bucket (a factor of 1.41) before interpolation.
+ * Latencies go into histogram.h's log-scale histogram.
  */
 #include <string.h>
 #include <time.h>
@@ -82,60 +78,6 @@ enum stats_kind stats_kind_of_opcode(uint8_t opcode)
 	}
 }
 
-uint64_t stats_bucket_bound_ns(unsigned int bucket)
-{
-	/* 2^(bucket/2) us: whole powers of two, and their product with sqrt(2). */
-	uint64_t bound = 1000ULL << (bucket / 2);
-
-	if (bucket % 2)
-		bound = bound * 1414213562ULL / 1000000000ULL;
-	return bound;
-}
-
-unsigned int stats_bucket_of(uint64_t latency_ns)
-{
-	unsigned int low = 0, high = STATS_LATENCY_BUCKETS;
-
-	/* The first bucket whose bound is at least the latency; past the last: the last. */
-	while (low < high) {
-		unsigned int middle = (low + high) / 2;
-
-		if (stats_bucket_bound_ns(middle) < latency_ns)
-			low = middle + 1;
-		else
-			high = middle;
-	}
-	return low < STATS_LATENCY_BUCKETS ? low : STATS_LATENCY_BUCKETS - 1;
-}
-
-uint64_t stats_percentile_ns(const uint64_t buckets[STATS_LATENCY_BUCKETS], double quantile)
-{
-	uint64_t total = 0, seen = 0;
-	double rank;
-	unsigned int i;
-
-	for (i = 0; i < STATS_LATENCY_BUCKETS; i++)
-		total += buckets[i];
-	if (total == 0)
-		return 0;
-	rank = quantile * (double)total;
-	for (i = 0; i < STATS_LATENCY_BUCKETS; i++) {
-		uint64_t lower = i ? stats_bucket_bound_ns(i - 1) : 0;
-		uint64_t upper = stats_bucket_bound_ns(i);
-
-		if (buckets[i] && (double)(seen + buckets[i]) >= rank) {
-			/* Linear within the bucket, as Prometheus' histogram_quantile does. */
-			double within = (rank - (double)seen) / (double)buckets[i];
-
-			if (within < 0)
-				within = 0;
-			return lower + (uint64_t)(within * (double)(upper - lower) + 0.5);
-		}
-		seen += buckets[i];
-	}
-	return stats_bucket_bound_ns(STATS_LATENCY_BUCKETS - 1);
-}
-
 uint64_t stats_now_ns(void)
 {
 	struct timespec now;
@@ -172,7 +114,7 @@ void stats_record_completion(struct device_stats *stats, const struct tcmu_reque
 	kind->commands++;
 	kind->bytes += req->data_length;
 	kind->latency_sum_ns += latency_ns;
-	kind->latency_buckets[stats_bucket_of(latency_ns)]++;
+	kind->latency_buckets[histogram_bucket_of(latency_ns)]++;
 	stats->last_command_us = now_us;
 	if (scsi_status == SCSI_STATUS_GOOD)
 		return;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "histogram.h"
 #include "libtcmu.h"
 #include "scsi.h"
 
@@ -46,8 +47,7 @@ enum stats_kind {
 	STATS_KIND_COUNT
 };
 
-/* Bucket i: latencies up to 2^(i/2) us, 1 us .. about 95 s; the last also holds the rest. */
-#define STATS_LATENCY_BUCKETS 54
+#define STATS_LATENCY_BUCKETS HISTOGRAM_BUCKETS
 
 struct stats_kind_counters {
 	uint64_t commands;
@@ -70,11 +70,6 @@ enum stats_kind stats_kind_of_opcode(uint8_t opcode);
 const char *stats_kind_name(enum stats_kind kind);
 const char *stats_sense_key_name(unsigned int sense_key);
 const char *stats_state_name(enum tcmu_device_state state);
-/* Upper bound of a latency bucket, and the bucket of a latency. */
-uint64_t stats_bucket_bound_ns(unsigned int bucket);
-unsigned int stats_bucket_of(uint64_t latency_ns);
-/* The latency below which quantile (0..1) of the commands completed; 0 when none did. */
-uint64_t stats_percentile_ns(const uint64_t buckets[STATS_LATENCY_BUCKETS], double quantile);
 /* Counts one completion; the caller holds the ring's lock. */
 void stats_record_completion(struct device_stats *stats, const struct tcmu_request *req,
 			     uint8_t scsi_status, const uint8_t *sense, size_t sense_length);
