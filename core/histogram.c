@@ -9,11 +9,11 @@
 uint64_t histogram_bound_ns(unsigned int bucket)
 {
 	/* 2^(bucket/2) us: whole powers of two, and their product with sqrt(2). */
-	uint64_t bound = 1000ULL << (bucket / 2);
+	uint64_t microseconds = 1ULL << (bucket / 2);
 
 	if (bucket % 2)
-		bound = bound * 1414213562ULL / 1000000000ULL;
-	return bound;
+		return microseconds * 1414213562ULL / 1000000ULL;
+	return microseconds * 1000ULL;
 }
 
 unsigned int histogram_bucket_of(uint64_t latency_ns)
