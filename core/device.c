@@ -330,12 +330,12 @@ static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
 	if (!dev)
 		return;
 	/*
-	 * Copies that use it stop at their next chunk, so that neither its
-	 * drain nor the wait for other devices' copies lasts as long as a
-	 * copy can. A daemon that stops lets them finish: the devices stay.
+	 * Copies that use it or that it received stop at their next chunk,
+	 * so that neither its drain nor the wait for other devices' copies
+	 * lasts as long as a copy can, whether the kernel removes it or the
+	 * daemon stops.
 	 */
-	if (removed_by_kernel)
-		__atomic_store_n(&dev->leaving, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&dev->leaving, true, __ATOMIC_RELEASE);
 	/* Requests in flight may complete through the handler's watched fds. */
 	if (dev->worker) {
 		worker_stop_ring(dev);
@@ -385,6 +385,8 @@ void device_detach_all(void)
 {
 	struct tcmu_device *dev;
 
+	/* All first: a copy between two devices stops before the first detach waits. */
+	device_list_mark_leaving();
 	while ((dev = device_list_first())) {
 		device_list_remove(dev);
 		device_detach(dev);

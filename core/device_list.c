@@ -38,6 +38,14 @@ void device_list_remove(struct tcmu_device *dev)
 	pthread_mutex_unlock(&device_list_lock);
 }
 
+void device_list_mark_leaving(void)
+{
+	pthread_mutex_lock(&device_list_lock);
+	for (struct tcmu_device *dev = device_list; dev; dev = dev->next)
+		__atomic_store_n(&dev->leaving, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&device_list_lock);
+}
+
 struct tcmu_device *device_list_first(void)
 {
 	return device_list;

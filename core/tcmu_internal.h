@@ -245,7 +245,7 @@ struct tcmu_device {
 	struct worker_watch *watches;	/* the handler's fds (tcmu_device_watch_fd) */
 	struct tcmu_device *next;	/* the daemon's device list */
 	unsigned int references;	/* device_get_by_designator(); under the list's lock */
-	bool leaving;			/* removed by the kernel: copies stop using it */
+	bool leaving;			/* being detached: copies stop using it */
 };
 
 /*
@@ -282,6 +282,8 @@ struct tcmu_device *device_find_by_name(const char *name);
 void device_list_add(struct tcmu_device *dev);
 void device_list_remove(struct tcmu_device *dev);
 struct tcmu_device *device_list_first(void);
+/* The daemon stops: every listed device's copies stop at their next chunk. */
+void device_list_mark_leaving(void);
 /*
  * The one listed device whose NAA designator (VPD page 83h) this is, with
  * a reference that keeps it attached until device_put(); NULL when no

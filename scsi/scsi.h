@@ -104,6 +104,8 @@ enum scsi_sense_key {
 #define SCSI_ASC_NONE					0x0000
 #define SCSI_ASC_NOT_READY_INITIALIZING_REQUIRED	0x0402
 #define SCSI_ASC_UNREACHABLE_COPY_TARGET		0x0804
+#define SCSI_ASC_COPY_TARGET_DEVICE_NOT_REACHABLE	0x0d02
+#define SCSI_ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE	0x0d03
 #define SCSI_ASC_WRITE_ERROR				0x0c00
 #define SCSI_ASC_INVALID_FIELD_IN_COMMAND_IU		0x0e03
 #define SCSI_ASC_UNRECOVERED_READ_ERROR			0x1100
@@ -136,9 +138,15 @@ struct scsi_outcome {
 	uint16_t asc_ascq;
 	bool information_valid;
 	uint64_t information;
-	/* Sense-key specific field pointer (ILLEGAL REQUEST only). */
+	bool command_specific_valid;
+	uint32_t command_specific;	/* COMMAND-SPECIFIC INFORMATION */
+	/*
+	 * Sense-key specific field pointer: ILLEGAL REQUEST's, or COPY
+	 * ABORTED's segment pointer (SPC-4 4.5.2.4.5).
+	 */
 	bool field_pointer_valid;
 	bool field_in_cdb;		/* C/D: CDB, or else parameter data */
+	bool field_in_segment;		/* SD: from the segment descriptor, or the list */
 	bool bit_pointer_valid;
 	uint8_t bit_pointer;
 	uint16_t field_pointer;
@@ -150,6 +158,15 @@ struct scsi_outcome scsi_check(uint8_t sense_key, uint16_t asc_ascq);
 struct scsi_outcome scsi_invalid_cdb_field(uint16_t byte, int bit);
 /* ILLEGAL REQUEST, INVALID FIELD IN PARAMETER LIST at byte (and bit, or -1). */
 struct scsi_outcome scsi_invalid_parameter_field(uint16_t byte, int bit);
+/*
+ * SPC-4 5.17.7.3: COPY ABORTED for an error found while processing
+ * segment descriptor segment: its number in bytes 2-3 of the
+ * COMMAND-SPECIFIC INFORMATION, and a segment pointer (4.5.2.4.5) to the
+ * byte at fault (and bit, or -1) from the start of the segment descriptor
+ * (in_segment) or of the parameter list; byte -1: no pointer.
+ */
+struct scsi_outcome scsi_copy_aborted(uint16_t asc_ascq, uint16_t segment, bool in_segment,
+				      int byte, int bit);
 /* ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE, the LBA in INFORMATION. */
 struct scsi_outcome scsi_lba_out_of_range(uint64_t lba);
 /*

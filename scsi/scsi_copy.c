@@ -12,9 +12,14 @@
  * TARGET, whether it exists or not. Copies run to completion before the
  * command completes, so no list is held for COPY STATUS.
  *
+ * Errors (SPC-4 5.17.7): the form of the list is checked whole before a
+ * segment is processed, and is ILLEGAL REQUEST; what concerns a copy
+ * target (a CSCD that names none the copy can use, a segment outside it,
+ * a unit stopped, shrunk or detached meanwhile, a failing read or write)
+ * is COPY ABORTED in the segment it stops, after the ones before it.
+ *
  * Another device is referenced from the check of the list until the copy
- * ends, so its removal waits for the copy, which stops at its next chunk
- * with UNREACHABLE COPY TARGET once the kernel removed a device it uses.
+ * ends, so its detach waits for the copy, which stops at its next chunk.
  * Writes pass the destination's write gate, which the copy enters in
  * place of the receiving device's (one gate held at a time: two copies in
  * opposite directions cannot wait for each other).
@@ -33,15 +38,28 @@
 
 #define CSCD_IDENTIFICATION	SCSI_COPY_CSCD_IDENTIFICATION
 #define SEGMENT_BLOCK_TO_BLOCK	SCSI_COPY_SEGMENT_BLOCK_TO_BLOCK
+#define SEGMENT_LENGTH		28	/* of a block-to-block segment descriptor */
 /* Block-to-block segment byte 1: the block count is in destination blocks. */
 #define SEGMENT_DESTINATION_COUNT	0x02
 
-/* In bytes: a segment's length is a whole number of blocks of both devices. */
+/*
+ * A CSCD descriptor of the list: the device it names or, when no segment
+ * can use it, why not (the additional sense and the byte of the list at
+ * fault), for the segment that tries.
+ */
+struct copy_target {
+	struct tcmu_device *device;
+	uint16_t asc_ascq;
+	uint16_t field;
+	int bit;
+};
+
+/* Its length in bytes: a whole number of blocks of both devices. */
 struct copy_segment {
 	struct tcmu_device *source;
 	struct tcmu_device *destination;
-	uint64_t source_offset;
-	uint64_t destination_offset;
+	uint64_t source_lba;
+	uint64_t destination_lba;
 	uint64_t length;
 	bool backwards;		/* destination overlaps the source from above */
 };
@@ -57,13 +75,15 @@ struct copy_job {
 	bool hold_status;	/* LIST ID USAGE asks for COPY STATUS */
 	uint8_t list_identifier;
 	uint64_t bytes_copied;
-	size_t count;
+	size_t count;		/* segments to copy */
+	/* Segment count could not be processed: said once the ones before it are copied. */
+	bool refused;
+	struct scsi_outcome refusal;
 	size_t segment;
 	uint64_t bytes_done;	/* of the current segment */
 	uint64_t moving;	/* bytes of the chunk in flight */
 	enum copy_phase phase;
 	struct tcmu_device *gate_device;	/* whose write gate the copy holds, or NULL */
-	bool device_left;	/* a device of the segment was removed meanwhile */
 	struct tcmu_device *borrowed[MAX_CSCD_DESCRIPTORS];	/* referenced other devices */
 	size_t borrowed_count;
 	struct iovec iov;
@@ -72,12 +92,110 @@ struct copy_job {
 	struct copy_segment segments[];
 };
 
+static bool device_leaving(const struct tcmu_device *dev)
+{
+	return __atomic_load_n(&dev->leaving, __ATOMIC_ACQUIRE);
+}
+
+static bool device_stopped(const struct tcmu_device *dev)
+{
+	return __atomic_load_n(&dev->scsi.stopped, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * What may change while a copy runs, checked before each chunk: both ends
+ * started (a stopped unit answers no media access, so it is no copy
+ * target) and still holding the segment's blocks (a device may shrink).
+ */
+static bool segment_ready(const struct copy_segment *segment, uint16_t number,
+			  struct scsi_outcome *ret_outcome)
+{
+	const uint32_t source_block = segment->source->block_size;
+	const uint32_t destination_block = segment->destination->block_size;
+
+	if (device_stopped(segment->source)) {
+		*ret_outcome = scsi_copy_aborted(SCSI_ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, number,
+					     true, 4, 7);
+		return false;
+	}
+	if (device_stopped(segment->destination)) {
+		*ret_outcome = scsi_copy_aborted(SCSI_ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, number,
+					     true, 6, 7);
+		return false;
+	}
+	/* Past the end: the pointer to the LBA says what no ASC of a copy does. */
+	if (!scsi_range_inside(segment->source, segment->source_lba,
+			       segment->length / source_block)) {
+		*ret_outcome = scsi_copy_aborted(SCSI_ASC_NONE, number, true, 12, 7);
+		return false;
+	}
+	if (!scsi_range_inside(segment->destination, segment->destination_lba,
+			       segment->length / destination_block)) {
+		*ret_outcome = scsi_copy_aborted(SCSI_ASC_NONE, number, true, 20, 7);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The kernel removed a device the copy uses, or the daemon is stopping:
+ * the copy ends at its next chunk, so that the device's detach does not
+ * wait for all of it. The receiving device counts, whichever devices the
+ * segment moves data between.
+ */
+static bool copy_lost_device(const struct copy_job *job, const struct copy_segment *segment)
+{
+	return device_leaving(job->steps.req->dev) || device_leaving(segment->source) ||
+	       device_leaving(segment->destination);
+}
+
+/*
+ * The copy stops in the segment in progress: COPY ABORTED with its number
+ * and, when part of it was written, the residual in destination blocks in
+ * the INFORMATION field (SPC-4 5.17.7.3).
+ */
+static struct scsi_outcome stopped_in_segment(const struct copy_job *job,
+					      struct scsi_outcome outcome)
+{
+	const struct copy_segment *segment = &job->segments[job->segment];
+
+	if (outcome.status != SCSI_STATUS_CHECK_CONDITION)
+		return outcome;
+	outcome.sense_key = SCSI_SENSE_COPY_ABORTED;
+	outcome.command_specific_valid = true;
+	outcome.command_specific = (uint16_t)job->segment;
+	if (job->bytes_done) {
+		outcome.information_valid = true;
+		outcome.information = (segment->length - job->bytes_done) /
+				      segment->destination->block_size;
+	}
+	return outcome;
+}
+
+/* Ends the copy with outcome; returns 1 as issue does when all is done. */
+static int copy_stop(struct copy_job *job, struct scsi_outcome outcome)
+{
+	job->steps.outcome = stopped_in_segment(job, outcome);
+	return 1;
+}
+
 /* The first byte of the chunk in flight, relative to the segment start. */
 static uint64_t chunk_start(const struct copy_job *job, const struct copy_segment *segment)
 {
 	if (segment->backwards)
 		return segment->length - job->bytes_done - job->moving;
 	return job->bytes_done;
+}
+
+/* The byte offsets of a segment that segment_ready() found inside its devices. */
+static uint64_t source_offset(const struct copy_segment *segment)
+{
+	return segment->source_lba * segment->source->block_size;
+}
+
+static uint64_t destination_offset(const struct copy_segment *segment)
+{
+	return segment->destination_lba * segment->destination->block_size;
 }
 
 static void gate_opened(struct tcmu_request *req)
@@ -99,40 +217,40 @@ static int enter_destination_gate(struct copy_job *job, struct tcmu_device *dest
 	return 0;
 }
 
-/* The kernel removed the source or the destination: the copy ends here. */
-static bool segment_lost_device(struct copy_job *job, const struct copy_segment *segment)
-{
-	job->device_left = __atomic_load_n(&segment->source->leaving, __ATOMIC_ACQUIRE) ||
-			   __atomic_load_n(&segment->destination->leaving, __ATOMIC_ACQUIRE);
-	return job->device_left;
-}
-
 static int copy_issue(struct scsi_steps *steps)
 {
 	struct copy_job *job = (struct copy_job *)steps;
 	struct tcmu_request *req = steps->req;
 	const struct copy_segment *segment;
+	struct scsi_outcome outcome;
 	uint64_t start;
 
 	if (job->phase == COPY_WRITING) {
 		segment = &job->segments[job->segment];
-		if (segment_lost_device(job, segment))
-			return -ENODEV;
+		if (copy_lost_device(job, segment))
+			return copy_stop(job, scsi_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET,
+							    job->segment, false, -1, -1));
 		start = chunk_start(job, segment);
 		return segment->destination->handler->write(
 			segment->destination, req, &job->iov, 1,
-			segment->destination_offset + start, job->moving,
+			destination_offset(segment) + start, job->moving,
 			scsi_write_flags(segment->destination, false));
 	}
 	while (job->segment < job->count && job->bytes_done == job->segments[job->segment].length) {
 		job->segment++;
 		job->bytes_done = 0;
 	}
-	if (job->segment == job->count)
+	if (job->segment == job->count) {
+		if (job->refused)
+			steps->outcome = job->refusal;
 		return 1;
+	}
 	segment = &job->segments[job->segment];
-	if (segment_lost_device(job, segment))
-		return -ENODEV;
+	if (copy_lost_device(job, segment))
+		return copy_stop(job, scsi_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET, job->segment,
+						    false, -1, -1));
+	if (!segment_ready(segment, job->segment, &outcome))
+		return copy_stop(job, outcome);
 	if (segment->destination != job->gate_device)
 		return enter_destination_gate(job, segment->destination);
 	job->moving = segment->length - job->bytes_done;
@@ -142,33 +260,17 @@ static int copy_issue(struct scsi_steps *steps)
 	job->iov.iov_base = job->buffer;
 	job->iov.iov_len = job->moving;
 	return segment->source->handler->read(segment->source, req, &job->iov, 1,
-					      segment->source_offset + start, job->moving);
+					      source_offset(segment) + start, job->moving);
 }
 
-/*
- * SPC-4 5.17.7: a segment that cannot be processed (a CSCD it does not
- * have, blocks the device does not have, a failing read or write) aborts
- * the copy: COPY ABORTED, with the additional sense code of the cause.
- */
-static struct scsi_outcome copy_aborted(struct scsi_outcome outcome)
-{
-	if (outcome.status == SCSI_STATUS_CHECK_CONDITION)
-		outcome.sense_key = SCSI_SENSE_COPY_ABORTED;
-	return outcome;
-}
-
+/* A failing read or write aborts the copy with the additional sense of the cause. */
 static bool copy_completed(struct scsi_steps *steps, int result)
 {
 	struct copy_job *job = (struct copy_job *)steps;
 
-	if (job->device_left) {
-		steps->outcome = scsi_check(SCSI_SENSE_COPY_ABORTED,
-					    SCSI_ASC_UNREACHABLE_COPY_TARGET);
-		return false;
-	}
 	if (result) {
-		steps->outcome = copy_aborted(scsi_outcome_from_errno(result,
-								      job->phase == COPY_WRITING));
+		steps->outcome = stopped_in_segment(job, scsi_outcome_from_errno(
+			result, job->phase == COPY_WRITING));
 		return false;
 	}
 	switch (job->phase) {
@@ -234,44 +336,51 @@ static void copy_done(struct scsi_steps *steps)
 }
 
 /*
- * What a CSCD descriptor names: this logical unit, or another device that
- * may take part, which is then referenced and added to borrowed.
+ * The device a CSCD's designator names: this logical unit, or another
+ * device that may take part, which is then referenced and added to
+ * borrowed. NULL for a designator other than a logical unit's binary NAA.
  */
-static bool resolve_cscd(struct tcmu_device *dev, const uint8_t *cscd,
-			 struct tcmu_device **ret_device, struct tcmu_device **borrowed,
-			 size_t *borrowed_count)
+static struct tcmu_device *resolve_cscd(struct tcmu_device *dev, const uint8_t *cscd,
+					struct tcmu_device **borrowed, size_t *borrowed_count)
 {
 	uint8_t ours[16];
 	struct tcmu_device *other;
 
-	/* NUL, or anything but a binary NAA designator of a logical unit. */
-	if ((cscd[1] & 0x20) || (cscd[4] & 0x0f) != 0x01 || (cscd[5] & 0x3f) != 0x03 ||
-	    cscd[7] != 16)
-		return false;
+	if ((cscd[4] & 0x0f) != 0x01 || (cscd[5] & 0x3f) != 0x03 || cscd[7] != 16)
+		return NULL;
 	scsi_naa_designator(dev, ours);
-	if (memcmp(cscd + 8, ours, 16) == 0) {
-		*ret_device = dev;
-		return true;
-	}
+	if (memcmp(cscd + 8, ours, 16) == 0)
+		return dev;
 	other = device_get_by_designator(cscd + 8);
 	if (!other)
-		return false;
+		return NULL;
 	if (other != dev && !copy_groups_allow(dev, other)) {
 		tcmu_dev_dbg(dev, "EXTENDED COPY names %s, which no xcopy_group puts with this "
 			     "device", other->backstore);
 		device_put(other);
-		return false;
+		return NULL;
 	}
 	borrowed[(*borrowed_count)++] = other;
-	*ret_device = other;
-	return true;
+	return other;
 }
 
-/* Checks one CSCD descriptor at offset in the list and finds its device. */
-static bool check_cscd(struct tcmu_device *dev, const uint8_t *cscd, size_t offset,
-		       struct tcmu_device **ret_device, struct tcmu_device **borrowed,
+static void target_unusable(struct copy_target *target, uint16_t asc_ascq, size_t field, int bit)
+{
+	*target = (struct copy_target){
+		.asc_ascq = asc_ascq, .field = (uint16_t)field, .bit = bit,
+	};
+}
+
+/*
+ * Reads the CSCD descriptor at offset in the list: what the list may not
+ * say is ILLEGAL REQUEST (SPC-4 6.4.5); a copy target that cannot be
+ * used is an error of the segments that use it, if any does.
+ */
+static bool parse_cscd(struct tcmu_device *dev, const uint8_t *list, size_t offset,
+		       struct copy_target *target, struct tcmu_device **borrowed,
 		       size_t *borrowed_count, struct scsi_outcome *ret_outcome)
 {
+	const uint8_t *cscd = list + offset;
 	uint32_t block_length;
 
 	if (cscd[0] != CSCD_IDENTIFICATION) {
@@ -279,111 +388,142 @@ static bool check_cscd(struct tcmu_device *dev, const uint8_t *cscd, size_t offs
 					  SCSI_ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE);
 		return false;
 	}
-	/* LU ID TYPE 00b (the designator says which), a block device. */
-	if ((cscd[1] & 0xc0) != 0 || (cscd[1] & 0x1f) != 0) {
+	/* NUL: a place holder, which names no copy target. */
+	if (cscd[1] & 0x20) {
+		target_unusable(target, SCSI_ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, offset + 1, 5);
+		return true;
+	}
+	/* LU ID TYPE 00b: the designator says which logical unit. */
+	if (cscd[1] & 0xc0) {
 		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 1), 7);
 		return false;
 	}
-	if (!resolve_cscd(dev, cscd, ret_device, borrowed, borrowed_count)) {
-		*ret_outcome = scsi_check(SCSI_SENSE_COPY_ABORTED,
-					  SCSI_ASC_UNREACHABLE_COPY_TARGET);
-		return false;
+	if ((cscd[1] & 0x1f) != 0) {		/* not a direct-access block device */
+		target_unusable(target, SCSI_ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE, offset + 1, 4);
+		return true;
+	}
+	target->device = resolve_cscd(dev, cscd, borrowed, borrowed_count);
+	if (!target->device) {
+		target_unusable(target, SCSI_ASC_UNREACHABLE_COPY_TARGET, offset + 4, -1);
+		return true;
 	}
 	block_length = scsi_get_be24(cscd + 29);
-	if (block_length != 0 && block_length != (*ret_device)->block_size) {
-		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 29), 7);
+	if (block_length != 0 && block_length != target->device->block_size)
+		target_unusable(target, SCSI_ASC_NONE, offset + 29, 7);
+	return true;
+}
+
+/*
+ * The form of the block-to-block segment descriptor at offset, which
+ * ends before end: what no copy manager could process is ILLEGAL REQUEST
+ * before any segment is (SPC-4 5.17.7.2, 6.4.6).
+ */
+static bool parse_segment(const uint8_t *list, size_t offset, size_t end, size_t cscd_count,
+			  struct scsi_outcome *ret_outcome)
+{
+	const uint8_t *descriptor = list + offset;
+
+	if (end - offset < 4 || end - offset < 4u + scsi_get_be16(descriptor + 2)) {
+		*ret_outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST,
+					  SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		return false;
+	}
+	if (descriptor[0] != SEGMENT_BLOCK_TO_BLOCK) {
+		*ret_outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST,
+					  SCSI_ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE);
+		return false;
+	}
+	if (scsi_get_be16(descriptor + 2) != SEGMENT_LENGTH - 4) {
+		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 2), 7);
+		return false;
+	}
+	/* A CSCD descriptor the list does not have. */
+	if (scsi_get_be16(descriptor + 4) >= cscd_count) {
+		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 4), 7);
+		return false;
+	}
+	if (scsi_get_be16(descriptor + 6) >= cscd_count) {
+		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 6), 7);
 		return false;
 	}
 	return true;
 }
 
 /*
- * Checks the block-to-block segment descriptor at offset and fills
- * segment. SPC-4 6.4.6.5: the block count is in source blocks, or with
- * DC in destination blocks; bytes that would not fill whole blocks at the
- * other end are an inexact segment, which needs residue handling that
- * this copy manager (which holds no data) does not offer.
+ * Processes segment descriptor number against its copy targets and fills
+ * segment; what fails is COPY ABORTED (SPC-4 5.17.7.3). SPC-4 6.4.6.5:
+ * the block count is in source blocks, or with DC in destination blocks;
+ * bytes that would not fill whole blocks at the other end are an inexact
+ * segment, which needs residue handling that this copy manager (which
+ * holds no data) does not offer.
  */
 static bool check_segment(const struct tcmu_device *dev, const uint8_t *descriptor,
-			  size_t offset, struct tcmu_device *const *devices, size_t cscd_count,
+			  uint16_t number, const struct copy_target *targets,
 			  struct copy_segment *segment, struct scsi_outcome *ret_outcome)
 {
-	uint16_t source_index = scsi_get_be16(descriptor + 4);
-	uint16_t destination_index = scsi_get_be16(descriptor + 6);
-	uint64_t source_lba, destination_lba;
+	const struct copy_target *ends[2] = {
+		&targets[scsi_get_be16(descriptor + 4)], &targets[scsi_get_be16(descriptor + 6)],
+	};
 	struct tcmu_device *source, *destination;
-	uint32_t source_block, destination_block;
 	uint64_t blocks = scsi_get_be16(descriptor + 10);
 
-	if (scsi_get_be16(descriptor + 2) != 0x18) {
-		*ret_outcome = scsi_invalid_parameter_field((uint16_t)(offset + 2), 7);
-		return false;
+	for (size_t i = 0; i < 2; i++) {
+		if (!ends[i]->device) {
+			*ret_outcome = scsi_copy_aborted(ends[i]->asc_ascq, number, false, ends[i]->field,
+						     ends[i]->bit);
+			return false;
+		}
 	}
-	if (source_index >= cscd_count) {
-		*ret_outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 4), 7));
-		return false;
-	}
-	if (destination_index >= cscd_count) {
-		*ret_outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 6), 7));
-		return false;
-	}
-	source = devices[source_index];
-	destination = devices[destination_index];
-	source_block = source->block_size;
-	destination_block = destination->block_size;
+	source = ends[0]->device;
+	destination = ends[1]->device;
 	/* Each CSCD may be reachable from here, and yet not from the other. */
 	if (!copy_groups_allow(source, destination)) {
-		*ret_outcome = scsi_check(SCSI_SENSE_COPY_ABORTED,
-					  SCSI_ASC_UNREACHABLE_COPY_TARGET);
+		*ret_outcome = scsi_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET, number, true, 6, 7);
 		return false;
 	}
-	segment->length = blocks * ((descriptor[1] & SEGMENT_DESTINATION_COUNT) ? destination_block
-									  : source_block);
-	if (segment->length % source_block || segment->length % destination_block) {
-		*ret_outcome = scsi_check(SCSI_SENSE_COPY_ABORTED,
-					  SCSI_ASC_UNEXPECTED_INEXACT_SEGMENT);
+	segment->length = blocks * ((descriptor[1] & SEGMENT_DESTINATION_COUNT)
+					    ? destination->block_size : source->block_size);
+	if (segment->length % source->block_size || segment->length % destination->block_size) {
+		*ret_outcome = scsi_copy_aborted(SCSI_ASC_UNEXPECTED_INEXACT_SEGMENT, number, true, 10, 7);
 		return false;
 	}
 	/* The length VPD page 8Fh and OPERATING PARAMETERS report. */
 	if (segment->length > SCSI_COPY_MAX_SEGMENT_BYTES(dev->block_size)) {
-		*ret_outcome = copy_aborted(scsi_invalid_parameter_field((uint16_t)(offset + 10), 7));
-		return false;
-	}
-	source_lba = scsi_get_be64(descriptor + 12);
-	destination_lba = scsi_get_be64(descriptor + 20);
-	if (!scsi_range_inside(source, source_lba, segment->length / source_block)) {
-		*ret_outcome = copy_aborted(scsi_lba_out_of_range(source_lba));
-		return false;
-	}
-	if (!scsi_range_inside(destination, destination_lba,
-			       segment->length / destination_block)) {
-		*ret_outcome = copy_aborted(scsi_lba_out_of_range(destination_lba));
+		*ret_outcome = scsi_copy_aborted(SCSI_ASC_NONE, number, true, 10, 7);
 		return false;
 	}
 	segment->source = source;
 	segment->destination = destination;
-	segment->source_offset = source_lba * source_block;
-	segment->destination_offset = destination_lba * destination_block;
+	segment->source_lba = scsi_get_be64(descriptor + 12);
+	segment->destination_lba = scsi_get_be64(descriptor + 20);
+	if (!segment_ready(segment, number, ret_outcome))
+		return false;
 	segment->backwards = source == destination &&
-			     segment->destination_offset > segment->source_offset &&
-			     segment->destination_offset < segment->source_offset + segment->length;
+			     destination_offset(segment) > source_offset(segment) &&
+			     destination_offset(segment) < source_offset(segment) + segment->length;
 	return true;
 }
 
-/* SPC-4 6.4: the whole list is checked before a block moves. */
+/*
+ * SPC-4 6.4: the form of the whole list is checked before a block moves
+ * (ILLEGAL REQUEST); then the segments are processed in order, and one
+ * that cannot be ends the copy with COPY ABORTED once the ones before it
+ * are copied, as its segment number tells the initiator.
+ */
 void scsi_extended_copy(struct tcmu_request *req)
 {
 	struct tcmu_device *dev = req->dev;
 	const uint32_t list_length = scsi_get_be32(req->cdb + 10);
 	uint8_t list[MAX_LIST_LENGTH];
-	struct tcmu_device *devices[MAX_CSCD_DESCRIPTORS];
+	struct copy_target targets[MAX_CSCD_DESCRIPTORS];
 	struct tcmu_device *borrowed[MAX_CSCD_DESCRIPTORS];
 	struct copy_segment segments[MAX_SEGMENT_DESCRIPTORS];
 	size_t cscd_length, segments_length, inline_length, cscd_count, borrowed_count = 0;
+	size_t segments_start, segments_end, count = 0;
 	uint64_t largest_segment = 0;
-	struct scsi_outcome outcome;
+	struct scsi_outcome outcome, refusal = scsi_good();
+	bool refused = false;
 	struct copy_job *job;
-	size_t offset, segments_end, count = 0;
 
 	if (list_length == 0) {
 		outcome = scsi_good();
@@ -417,36 +557,35 @@ void scsi_extended_copy(struct tcmu_request *req)
 		goto fail;
 	}
 	for (size_t i = 0; i < cscd_count; i++)
-		if (!check_cscd(dev, list + 16 + 32 * i, 16 + 32 * i, &devices[i], borrowed,
-				&borrowed_count, &outcome))
+		if (!parse_cscd(dev, list, 16 + 32 * i, &targets[i], borrowed, &borrowed_count,
+				&outcome))
 			goto fail;
 
-	segments_end = 16 + cscd_length + segments_length;
-	for (offset = 16 + cscd_length; offset < segments_end; count++) {
-		const uint8_t *segment = list + offset;
-
-		if (segments_end - offset < 4 ||
-		    segments_end - offset < 4u + scsi_get_be16(segment + 2)) {
-			outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST,
-					     SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
-			goto fail;
-		}
+	segments_start = 16 + cscd_length;
+	segments_end = segments_start + segments_length;
+	for (size_t offset = segments_start; offset < segments_end; offset += SEGMENT_LENGTH) {
 		if (count == MAX_SEGMENT_DESCRIPTORS) {
 			outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST,
 					     SCSI_ASC_TOO_MANY_SEGMENT_DESCRIPTORS);
 			goto fail;
 		}
-		if (segment[0] != SEGMENT_BLOCK_TO_BLOCK) {
-			outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST,
-					     SCSI_ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE);
+		if (!parse_segment(list, offset, segments_end, cscd_count, &outcome))
 			goto fail;
+		count++;
+	}
+	for (size_t i = 0; i < count; i++) {
+		if (!check_segment(dev, list + segments_start + SEGMENT_LENGTH * i, i, targets,
+				   &segments[i], &refusal)) {
+			refused = true;
+			count = i;
+			break;
 		}
-		if (!check_segment(dev, segment, offset, devices, cscd_count, &segments[count],
-				   &outcome))
-			goto fail;
-		if (segments[count].length > largest_segment)
-			largest_segment = segments[count].length;
-		offset += 28;
+		if (segments[i].length > largest_segment)
+			largest_segment = segments[i].length;
+	}
+	if (refused && count == 0) {
+		outcome = refusal;
+		goto fail;
 	}
 
 	job = calloc(1, sizeof(*job) + count * sizeof(job->segments[0]));
@@ -468,6 +607,8 @@ void scsi_extended_copy(struct tcmu_request *req)
 	memcpy(job->borrowed, borrowed, borrowed_count * sizeof(borrowed[0]));
 	job->borrowed_count = borrowed_count;
 	job->count = count;
+	job->refused = refused;
+	job->refusal = refusal;
 	/* LIST ID USAGE 11b: no identifier, nothing to hold. */
 	job->hold_status = (list[1] & 0x18) != 0x18;
 	job->list_identifier = list[0];

@@ -22,17 +22,22 @@ struct scsi_outcome scsi_check(uint8_t sense_key, uint16_t asc_ascq)
 	};
 }
 
+static void point_at(struct scsi_outcome *outcome, uint16_t byte, int bit)
+{
+	outcome->field_pointer_valid = true;
+	outcome->field_pointer = byte;
+	if (bit >= 0 && bit <= 7) {
+		outcome->bit_pointer_valid = true;
+		outcome->bit_pointer = (uint8_t)bit;
+	}
+}
+
 static struct scsi_outcome invalid_field(uint16_t asc_ascq, bool in_cdb, uint16_t byte, int bit)
 {
 	struct scsi_outcome outcome = scsi_check(SCSI_SENSE_ILLEGAL_REQUEST, asc_ascq);
 
-	outcome.field_pointer_valid = true;
+	point_at(&outcome, byte, bit);
 	outcome.field_in_cdb = in_cdb;
-	outcome.field_pointer = byte;
-	if (bit >= 0 && bit <= 7) {
-		outcome.bit_pointer_valid = true;
-		outcome.bit_pointer = (uint8_t)bit;
-	}
 	return outcome;
 }
 
@@ -44,6 +49,21 @@ struct scsi_outcome scsi_invalid_cdb_field(uint16_t byte, int bit)
 struct scsi_outcome scsi_invalid_parameter_field(uint16_t byte, int bit)
 {
 	return invalid_field(SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST, false, byte, bit);
+}
+
+struct scsi_outcome scsi_copy_aborted(uint16_t asc_ascq, uint16_t segment, bool in_segment,
+				      int byte, int bit)
+{
+	struct scsi_outcome outcome = scsi_check(SCSI_SENSE_COPY_ABORTED, asc_ascq);
+
+	/* Bytes 0 and 1 would say where copy targets' own sense data is: none. */
+	outcome.command_specific_valid = true;
+	outcome.command_specific = segment;
+	if (byte >= 0) {
+		point_at(&outcome, (uint16_t)byte, bit);
+		outcome.field_in_segment = in_segment;
+	}
+	return outcome;
 }
 
 struct scsi_outcome scsi_lba_out_of_range(uint64_t lba)
@@ -83,12 +103,14 @@ struct scsi_outcome scsi_outcome_from_errno(int error, bool is_write)
 	}
 }
 
-/* The 3 bytes of the sense-key specific field (SPC-4 4.5.2.4.2). */
+/* The 3 bytes of the sense-key specific field (SPC-4 4.5.2.4.2, 4.5.2.4.5). */
 static void format_field_pointer(const struct scsi_outcome *outcome, uint8_t *bytes)
 {
 	bytes[0] = 0x80;	/* SKSV */
 	if (outcome->field_in_cdb)
 		bytes[0] |= 0x40;
+	if (outcome->field_in_segment)
+		bytes[0] |= 0x20;
 	if (outcome->bit_pointer_valid)
 		bytes[0] |= 0x08 | (outcome->bit_pointer & 0x07);
 	bytes[1] = (uint8_t)(outcome->field_pointer >> 8);
@@ -105,6 +127,8 @@ static size_t format_fixed(const struct scsi_outcome *outcome, uint8_t *sense)
 		scsi_put_be32(sense + 3, (uint32_t)outcome->information);
 	}
 	sense[7] = 10;		/* additional sense length: bytes 8..17 */
+	if (outcome->command_specific_valid)
+		scsi_put_be32(sense + 8, outcome->command_specific);
 	sense[12] = (uint8_t)(outcome->asc_ascq >> 8);
 	sense[13] = (uint8_t)outcome->asc_ascq;
 	if (outcome->field_pointer_valid)
@@ -127,6 +151,15 @@ static size_t format_descriptor(const struct scsi_outcome *outcome, uint8_t *sen
 		descriptor[1] = 0x0a;
 		descriptor[2] = 0x80;	/* VALID */
 		scsi_put_be64(descriptor + 4, outcome->information);
+		length += 12;
+	}
+	/* The fixed format's 4 bytes, as a number in the descriptor's 8. */
+	if (outcome->command_specific_valid) {
+		uint8_t *descriptor = sense + length;
+
+		descriptor[0] = 0x01;	/* command-specific information */
+		descriptor[1] = 0x0a;
+		scsi_put_be64(descriptor + 4, outcome->command_specific);
 		length += 12;
 	}
 	if (outcome->field_pointer_valid) {

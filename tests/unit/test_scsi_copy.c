@@ -5,74 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "scsi_fixture.h"
-
-#define BLOCK 512
-
-struct segment {
-	uint16_t source, destination;
-	uint16_t blocks;
-	uint64_t source_lba, destination_lba;
-};
-
-/* An EXTENDED COPY parameter list: cscd_count copies of cscd, then the segments. */
-static size_t copy_list(uint8_t *list, const uint8_t *cscd, size_t cscd_count,
-			const struct segment *segments, size_t segment_count)
-{
-	size_t length = 16;
-
-	memset(list, 0, 16);
-	scsi_put_be16(list + 2, (uint16_t)(32 * cscd_count));
-	scsi_put_be32(list + 8, (uint32_t)(28 * segment_count));
-	for (size_t i = 0; i < cscd_count; i++, length += 32)
-		memcpy(list + length, cscd, 32);
-	for (size_t i = 0; i < segment_count; i++, length += 28) {
-		uint8_t *descriptor = list + length;
-
-		memset(descriptor, 0, 28);
-		descriptor[0] = 0x02;
-		scsi_put_be16(descriptor + 2, 0x18);
-		scsi_put_be16(descriptor + 4, segments[i].source);
-		scsi_put_be16(descriptor + 6, segments[i].destination);
-		scsi_put_be16(descriptor + 10, segments[i].blocks);
-		scsi_put_be64(descriptor + 12, segments[i].source_lba);
-		scsi_put_be64(descriptor + 20, segments[i].destination_lba);
-	}
-	return length;
-}
-
-/* This logical unit's identification CSCD descriptor, as VPD page 83h names it. */
-static void own_cscd(uint8_t *cscd)
-{
-	uint8_t inquiry[6] = { 0x12, 0x01, 0x83, 0, 255, 0 };
-	uint8_t page[255];
-
-	EXECUTE(inquiry, page, sizeof(page));
-	assert_good();
-	memset(cscd, 0, 32);
-	cscd[0] = 0xe4;
-	memcpy(cscd + 4, page + 4, 20);	/* the NAA designation descriptor */
-	cscd[30] = BLOCK >> 8;
-}
-
-static void assert_copy_aborted(uint16_t asc_ascq)
-{
-	assert_check(SCSI_SENSE_COPY_ABORTED, asc_ascq);
-}
-
-static void extended_copy(uint8_t *list, size_t length)
-{
-	uint8_t cdb[16] = { 0x83, 0x00 };
-
-	scsi_put_be32(cdb + 10, (uint32_t)length);
-	EXECUTE(cdb, list, length);
-}
-
-static void fill_pattern(uint8_t *buffer, size_t length, uint8_t seed)
-{
-	for (size_t i = 0; i < length; i++)
-		buffer[i] = (uint8_t)(seed + i * 31);
-}
+#include "copy_fixture.h"
 
 static void test_copy_within_the_device(void **state)
 {
@@ -147,119 +80,6 @@ static void test_copy_refuses_other_devices(void **state)
 	length = copy_list(list, cscd, 1, &segment, 1);
 	extended_copy(list, length);
 	assert_check(SCSI_SENSE_COPY_ABORTED, SCSI_ASC_UNREACHABLE_COPY_TARGET);
-}
-
-/*
- * A second device the daemon serves, "user_2/disk1", with a handler of
- * its own that completes at once; its block size varies by test.
- */
-#define OTHER_SIZE (256 * 1024)
-
-static struct {
-	struct tcmu_device dev;
-	struct tcmu_handler handler;
-	uint8_t medium[OTHER_SIZE];
-	unsigned int reads, writes;
-} other;
-
-static int other_read(struct tcmu_device *dev, struct tcmu_request *req,
-		      const struct iovec *iov, size_t iov_count, uint64_t offset, uint64_t length)
-{
-	assert_ptr_equal(dev, &other.dev);
-	assert_int_equal(iov_count, 1);
-	assert_int_equal(iov[0].iov_len, length);
-	assert_true(offset % dev->block_size == 0 && offset + length <= dev->size);
-	memcpy(iov[0].iov_base, other.medium + offset, length);
-	other.reads++;
-	tcmu_request_complete(req, 0);
-	return 0;
-}
-
-static int other_write(struct tcmu_device *dev, struct tcmu_request *req,
-		       const struct iovec *iov, size_t iov_count, uint64_t offset,
-		       uint64_t length, uint32_t flags)
-{
-	assert_ptr_equal(dev, &other.dev);
-	assert_int_equal(iov_count, 1);
-	assert_int_equal(iov[0].iov_len, length);
-	assert_true(offset % dev->block_size == 0 && offset + length <= dev->size);
-	/* Its write cache is off: every write must be durable. */
-	assert_int_equal(flags, TCMU_WRITE_FUA);
-	memcpy(other.medium + offset, iov[0].iov_base, length);
-	other.writes++;
-	tcmu_request_complete(req, 0);
-	return 0;
-}
-
-static void other_attach(uint32_t block_size)
-{
-	memset(&other, 0, sizeof(other));
-	other.handler.subtype = "other";
-	other.handler.read = other_read;
-	other.handler.write = other_write;
-	other.dev.name = "disk1";
-	other.dev.backstore = "user_2/disk1";
-	other.dev.unit_serial = "99887766-5544-3322-1100-ffeeddccbbaa";
-	other.dev.handler = &other.handler;
-	other.dev.size = OTHER_SIZE;
-	other.dev.block_size = block_size;
-	scsi_device_init(&other.dev);
-	device_list_add(&other.dev);
-}
-
-static int other_setup(void **state)
-{
-	fake_setup(state);
-	other_attach(BLOCK);
-	return 0;
-}
-
-static int other_teardown(void **state)
-{
-	/* Off the list first: a failed check must not leave it there for the next test. */
-	device_list_remove(&other.dev);
-	assert_int_equal(other.dev.references, 0);
-	assert_int_equal(other.dev.scsi.writes_in_flight, 0);
-	assert_false(other.dev.scsi.exclusive_in_flight);
-	assert_int_equal(fake.dev.scsi.writes_in_flight, 0);
-	scsi_device_destroy(&other.dev);
-	copy_groups_set(NULL, 0);
-	return fake_teardown(state);
-}
-
-static void allow_groups(const char *first, const char *second)
-{
-	char *groups[2] = { (char *)first, (char *)second };
-
-	assert_int_equal(copy_groups_set(groups, second ? 2 : 1), 0);
-}
-
-/* The other device's identification CSCD descriptor, with its block length. */
-static void other_cscd(uint8_t *cscd, uint32_t block_length)
-{
-	memset(cscd, 0, 32);
-	cscd[0] = 0xe4;
-	cscd[4] = 0x01;		/* binary */
-	cscd[5] = 0x03;		/* logical unit, NAA */
-	cscd[7] = 16;
-	scsi_naa_designator(&other.dev, cscd + 8);
-	cscd[29] = (uint8_t)(block_length >> 16);
-	cscd[30] = (uint8_t)(block_length >> 8);
-	cscd[31] = (uint8_t)block_length;
-}
-
-/* A list of two CSCDs, 0 this device and 1 the other one, and the segments. */
-static size_t two_device_list(uint8_t *list, const struct segment *segments, size_t count,
-			      uint32_t other_block_length)
-{
-	uint8_t own[32], theirs[32];
-	size_t length;
-
-	own_cscd(own);
-	other_cscd(theirs, other_block_length);
-	length = copy_list(list, own, 2, segments, count);
-	memcpy(list + 16 + 32, theirs, 32);
-	return length;
 }
 
 static void test_copy_between_devices(void **state)
@@ -349,10 +169,10 @@ static void *wait_unreferenced(void *dev)
 }
 
 /*
- * Off the list mid-copy, as when the daemon stops: the other device's
- * detach waits until the copy is done with it, and the copy finishes.
- * removed_by_kernel: as the kernel's REMOVED does; the copy stops at its
- * next chunk instead.
+ * Off the list mid-copy: the other device's detach waits until the copy
+ * is done with it, and the copy finishes. removed_by_kernel: marked
+ * leaving too, as its detach does; the copy stops at its next chunk
+ * instead.
  */
 static void remove_mid_copy(bool removed_by_kernel)
 {
@@ -537,7 +357,7 @@ static void test_copy_between_block_sizes(void **state)
 	/* The CSCD's block length must be the other device's. */
 	length = two_device_list(list, &out, 1, 512);
 	extended_copy(list, length);
-	assert_invalid_parameter_field(16 + 32 + 29, 7);
+	assert_segment_error(SCSI_ASC_NONE, 0, false, 16 + 32 + 29, 7);
 
 	/* 0xffff blocks of 4096 bytes: more than one segment may carry (page 8Fh). */
 	back.blocks = 0xffff;
@@ -545,8 +365,7 @@ static void test_copy_between_block_sizes(void **state)
 	length = two_device_list(list, &back, 1, 4096);
 	list[16 + 64 + 1] = 0;
 	extended_copy(list, length);
-	assert_check(SCSI_SENSE_COPY_ABORTED, SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST);
-	assert_int_equal(scsi_get_be16(fake.completion.sense + 16), 16 + 64 + 10);
+	assert_segment_error(SCSI_ASC_NONE, 0, true, 10, 7);
 	assert_int_equal(other.reads, 2);
 }
 
@@ -560,16 +379,16 @@ static void test_copy_between_devices_out_of_range(void **state)
 
 	(void)state;
 	allow_groups("disk0 disk1", NULL);
+	/* COPY ABORTED, the segment pointer at the LBA: no residual, nothing written. */
 	length = two_device_list(list, &past_end, 1, BLOCK);
 	extended_copy(list, length);
-	assert_copy_aborted(SCSI_ASC_LBA_OUT_OF_RANGE);
-	assert_int_equal(scsi_get_be32(fake.completion.sense + 3), 508);
+	assert_segment_error(SCSI_ASC_NONE, 0, true, 20, 7);
+	assert_int_equal(fake.completion.sense[0], 0x70);
 	assert_no_handler_call();
 
 	length = two_device_list(list, &source_past_end, 1, BLOCK);
 	extended_copy(list, length);
-	assert_copy_aborted(SCSI_ASC_LBA_OUT_OF_RANGE);
-	assert_int_equal(scsi_get_be32(fake.completion.sense + 3), 511);
+	assert_segment_error(SCSI_ASC_NONE, 0, true, 12, 7);
 	assert_int_equal(other.writes + other.reads, 0);
 }
 
@@ -608,28 +427,12 @@ static void test_copy_invalid_lists(void **state)
 	extended_copy(list, length);
 	assert_check(SCSI_SENSE_ILLEGAL_REQUEST, SCSI_ASC_INLINE_DATA_LENGTH_EXCEEDED);
 
-	/* A CSCD index past the list. */
+	/* A CSCD index past the list: the list's form, before any segment. */
 	segments[0].destination = 1;
 	length = copy_list(list, cscd, 1, segments, 1);
 	extended_copy(list, length);
-	assert_copy_aborted(SCSI_ASC_INVALID_FIELD_IN_PARAMETER_LIST);
-	/* Segment pointer: SKSV, SD 0 (from the list's start), BPV, bit 7; byte 54. */
-	assert_int_equal(fake.completion.sense[15], 0x80 | 0x08 | 7);
-	assert_int_equal(scsi_get_be16(fake.completion.sense + 16), 48 + 6);
+	assert_invalid_parameter_field(48 + 6, 7);
 	segments[0].destination = 0;
-
-	segments[0].destination_lba = 2048;
-	length = copy_list(list, cscd, 1, segments, 1);
-	extended_copy(list, length);
-	assert_copy_aborted(SCSI_ASC_LBA_OUT_OF_RANGE);
-	assert_int_equal(scsi_get_be32(fake.completion.sense + 3), 2048);
-	segments[0].destination_lba = 0;
-
-	/* A block length other than ours. */
-	length = copy_list(list, cscd, 1, segments, 1);
-	list[16 + 30] = 0x10;
-	extended_copy(list, length);
-	assert_invalid_parameter_field(16 + 29, 7);
 
 	length = copy_list(list, cscd, 1, segments, 1);
 	extended_copy(list, 8);
