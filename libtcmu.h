@@ -88,7 +88,12 @@ struct tcmu_handler {
 	 * everything it took and has logged why.
 	 */
 	int (*open)(struct tcmu_device *dev);
-	/* Required. Releases what open took. No request is in flight. */
+	/*
+	 * Required. Releases what open took. No request is in flight. Usually
+	 * called on the thread that detaches; when requests outlived the
+	 * detach's wait (30 s), on the device's ring thread after the last
+	 * completed.
+	 */
 	void (*close)(struct tcmu_device *dev);
 	/*
 	 * Optional. The kernel removed the device for good (not a daemon

@@ -23,6 +23,13 @@
 #define UIO_NAME_PREFIX "tcm-user/"
 #define DRAIN_TIMEOUT_MS 30000
 
+static unsigned int drain_timeout_ms = DRAIN_TIMEOUT_MS;
+
+void device_set_drain_timeout(unsigned int milliseconds)
+{
+	drain_timeout_ms = milliseconds;
+}
+
 /* ---- accessors for handlers (libtcmu.h) ---- */
 
 const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }
@@ -325,27 +332,11 @@ fail:
 
 /* ---- detach ---- */
 
-static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
+/* The end of a detach: nothing is in flight, the worker has let go. */
+static void device_close_and_free(struct tcmu_device *dev)
 {
-	if (!dev)
-		return;
-	/*
-	 * Copies that use it or that it received stop at their next chunk,
-	 * so that neither its drain nor the wait for other devices' copies
-	 * lasts as long as a copy can, whether the kernel removes it or the
-	 * daemon stops.
-	 */
-	__atomic_store_n(&dev->leaving, true, __ATOMIC_RELEASE);
-	/* Requests in flight may complete through the handler's watched fds. */
-	if (dev->worker) {
-		worker_stop_ring(dev);
-		if (ring_wait_drained(&dev->ring, DRAIN_TIMEOUT_MS) < 0)
-			tcmu_dev_err(dev, "commands still in flight after %d s; closing anyway",
-				     DRAIN_TIMEOUT_MS / 1000);
-	}
-	worker_remove_device(dev);
-	/* Copies that other devices received may still read or write this one. */
-	device_wait_unreferenced(dev);
+	bool removed_by_kernel = dev->removed_by_kernel;
+
 	if (dev->handler_open) {
 		dev->handler->close(dev);
 		if (removed_by_kernel && dev->handler->remove)
@@ -369,6 +360,49 @@ static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
 	scsi_device_destroy(dev);
 	pthread_mutex_destroy(&dev->state_lock);
 	free(dev);
+}
+
+static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
+{
+	bool timed_out = false;
+
+	if (!dev)
+		return;
+	/*
+	 * Copies that use it or that it received stop at their next chunk,
+	 * so that neither its drain nor the wait for other devices' copies
+	 * lasts as long as a copy can, whether the kernel removes it or the
+	 * daemon stops.
+	 */
+	__atomic_store_n(&dev->leaving, true, __ATOMIC_RELEASE);
+	dev->removed_by_kernel = removed_by_kernel;
+	/* Requests in flight may complete through the handler's watched fds. */
+	if (dev->worker) {
+		unsigned int in_flight;
+
+		worker_stop_ring(dev);
+		in_flight = ring_in_flight(&dev->ring);
+		if (in_flight)
+			tcmu_dev_info(dev, "waiting for %u command(s) in flight", in_flight);
+		timed_out = ring_wait_drained(&dev->ring, drain_timeout_ms) < 0;
+	}
+	/* Copies that other devices received may still read or write this one. */
+	device_wait_unreferenced(dev);
+	/*
+	 * Requests in flight use the ring, the map, the handler and the
+	 * device: all stay until the last one completes, and its completion
+	 * has the worker close and free the device. The worker goes on
+	 * serving the handler's fds meanwhile.
+	 */
+	if (timed_out) {
+		tcmu_dev_err(dev, "%u command(s) still in flight after %u ms; the device stays "
+			     "open until the last completes, then is closed and freed",
+			     ring_in_flight(&dev->ring), drain_timeout_ms);
+		if (worker_release_when_drained(dev, device_close_and_free))
+			return;
+	}
+	worker_remove_device(dev);
+	device_close_and_free(dev);
 }
 
 void device_detach(struct tcmu_device *dev)

@@ -191,9 +191,10 @@ void ring_batch_end(struct tcmu_ring *ring)
 		kick = ring->kick_pending;
 		ring->kick_pending = false;
 	}
-	pthread_mutex_unlock(&ring->lock);
+	/* Under the lock, as in ring_complete_request(). */
 	if (kick)
 		ring->kick(ring);
+	pthread_mutex_unlock(&ring->lock);
 }
 
 void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
@@ -202,6 +203,7 @@ void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
 	struct tcmu_ring *ring = req->ring;
 	struct tcmu_cmd_entry *entry = req->entry;
 	uint64_t data_length = req->data_length;
+	ring_drained_fn on_drained = NULL;
 	bool kick = false;
 
 	/* The response area overlaps the request area: nothing of it is read after this. */
@@ -227,11 +229,34 @@ void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
 	req->done = true;
 	if (tail_advance_locked(ring))
 		kick = kick_now_locked(ring);
-	if (ring->in_flight == 0)
-		pthread_cond_broadcast(&ring->drained);
-	pthread_mutex_unlock(&ring->lock);
+	/*
+	 * Kicked under the lock: once in_flight is 0 a detach may free the
+	 * ring as soon as it gets the lock, so nothing of it is touched after
+	 * the unlock (but by the one that calls on_drained, to which it then
+	 * belongs).
+	 */
 	if (kick)
 		ring->kick(ring);
+	if (ring->in_flight == 0) {
+		pthread_cond_broadcast(&ring->drained);
+		on_drained = ring->on_drained;
+		ring->on_drained = NULL;
+	}
+	pthread_mutex_unlock(&ring->lock);
+	if (on_drained)
+		on_drained(ring);
+}
+
+/*
+ * Copies bytes of an entry out of the shared map. The map is writable by
+ * others, so every field is read from it once, into a local, and only the
+ * local is used: the barrier keeps the compiler from reading the map again
+ * in place of the copy (a check and a use would then see two values).
+ */
+static void copy_from_shared(void *to, const void *from, size_t length)
+{
+	memcpy(to, from, length);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
 static uint32_t cdb_length_for_opcode(uint8_t opcode, const uint8_t *cdb, size_t available)
@@ -264,36 +289,43 @@ static int request_parse(struct tcmu_ring *ring, struct tcmu_request *req,
 {
 	size_t iov_offset = offsetof(struct tcmu_cmd_entry, req.iov);
 	uint64_t iov_total, cdb_offset, data_length = 0;
-	const uint8_t *cdb;
-	uint32_t cdb_length, i;
+	struct tcmu_cmd_entry header;
+	uint32_t cdb_length, iov_count, i;
+	size_t cdb_available;
 
-	iov_total = (uint64_t)entry->req.iov_cnt + entry->req.iov_bidi_cnt + entry->req.iov_dif_cnt;
+	/* The command's fields, read once (length covers them: a CMD entry holds a response). */
+	copy_from_shared(&header, entry, iov_offset);
+	iov_count = header.req.iov_cnt;
+	iov_total = (uint64_t)iov_count + header.req.iov_bidi_cnt + header.req.iov_dif_cnt;
 	if (iov_offset > length || iov_total > (length - iov_offset) / sizeof(struct iovec))
 		return -EPROTO;
 
-	cdb_offset = entry->req.cdb_off;
+	cdb_offset = header.req.cdb_off;
 	if (cdb_offset >= ring->map_size)
 		return -EPROTO;
-	cdb = (const uint8_t *)ring->map + cdb_offset;
-	cdb_length = cdb_length_for_opcode(cdb[0], cdb, ring->map_size - cdb_offset);
-	if (cdb_length > TCMU_MAX_CDB_LENGTH || cdb_length > ring->map_size - cdb_offset)
+	cdb_available = ring->map_size - cdb_offset;
+	if (cdb_available > TCMU_MAX_CDB_LENGTH)
+		cdb_available = TCMU_MAX_CDB_LENGTH;
+	copy_from_shared(req->cdb, (const uint8_t *)ring->map + cdb_offset, cdb_available);
+	cdb_length = cdb_length_for_opcode(req->cdb[0], req->cdb, cdb_available);
+	if (cdb_length > cdb_available)
 		return -EPROTO;
-	memcpy(req->cdb, cdb, cdb_length);
+	memset(req->cdb + cdb_length, 0, sizeof(req->cdb) - cdb_length);
 	req->cdb_length = cdb_length;
 
-	if (entry->req.iov_cnt > req->iov_capacity) {
-		struct iovec *grown = realloc(req->iov, entry->req.iov_cnt * sizeof(*grown));
+	if (iov_count > req->iov_capacity) {
+		struct iovec *grown = realloc(req->iov, iov_count * sizeof(*grown));
 
 		if (!grown)
 			return -ENOMEM;
 		req->iov = grown;
-		req->iov_capacity = entry->req.iov_cnt;
+		req->iov_capacity = iov_count;
 	}
-	for (i = 0; i < entry->req.iov_cnt; i++) {
+	for (i = 0; i < iov_count; i++) {
 		struct iovec iov;
 		uint64_t base;
 
-		memcpy(&iov, (uint8_t *)entry + iov_offset + i * sizeof(iov), sizeof(iov));
+		copy_from_shared(&iov, (uint8_t *)entry + iov_offset + i * sizeof(iov), sizeof(iov));
 		base = (uint64_t)(uintptr_t)iov.iov_base;
 		if (base > ring->map_size || iov.iov_len > ring->map_size - base)
 			return -EPROTO;
@@ -301,7 +333,7 @@ static int request_parse(struct tcmu_ring *ring, struct tcmu_request *req,
 		req->iov[i].iov_len = iov.iov_len;
 		data_length += iov.iov_len;
 	}
-	req->iov_count = entry->req.iov_cnt;
+	req->iov_count = iov_count;
 	req->data_length = data_length;
 	return 0;
 }
@@ -338,6 +370,7 @@ int ring_process(struct tcmu_ring *ring)
 	for (;;) {
 		uint32_t head = __atomic_load_n(&ring->mailbox->cmd_head, __ATOMIC_ACQUIRE);
 		uint32_t offset = ring->consumed;
+		struct tcmu_cmd_entry_hdr header;
 		struct tcmu_cmd_entry *entry;
 		uint32_t len_op, length, available, next;
 		int parse_result;
@@ -354,8 +387,9 @@ int ring_process(struct tcmu_ring *ring)
 			ring_mark_broken(ring, "truncated entry header", offset, available);
 			break;
 		}
-		/* Published by the acquire load of the head; len_op is packed, so copy it. */
-		memcpy(&len_op, &entry->hdr.len_op, sizeof(len_op));
+		/* Published by the acquire load of the head. */
+		copy_from_shared(&header, &entry->hdr, sizeof(header));
+		len_op = header.len_op;
 		length = tcmu_hdr_get_len(len_op);
 		if (length < sizeof(entry->hdr) || length % TCMU_OP_ALIGN_SIZE ||
 		    length > available || length > cmdr_size - offset) {
@@ -392,15 +426,21 @@ int ring_process(struct tcmu_ring *ring)
 		pthread_mutex_lock(&ring->lock);
 		req = request_take_locked(ring);
 		if (!req) {
-			/* Leave the entry in the ring; the next wakeup tries again. */
+			/* The entry stays in the ring; the worker retries it soon (ring_starved). */
 			pthread_mutex_unlock(&ring->lock);
-			tcmu_dev_err(ring->dev, "no memory for a request; command left queued");
+			if (!ring->starved)
+				tcmu_dev_err(ring->dev, "no memory for a request; command left queued "
+					     "and retried until there is");
+			ring->starved = true;
 			break;
 		}
+		if (ring->starved)
+			tcmu_dev_info(ring->dev, "memory for requests again; serving the ring");
+		ring->starved = false;
 		req->dev = ring->dev;
 		req->ring = ring;
 		req->entry = entry;
-		req->cmd_id = entry->hdr.cmd_id;
+		req->cmd_id = header.cmd_id;
 		req->end_offset = next;
 		req->arrival_ns = stats_now_ns();
 		if (ring->in_flight_tail)
@@ -433,11 +473,38 @@ out:
 	return ring->broken ? -EPROTO : dispatched;
 }
 
+bool ring_starved(const struct tcmu_ring *ring)
+{
+	return ring->starved;
+}
+
 bool ring_has_entries(struct tcmu_ring *ring)
 {
 	/* `consumed` is written only by this, the serving, thread. */
 	return !ring->broken &&
 	       __atomic_load_n(&ring->mailbox->cmd_head, __ATOMIC_ACQUIRE) != ring->consumed;
+}
+
+bool ring_call_when_drained(struct tcmu_ring *ring, ring_drained_fn drained)
+{
+	bool in_flight;
+
+	pthread_mutex_lock(&ring->lock);
+	in_flight = ring->in_flight > 0;
+	if (in_flight)
+		ring->on_drained = drained;
+	pthread_mutex_unlock(&ring->lock);
+	return in_flight;
+}
+
+unsigned int ring_in_flight(struct tcmu_ring *ring)
+{
+	unsigned int in_flight;
+
+	pthread_mutex_lock(&ring->lock);
+	in_flight = ring->in_flight;
+	pthread_mutex_unlock(&ring->lock);
+	return in_flight;
 }
 
 int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms)

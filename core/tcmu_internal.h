@@ -141,6 +141,8 @@ struct tcmu_request {
 typedef void (*ring_dispatch_fn)(struct tcmu_request *req);
 /* Tells the kernel that the tail moved (write to the uio fd). */
 typedef void (*ring_kick_fn)(struct tcmu_ring *ring);
+/* The last command in flight completed (ring_call_when_drained). */
+typedef void (*ring_drained_fn)(struct tcmu_ring *ring);
 
 struct tcmu_ring {
 	struct tcmu_device *dev;
@@ -167,7 +169,9 @@ struct tcmu_ring {
 	unsigned int batch_depth;
 	bool kick_pending;
 	bool broken;			/* a malformed entry was seen; nothing more is read */
+	bool starved;			/* an entry waits for memory for its request; serving thread */
 	pthread_cond_t drained;		/* signalled when in_flight drops to 0 */
+	ring_drained_fn on_drained;	/* ring_call_when_drained() */
 };
 
 /* Sets up ring state over an already mapped mailbox; validates its header. */
@@ -191,8 +195,21 @@ void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
  */
 void ring_batch_begin(struct tcmu_ring *ring);
 void ring_batch_end(struct tcmu_ring *ring);
+/*
+ * Did the last ring_process() stop at an entry for want of memory? No kick
+ * will come for it, so the serving thread retries soon. Serving thread only.
+ */
+bool ring_starved(const struct tcmu_ring *ring);
 /* New entries past what was consumed? Only for the thread that serves the ring. */
 bool ring_has_entries(struct tcmu_ring *ring);
+/*
+ * Has the completion that ends the last command in flight call drained,
+ * on its thread, after its last use of the ring. Returns false, and
+ * drained is not called, when nothing is in flight.
+ */
+bool ring_call_when_drained(struct tcmu_ring *ring, ring_drained_fn drained);
+/* Commands taken from the ring and not yet answered. */
+unsigned int ring_in_flight(struct tcmu_ring *ring);
 /* Waits until every dispatched command is complete, at most timeout_ms. -ETIMEDOUT otherwise. */
 int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms);
 
@@ -200,6 +217,7 @@ int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms);
 
 struct ring_worker;
 struct worker_watch;
+struct watch_set;
 
 struct tcmu_device {
 	char *name;			/* configfs object name */
@@ -243,9 +261,14 @@ struct tcmu_device {
 	struct ring_worker *worker;
 	struct worker_watch *ring_watch;	/* the uio fd in the worker's epoll set */
 	struct worker_watch *watches;	/* the handler's fds (tcmu_device_watch_fd) */
+	struct watch_set *watch_set;	/* the serving worker's, from attach to detach */
+	/* Its detach timed out: how the worker frees it once drained (worker.c). */
+	void (*release)(struct tcmu_device *dev);
+	struct tcmu_device *next_release;
 	struct tcmu_device *next;	/* the daemon's device list */
 	unsigned int references;	/* device_get_by_designator(); under the list's lock */
 	bool leaving;			/* being detached: copies stop using it */
+	bool removed_by_kernel;		/* being detached for good (REMOVED) */
 };
 
 /*
@@ -256,8 +279,15 @@ struct tcmu_device {
  */
 int device_attach(const char *uio_name, unsigned int uio_minor, bool reset_ring,
 		  struct tcmu_device **ret_device);
-/* Stops serving, waits for in-flight commands, closes the handler, frees. NULL-safe. */
+/*
+ * Stops serving, waits for in-flight commands, closes the handler, frees.
+ * When commands are still in flight after the drain timeout, it returns
+ * and the device stays until the last completes; its worker then closes
+ * and frees it. NULL-safe.
+ */
 void device_detach(struct tcmu_device *dev);
+/* How long a detach waits for commands in flight before it leaves them to finish (tests). */
+void device_set_drain_timeout(unsigned int milliseconds);
 /*
  * The kernel removed the device for good (REMOVED netlink event): detaches
  * it as device_detach() does, then calls the handler's remove so that it
@@ -322,6 +352,54 @@ typedef void (*worker_function_fn)(struct tcmu_device *dev, void *argument);
  * returns when it returned. 0 or -errno (then it did not run).
  */
 int worker_run(struct tcmu_device *dev, worker_function_fn function, void *argument);
+/*
+ * For a device whose commands outlive its detach (after worker_stop_ring):
+ * once the last completes, the worker ends the device's watches, forgets
+ * it and calls release(dev) on its own thread. Returns false, and does
+ * nothing, when no command is in flight any more.
+ */
+bool worker_release_when_drained(struct tcmu_device *dev,
+				 void (*release)(struct tcmu_device *dev));
+
+/* ----------------------------------------------------------- fd_watch.c */
+
+/* What an epoll entry of a ring worker stands for: its data points to one of these. */
+enum watch_kind {
+	WATCH_CONTROL,		/* the worker's control channel */
+	WATCH_RING,		/* a device's uio fd */
+	WATCH_HANDLER,		/* a handler's fd (tcmu_device_watch_fd) */
+	WATCH_RETIRED,		/* ended during this batch of events; freed after it */
+};
+
+struct worker_watch {
+	enum watch_kind kind;
+	struct tcmu_device *dev;
+	int fd;
+	uint32_t events;		/* TCMU_FD_*; 0: paused, out of the epoll set */
+	bool in_epoll;
+	struct worker_watch *next;	/* the device's handler watches; the retired list */
+};
+
+/* A ring worker's epoll set, as the watches see it; only its owner thread changes it. */
+struct watch_set {
+	int epoll_fd;
+	pthread_t owner;
+	unsigned int handler_fds;	/* handler watches in the set: polling checks it */
+	struct worker_watch *retired;	/* to free once no event of a batch can name them */
+};
+
+/* Takes a watch out of the set, to be freed by watch_set_free_retired(). */
+void watch_set_retire(struct watch_set *set, struct worker_watch *watch);
+/* After a batch of events, when none of them can name a retired watch. */
+void watch_set_free_retired(struct watch_set *set);
+/* The handler watches asked for in open() enter the set (all or none). 0 or -errno. */
+int watch_set_add_device(struct watch_set *set, struct tcmu_device *dev);
+/* Every handler watch of the device leaves the set. */
+void watch_set_remove_device(struct watch_set *set, struct tcmu_device *dev);
+/* The watches of a device that was never served. */
+void watch_list_free(struct tcmu_device *dev);
+/* An event of a handler watch: calls fd_ready, then batch_done, in one ring batch. */
+void watch_fd_ready(struct worker_watch *watch, uint32_t epoll_events);
 
 /* ----------------------------------------------------- handler_loader.c */
 

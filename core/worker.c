@@ -43,34 +43,19 @@
 #define EVENTS_PER_WAIT 64
 /* First window when polling starts to pay; it doubles from there. */
 #define POLL_START_NS 10000ULL
+/* How soon a ring that stopped for want of memory is served again. */
+#define STARVED_RETRY_MS 1
 
 enum worker_request_kind { WORKER_ADD, WORKER_STOP_RING, WORKER_REMOVE, WORKER_RUN, WORKER_STOP };
 
-/* What an epoll entry of a worker stands for: its data points to one of these. */
-enum watch_kind {
-	WATCH_CONTROL,
-	WATCH_RING,		/* a device's uio fd */
-	WATCH_HANDLER,		/* a handler's fd (tcmu_device_watch_fd) */
-	WATCH_RETIRED,		/* ended during this batch; freed after it */
-};
-
-struct worker_watch {
-	enum watch_kind kind;
-	struct tcmu_device *dev;
-	int fd;
-	uint32_t events;		/* TCMU_FD_*; 0: paused, out of the epoll set */
-	bool in_epoll;
-	struct worker_watch *next;	/* the device's handler watches; the retired list */
-};
-
 struct ring_worker {
 	pthread_t thread;
-	int epoll_fd;
 	int control_fd;
 	struct worker_watch control_watch;
-	unsigned int device_count;	/* for placement; main thread only */
+	struct watch_set watches;	/* the epoll set and the handler fds in it */
+	unsigned int device_count;	/* for placement; atomic */
 
-	pthread_mutex_t lock;		/* the one pending control request */
+	pthread_mutex_t lock;		/* the one pending control request, releases */
 	pthread_cond_t done_cond;
 	pthread_mutex_t control_serial;	/* one control request at a time */
 	enum worker_request_kind request;
@@ -86,12 +71,15 @@ struct ring_worker {
 	unsigned int devices_served;
 	unsigned int devices_capacity;
 	uint64_t poll_ns;		/* the current window */
-	unsigned int handler_fds;	/* handler watches in the epoll set */
-	struct worker_watch *retired;	/* to free once no event can name them */
+	/* Devices whose detach timed out: waiting (atomic count), drained (list). */
+	unsigned int releases_pending;
+	struct tcmu_device *releases;
 };
 
 static struct ring_worker *workers;
 static unsigned int worker_count;
+/* Stopped with devices still waiting for commands in flight (workers_stop). */
+static struct ring_worker *abandoned_workers;
 /* The largest polling window; 0 turns polling off. Changed at runtime. */
 static uint64_t poll_limit_ns;
 
@@ -130,134 +118,6 @@ static void worker_untrack_device(struct ring_worker *worker, struct tcmu_device
 	}
 }
 
-static bool on_worker_thread(const struct tcmu_device *dev)
-{
-	return dev->worker && pthread_equal(dev->worker->thread, pthread_self());
-}
-
-static uint32_t epoll_events_of(uint32_t events)
-{
-	return (events & TCMU_FD_READABLE ? EPOLLIN : 0) | (events & TCMU_FD_WRITABLE ? EPOLLOUT : 0);
-}
-
-/* Puts a handler watch in the epoll set as its events say. Worker thread. */
-static int watch_apply(struct ring_worker *worker, struct worker_watch *watch)
-{
-	struct epoll_event event = { .events = epoll_events_of(watch->events), .data.ptr = watch };
-
-	if (watch->events == 0) {
-		/* Out of the set: epoll would still report a hang-up of a paused fd. */
-		if (watch->in_epoll && epoll_ctl(worker->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL) < 0)
-			return -errno;
-		if (watch->in_epoll)
-			worker->handler_fds--;
-		watch->in_epoll = false;
-		return 0;
-	}
-	if (epoll_ctl(worker->epoll_fd, watch->in_epoll ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, watch->fd,
-		      &event) < 0)
-		return -errno;
-	if (!watch->in_epoll)
-		worker->handler_fds++;
-	watch->in_epoll = true;
-	return 0;
-}
-
-/* Out of the epoll set, to be freed after the batch of events that may name it. */
-static void watch_retire(struct ring_worker *worker, struct worker_watch *watch)
-{
-	/* A handler may have closed its fd already, which took it out of the set. */
-	if (watch->in_epoll)
-		epoll_ctl(worker->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
-	if (watch->in_epoll && watch->kind == WATCH_HANDLER)
-		worker->handler_fds--;
-	watch->in_epoll = false;
-	watch->kind = WATCH_RETIRED;
-	watch->next = worker->retired;
-	worker->retired = watch;
-}
-
-static void worker_free_retired(struct ring_worker *worker)
-{
-	while (worker->retired) {
-		struct worker_watch *watch = worker->retired;
-
-		worker->retired = watch->next;
-		free(watch);
-	}
-}
-
-static struct worker_watch **watch_find(struct tcmu_device *dev, int fd)
-{
-	struct worker_watch **link;
-
-	for (link = &dev->watches; *link; link = &(*link)->next)
-		if ((*link)->fd == fd)
-			return link;
-	return NULL;
-}
-
-int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
-{
-	struct worker_watch **link, *watch;
-	uint32_t previous;
-	int ret;
-
-	if (fd < 0 || (events & ~(TCMU_FD_READABLE | TCMU_FD_WRITABLE)) ||
-	    !dev->handler || !dev->handler->fd_ready)
-		return -EINVAL;
-	/* Until the worker serves the device, the thread that opens it owns the list. */
-	if (dev->worker && !on_worker_thread(dev))
-		return -EPERM;
-	link = watch_find(dev, fd);
-	if (!link) {
-		watch = calloc(1, sizeof(*watch));
-		if (!watch)
-			return -ENOMEM;
-		watch->kind = WATCH_HANDLER;
-		watch->dev = dev;
-		watch->fd = fd;
-		watch->events = events;
-		if (dev->worker) {
-			ret = watch_apply(dev->worker, watch);
-			if (ret < 0) {
-				free(watch);
-				return ret;
-			}
-		}
-		watch->next = dev->watches;
-		dev->watches = watch;
-		return 0;
-	}
-	watch = *link;
-	previous = watch->events;
-	watch->events = events;
-	if (!dev->worker)
-		return 0;
-	ret = watch_apply(dev->worker, watch);
-	if (ret < 0)
-		watch->events = previous;
-	return ret;
-}
-
-int tcmu_device_unwatch_fd(struct tcmu_device *dev, int fd)
-{
-	struct worker_watch **link, *watch;
-
-	if (dev->worker && !on_worker_thread(dev))
-		return -EPERM;
-	link = watch_find(dev, fd);
-	if (!link)
-		return -ENOENT;
-	watch = *link;
-	*link = watch->next;
-	if (dev->worker)
-		watch_retire(dev->worker, watch);
-	else
-		free(watch);
-	return 0;
-}
-
 /* One batch of commands from the ring, then the handler submits what it queued. */
 static void worker_serve_ring(struct tcmu_device *dev)
 {
@@ -269,31 +129,10 @@ static void worker_serve_ring(struct tcmu_device *dev)
 	ring_batch_end(&dev->ring);
 }
 
-static void worker_fd_ready(struct worker_watch *watch, uint32_t epoll_events)
-{
-	struct tcmu_device *dev = watch->dev;
-	uint32_t events = 0;
-
-	if (epoll_events & EPOLLIN)
-		events |= TCMU_FD_READABLE;
-	if (epoll_events & EPOLLOUT)
-		events |= TCMU_FD_WRITABLE;
-	if (epoll_events & (EPOLLERR | EPOLLHUP))
-		events |= watch->events;
-	events &= watch->events;
-	if (!events)
-		return;
-	ring_batch_begin(&dev->ring);
-	dev->handler->fd_ready(dev, watch->fd, events);
-	if (dev->handler->batch_done)
-		dev->handler->batch_done(dev);
-	ring_batch_end(&dev->ring);
-}
-
 /* WORKER_ADD: the ring's uio fd and the watches the handler asked for in open(). */
 static int worker_start_serving(struct ring_worker *worker, struct tcmu_device *dev)
 {
-	struct worker_watch *watch, *ring_watch;
+	struct worker_watch *ring_watch;
 	struct epoll_event event;
 	int result;
 
@@ -317,7 +156,7 @@ static int worker_start_serving(struct ring_worker *worker, struct tcmu_device *
 	 */
 	event.events = EPOLLIN | EPOLLET;
 	event.data.ptr = ring_watch;
-	if (epoll_ctl(worker->epoll_fd, EPOLL_CTL_ADD, dev->uio_fd, &event) < 0) {
+	if (epoll_ctl(worker->watches.epoll_fd, EPOLL_CTL_ADD, dev->uio_fd, &event) < 0) {
 		result = -errno;
 		worker_untrack_device(worker, dev);
 		free(ring_watch);
@@ -325,23 +164,10 @@ static int worker_start_serving(struct ring_worker *worker, struct tcmu_device *
 	}
 	ring_watch->in_epoll = true;
 	dev->ring_watch = ring_watch;
-	for (watch = dev->watches; watch; watch = watch->next) {
-		result = watch_apply(worker, watch);
-		if (result < 0) {
-			tcmu_dev_err(dev, "watch fd %d: %s", watch->fd, strerror(-result));
-			break;
-		}
-	}
+	result = watch_set_add_device(&worker->watches, dev);
 	if (result < 0) {
-		for (watch = dev->watches; watch; watch = watch->next) {
-			if (watch->in_epoll)
-				epoll_ctl(worker->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
-			if (watch->in_epoll)
-				worker->handler_fds--;
-			watch->in_epoll = false;
-		}
 		worker_untrack_device(worker, dev);
-		watch_retire(worker, ring_watch);
+		watch_set_retire(&worker->watches, ring_watch);
 		dev->ring_watch = NULL;
 	}
 	return result;
@@ -353,7 +179,7 @@ static void worker_stop_serving_ring(struct ring_worker *worker, struct tcmu_dev
 	if (!dev->ring_watch)
 		return;
 	worker_untrack_device(worker, dev);
-	watch_retire(worker, dev->ring_watch);
+	watch_set_retire(&worker->watches, dev->ring_watch);
 	dev->ring_watch = NULL;
 }
 
@@ -361,12 +187,56 @@ static void worker_stop_serving_ring(struct ring_worker *worker, struct tcmu_dev
 static void worker_forget_device(struct ring_worker *worker, struct tcmu_device *dev)
 {
 	worker_stop_serving_ring(worker, dev);
-	while (dev->watches) {
-		struct worker_watch *watch = dev->watches;
+	watch_set_remove_device(&worker->watches, dev);
+	dev->watch_set = NULL;
+}
 
-		dev->watches = watch->next;
-		watch_retire(worker, watch);
+/* Frees, on the worker thread, the devices whose last late command completed. */
+static void worker_run_releases(struct ring_worker *worker)
+{
+	struct tcmu_device *dev, *next;
+
+	pthread_mutex_lock(&worker->lock);
+	dev = worker->releases;
+	worker->releases = NULL;
+	pthread_mutex_unlock(&worker->lock);
+	for (; dev; dev = next) {
+		next = dev->next_release;
+		worker_forget_device(worker, dev);
+		dev->worker = NULL;
+		__atomic_sub_fetch(&worker->device_count, 1, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&worker->releases_pending, 1, __ATOMIC_RELEASE);
+		dev->release(dev);
 	}
+}
+
+/* ring_call_when_drained(): the completing thread, after its last use of the ring. */
+static void worker_post_release(struct tcmu_ring *ring)
+{
+	struct tcmu_device *dev = ring->dev;
+	struct ring_worker *worker = dev->worker;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&worker->lock);
+	dev->next_release = worker->releases;
+	worker->releases = dev;
+	pthread_mutex_unlock(&worker->lock);
+	/* dev may be gone from here on. */
+	if (write(worker->control_fd, &one, sizeof(one)) != sizeof(one))
+		tcmu_err("worker control write: %m");
+}
+
+bool worker_release_when_drained(struct tcmu_device *dev,
+				 void (*release)(struct tcmu_device *dev))
+{
+	struct ring_worker *worker = dev->worker;
+
+	dev->release = release;
+	__atomic_add_fetch(&worker->releases_pending, 1, __ATOMIC_RELAXED);
+	if (ring_call_when_drained(&dev->ring, worker_post_release))
+		return true;
+	__atomic_sub_fetch(&worker->releases_pending, 1, __ATOMIC_RELAXED);
+	return false;
 }
 
 /* Runs on the worker thread. Returns false when the worker must exit. */
@@ -381,6 +251,7 @@ static bool worker_handle_control(struct ring_worker *worker)
 	__atomic_store_n(&worker->request_posted, false, __ATOMIC_RELAXED);
 	if (read(worker->control_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		tcmu_err("worker control read: %m");
+	worker_run_releases(worker);
 
 	pthread_mutex_lock(&worker->lock);
 	if (worker->request_done) {
@@ -423,7 +294,7 @@ static bool worker_handle_control(struct ring_worker *worker)
 /* Has the epoll set an event (a handler's fd, most likely)? Does not consume it. */
 static bool worker_epoll_ready(struct ring_worker *worker)
 {
-	struct pollfd epoll_poll = { .fd = worker->epoll_fd, .events = POLLIN };
+	struct pollfd epoll_poll = { .fd = worker->watches.epoll_fd, .events = POLLIN };
 
 	return poll(&epoll_poll, 1, 0) > 0;
 }
@@ -450,13 +321,34 @@ static bool worker_poll(struct ring_worker *worker)
 			return true;
 		if (__atomic_load_n(&worker->request_posted, __ATOMIC_RELAXED))
 			return false;
-		if (worker->handler_fds > 0 && worker_epoll_ready(worker))
+		if (worker->watches.handler_fds > 0 && worker_epoll_ready(worker))
 			return true;
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
 #endif
 	} while (monotonic_ns() < deadline);
 	return false;
+}
+
+/*
+ * Serves again the rings that stopped at an entry for want of memory: the
+ * kernel raises no new event for that entry. Returns whether one is still
+ * starved, and the worker then sleeps only STARVED_RETRY_MS.
+ */
+static bool worker_retry_starved(struct ring_worker *worker)
+{
+	bool starved = false;
+	unsigned int i;
+
+	for (i = 0; i < worker->devices_served; i++) {
+		struct tcmu_device *dev = worker->devices[i];
+
+		if (!ring_starved(&dev->ring))
+			continue;
+		worker_serve_ring(dev);
+		starved |= ring_starved(&dev->ring);
+	}
+	return starved;
 }
 
 /* After a sleep of slept_ns: would a longer window have caught the work? */
@@ -479,6 +371,9 @@ static void *worker_main(void *argument)
 {
 	struct ring_worker *worker = argument;
 	struct epoll_event events[EVENTS_PER_WAIT];
+	bool starved = false;
+
+	worker->watches.owner = pthread_self();
 
 	for (;;) {
 		bool control = false, polled = false;
@@ -496,14 +391,15 @@ static void *worker_main(void *argument)
 			polled = worker_poll(worker);
 		if (!polled)
 			sleep_start = monotonic_ns();
-		count = epoll_wait(worker->epoll_fd, events, EVENTS_PER_WAIT, polled ? 0 : -1);
+		count = epoll_wait(worker->watches.epoll_fd, events, EVENTS_PER_WAIT,
+				   polled ? 0 : starved ? STARVED_RETRY_MS : -1);
 		if (count < 0) {
 			if (errno == EINTR)
 				continue;
 			tcmu_crit("worker epoll_wait: %m");
 			return NULL;
 		}
-		if (!polled && __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED) > 0)
+		if (!polled && !starved && __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED) > 0)
 			worker_adapt_poll(worker, monotonic_ns() - sleep_start);
 		for (i = 0; i < count; i++) {
 			struct worker_watch *watch = events[i].data.ptr;
@@ -516,7 +412,7 @@ static void *worker_main(void *argument)
 				worker_serve_ring(watch->dev);
 				break;
 			case WATCH_HANDLER:
-				worker_fd_ready(watch, events[i].events);
+				watch_fd_ready(watch, events[i].events);
 				break;
 			case WATCH_RETIRED:
 				break;
@@ -525,7 +421,8 @@ static void *worker_main(void *argument)
 		/* After the batch: a device removed now is in no pending event. */
 		if (control && !worker_handle_control(worker))
 			return NULL;
-		worker_free_retired(worker);
+		starved = worker_retry_starved(worker);
+		watch_set_free_retired(&worker->watches);
 	}
 }
 
@@ -578,16 +475,19 @@ int worker_add_device(struct tcmu_device *dev)
 	if (!worker_count)
 		return -ESRCH;
 	for (i = 0; i < worker_count; i++)
-		if (!chosen || workers[i].device_count < chosen->device_count)
+		if (!chosen || __atomic_load_n(&workers[i].device_count, __ATOMIC_RELAXED) <
+			       __atomic_load_n(&chosen->device_count, __ATOMIC_RELAXED))
 			chosen = &workers[i];
 	/* Set first: the handler may watch fds from the first command on. */
 	dev->worker = chosen;
+	dev->watch_set = &chosen->watches;
 	ret = worker_call(chosen, WORKER_ADD, dev, NULL, NULL);
 	if (ret < 0) {
 		dev->worker = NULL;
+		dev->watch_set = NULL;
 		return ret;
 	}
-	chosen->device_count++;
+	__atomic_add_fetch(&chosen->device_count, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -609,18 +509,13 @@ void worker_remove_device(struct tcmu_device *dev)
 
 	if (!worker) {
 		/* Never served: the watches asked for in open() are only a list. */
-		while (dev->watches) {
-			struct worker_watch *watch = dev->watches;
-
-			dev->watches = watch->next;
-			free(watch);
-		}
+		watch_list_free(dev);
 		return;
 	}
 	ret = worker_call(worker, WORKER_REMOVE, dev, NULL, NULL);
 	if (ret < 0)
 		tcmu_dev_err(dev, "stop serving: %s", strerror(-ret));
-	worker->device_count--;
+	__atomic_sub_fetch(&worker->device_count, 1, __ATOMIC_RELAXED);
 	dev->worker = NULL;
 }
 
@@ -640,29 +535,30 @@ static int worker_init(struct ring_worker *worker)
 
 	memset(worker, 0, sizeof(*worker));
 	worker->control_watch.kind = WATCH_CONTROL;
+	worker->watches.epoll_fd = -1;
 	pthread_mutex_init(&worker->lock, NULL);
 	pthread_mutex_init(&worker->control_serial, NULL);
 	pthread_cond_init(&worker->done_cond, NULL);
 	worker->request_done = true;
-	worker->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	worker->watches.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	worker->control_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (worker->epoll_fd < 0 || worker->control_fd < 0 ||
-	    epoll_ctl(worker->epoll_fd, EPOLL_CTL_ADD, worker->control_fd, &event) < 0)
+	if (worker->watches.epoll_fd < 0 || worker->control_fd < 0 ||
+	    epoll_ctl(worker->watches.epoll_fd, EPOLL_CTL_ADD, worker->control_fd, &event) < 0)
 		return -errno;
 	return 0;
 }
 
 static void worker_release(struct ring_worker *worker)
 {
-	if (worker->epoll_fd >= 0)
-		close(worker->epoll_fd);
+	if (worker->watches.epoll_fd >= 0)
+		close(worker->watches.epoll_fd);
 	if (worker->control_fd >= 0)
 		close(worker->control_fd);
 	pthread_cond_destroy(&worker->done_cond);
 	pthread_mutex_destroy(&worker->control_serial);
 	pthread_mutex_destroy(&worker->lock);
 	free(worker->devices);
-	worker_free_retired(worker);
+	watch_set_free_retired(&worker->watches);
 }
 
 int workers_start(unsigned int count)
@@ -710,14 +606,22 @@ void workers_set_poll_limit(unsigned int microseconds)
 
 void workers_stop(void)
 {
-	unsigned int i;
+	unsigned int i, pending = 0;
 
 	for (i = 0; i < worker_count; i++) {
 		worker_call(&workers[i], WORKER_STOP, NULL, NULL, NULL);
 		pthread_join(workers[i].thread, NULL);
-		worker_release(&workers[i]);
+		pending += __atomic_load_n(&workers[i].releases_pending, __ATOMIC_ACQUIRE);
 	}
-	free(workers);
+	if (pending) {
+		/* Their late completions still post to the workers: those stay. */
+		tcmu_err("%u device(s) still have commands in flight at exit; left open", pending);
+		abandoned_workers = workers;
+	} else {
+		for (i = 0; i < worker_count; i++)
+			worker_release(&workers[i]);
+		free(workers);
+	}
 	workers = NULL;
 	worker_count = 0;
 }

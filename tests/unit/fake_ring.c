@@ -5,9 +5,13 @@
  * that a ring served by another thread sees whole entries.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
 
 #include "fake_ring.h"
 
@@ -107,4 +111,111 @@ uint32_t fake_ring_put_command(struct fake_ring *fake, uint16_t cmd_id, const ui
 	}
 	publish_head(fake, (head + length) % FAKE_RING_CMDR_SIZE);
 	return head;
+}
+
+/*
+ * The tamper is a software watchpoint: the page faults on each access; the
+ * SIGSEGV handler opens it and sets the trap flag, so the access runs and
+ * SIGTRAP follows right after it, where the page is closed again, or, once
+ * the watched bytes were touched, the field is changed and the page left
+ * open. Only the test thread touches the page while it is armed.
+ */
+#define TRAP_FLAG 0x100
+
+static struct {
+	uint8_t *page;
+	size_t page_size;
+	uint8_t *watched;
+	size_t watched_length;
+	uint8_t *field;
+	uint32_t value;
+	volatile sig_atomic_t armed;
+	volatile sig_atomic_t touched;
+	volatile sig_atomic_t struck;
+	struct sigaction previous_segv;
+	struct sigaction previous_trap;
+} tamper;
+
+#if defined(__x86_64__)
+static void tamper_on_segv(int signal_number, siginfo_t *info, void *context)
+{
+	ucontext_t *user_context = context;
+	uint8_t *address = info->si_addr;
+
+	(void)signal_number;
+	if (!tamper.armed || address < tamper.page || address >= tamper.page + tamper.page_size) {
+		/* Not ours: the fault repeats under the handler from before. */
+		sigaction(SIGSEGV, &tamper.previous_segv, NULL);
+		return;
+	}
+	mprotect(tamper.page, tamper.page_size, PROT_READ | PROT_WRITE);
+	if (address >= tamper.watched && address < tamper.watched + tamper.watched_length)
+		tamper.touched = 1;
+	user_context->uc_mcontext.gregs[REG_EFL] |= TRAP_FLAG;
+}
+
+static void tamper_on_trap(int signal_number, siginfo_t *info, void *context)
+{
+	ucontext_t *user_context = context;
+
+	(void)signal_number;
+	(void)info;
+	user_context->uc_mcontext.gregs[REG_EFL] &= ~TRAP_FLAG;
+	if (!tamper.armed)
+		return;
+	if (tamper.touched) {
+		memcpy(tamper.field, &tamper.value, sizeof(tamper.value));
+		tamper.struck = 1;
+		tamper.armed = 0;
+		return;
+	}
+	mprotect(tamper.page, tamper.page_size, PROT_NONE);
+}
+#endif
+
+int fake_ring_tamper(struct fake_ring *fake, uint32_t watched_offset, uint32_t watched_length,
+		     uint32_t field_offset, uint32_t value)
+{
+#if defined(__x86_64__)
+	struct sigaction action = { .sa_flags = SA_SIGINFO };
+	size_t page_size = (size_t)sysconf(_SC_PAGESIZE);
+	uint8_t *page = fake->map + (watched_offset & ~(page_size - 1));
+
+	if (page != fake->map + (field_offset & ~(page_size - 1)))
+		return -EINVAL;
+	tamper.page = page;
+	tamper.page_size = page_size;
+	tamper.watched = fake->map + watched_offset;
+	tamper.watched_length = watched_length;
+	tamper.field = fake->map + field_offset;
+	tamper.value = value;
+	tamper.touched = 0;
+	tamper.struck = 0;
+	sigemptyset(&action.sa_mask);
+	action.sa_sigaction = tamper_on_segv;
+	sigaction(SIGSEGV, &action, &tamper.previous_segv);
+	action.sa_sigaction = tamper_on_trap;
+	sigaction(SIGTRAP, &action, &tamper.previous_trap);
+	tamper.armed = 1;
+	if (mprotect(page, page_size, PROT_NONE) < 0)
+		return -errno;
+	return 0;
+#else
+	(void)fake;
+	(void)watched_offset;
+	(void)watched_length;
+	(void)field_offset;
+	(void)value;
+	return -EOPNOTSUPP;
+#endif
+}
+
+bool fake_ring_untamper(struct fake_ring *fake)
+{
+	(void)fake;
+	tamper.armed = 0;
+	mprotect(tamper.page, tamper.page_size, PROT_READ | PROT_WRITE);
+	sigaction(SIGSEGV, &tamper.previous_segv, NULL);
+	sigaction(SIGTRAP, &tamper.previous_trap, NULL);
+	return tamper.struck;
 }

@@ -8,6 +8,7 @@
 #ifndef FAKE_RING_H
 #define FAKE_RING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "tcmu_internal.h"
@@ -39,5 +40,19 @@ void fake_ring_put_pad(struct fake_ring *fake, uint32_t length);
  */
 uint32_t fake_ring_put_command(struct fake_ring *fake, uint16_t cmd_id, const uint8_t *cdb,
 			       uint32_t cdb_length, uint32_t data_offset, uint32_t data_length);
+
+/*
+ * Fault injection, as a writer of the shared map would strike: the page
+ * that holds [watched_offset, +watched_length) of the map is made
+ * inaccessible, every access to it is let through one instruction at a
+ * time, and right after the first instruction that touches the watched
+ * bytes the 32-bit field at field_offset (same page) is set to value.
+ * Returns 0, or -EOPNOTSUPP where single-stepping is not available (only
+ * x86-64 has it here). fake_ring_untamper() ends it and says whether it
+ * struck.
+ */
+int fake_ring_tamper(struct fake_ring *fake, uint32_t watched_offset, uint32_t watched_length,
+		     uint32_t field_offset, uint32_t value);
+bool fake_ring_untamper(struct fake_ring *fake);
 
 #endif

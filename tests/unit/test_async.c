@@ -27,6 +27,8 @@
 #include "tcmu_internal.h"
 
 #define DEADLINE_MS 5000
+#define DRAIN_MS 30000
+#define SHORT_DRAIN_MS 300
 #define NOT_HAPPENING_MS 200
 #define MAX_HELD 32
 /* Warm-up to a wide polling window, as in test_worker.c. */
@@ -171,6 +173,7 @@ static void fake_close(struct tcmu_device *dev)
 {
 	pthread_mutex_lock(&handler.lock);
 	handler.closed = true;
+	pthread_cond_broadcast(&handler.changed);
 	handler.in_flight_at_close = dev->ring.in_flight;
 	handler.unwatch_at_close = tcmu_device_unwatch_fd(dev, handler.pair[0]);
 	pthread_mutex_unlock(&handler.lock);
@@ -483,6 +486,38 @@ static void test_detach_waits_for_requests_through_fd_ready(void **state)
 }
 
 /*
+ * A request held past the drain timeout: the detach returns, but the
+ * device stays open and served (its fd watched) until the request
+ * completes; then the worker closes and frees it. Under ASan, any use of
+ * the device, its ring or its pool after a free is a failure.
+ */
+static void test_detach_timeout_keeps_device_until_completion(void **state)
+{
+	struct async_fixture *fixture = *state;
+
+	device_set_drain_timeout(SHORT_DRAIN_MS);
+	queue_commands(fixture, 2);
+	assert_true(wait_for(&handler.held_count, 2, DEADLINE_MS));
+
+	device_detach(fixture->dev);
+	fixture->detached = true;
+	device_set_drain_timeout(DRAIN_MS);
+	sleep_ms(NOT_HAPPENING_MS);
+	assert_false(handler_closed());
+	assert_int_equal(read_counter(&handler.completed), 0);
+
+	signal_fd(fixture->handler_fd);
+	assert_true(wait_for(&handler.completed, 2, DEADLINE_MS));
+	pthread_mutex_lock(&handler.lock);
+	while (!handler.closed)
+		pthread_cond_wait(&handler.changed, &handler.lock);
+	assert_int_equal(handler.in_flight_at_close, 0);
+	assert_int_equal(handler.unwatch_at_close, -ENOENT);
+	pthread_mutex_unlock(&handler.lock);
+	assert_true(ring_idle(fixture));
+}
+
+/*
  * A worker that has just served a command polls its ring for a window of
  * up to 81.92 ms after this warm-up. A handler fd that becomes ready
  * 10 ms into it must be served at once, not when the window ends; the
@@ -537,6 +572,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unwatch_of_an_fd_with_a_pending_event,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_waits_for_requests_through_fd_ready,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_detach_timeout_keeps_device_until_completion,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_polling_window_does_not_delay_fd_ready,
 						setup_polling, teardown),

@@ -335,6 +335,39 @@ static void test_request_pool_reuses_slots(void **state)
 	assert_int_equal(kernel->ring.pool_chunk_count, 1);
 }
 
+/*
+ * A writer of the map raises iov_cnt once the ring has checked it and
+ * reads the first iovec: the request must keep the count that was checked
+ * (one iovec, in its one-entry array), not overflow the array.
+ */
+static void test_header_fields_are_read_once(void **state)
+{
+	struct fake_kernel *kernel = *state;
+	uint32_t offset, entry_offset;
+	int tampered;
+
+	kernel->complete_at_once = false;
+	offset = fake_ring_put_command(&kernel->fake, 11, read_10, sizeof(read_10),
+				       FAKE_RING_DATA_OFF, 512);
+	entry_offset = FAKE_RING_CMDR_OFF + offset;
+	tampered = fake_ring_tamper(&kernel->fake,
+				    entry_offset + offsetof(struct tcmu_cmd_entry, req.iov),
+				    sizeof(struct iovec),
+				    entry_offset + offsetof(struct tcmu_cmd_entry, req.iov_cnt), 200);
+	if (tampered == -EOPNOTSUPP)
+		fail_msg("this test needs x86-64 single-stepping for its fault injection");
+	assert_int_equal(tampered, 0);
+	assert_int_equal(ring_process(&kernel->ring), 1);
+	assert_true(fake_ring_untamper(&kernel->fake));
+
+	assert_int_equal(kernel->dispatched_count, 1);
+	assert_int_equal(kernel->dispatched[0]->iov_count, 1);
+	assert_int_equal(kernel->dispatched[0]->data_length, 512);
+	assert_true(kernel->dispatched[0]->iov_capacity >= kernel->dispatched[0]->iov_count);
+	ring_complete_request(kernel->dispatched[0], 0, NULL, 0, 0);
+	assert_int_equal(kernel->fake.mailbox->cmd_tail, kernel->fake.mailbox->cmd_head);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +388,7 @@ int main(void)
 		RING_TEST(test_bad_mailbox_is_refused),
 		RING_TEST(test_completion_from_another_thread_kicks_at_once),
 		RING_TEST(test_request_pool_reuses_slots),
+		RING_TEST(test_header_fields_are_read_once),
 	};
 
 	log_set_level(TCMU_LOG_CRIT);

@@ -54,6 +54,20 @@ struct worker_fixture {
 static unsigned int dispatched;
 static unsigned int kicks;
 
+/* calloc of the code under test (linked with --wrap=calloc): fails while this is positive. */
+static int calloc_failures;
+
+void *__real_calloc(size_t count, size_t size);
+void *__wrap_calloc(size_t count, size_t size);
+
+void *__wrap_calloc(size_t count, size_t size)
+{
+	if (__atomic_load_n(&calloc_failures, __ATOMIC_ACQUIRE) > 0 &&
+	    __atomic_sub_fetch(&calloc_failures, 1, __ATOMIC_ACQ_REL) >= 0)
+		return NULL;
+	return __real_calloc(count, size);
+}
+
 static void complete_and_count(struct tcmu_request *req)
 {
 	ring_complete_request(req, 0, NULL, 0, 0);
@@ -276,6 +290,25 @@ static void test_control_request_ends_polling_window(void **state)
 	assert_int_equal(dispatched_now(), served);
 }
 
+/*
+ * The first command finds no memory for its request (the pool is empty
+ * and growing it fails once). The kernel raises no second event for it:
+ * the worker must serve it again by itself, without a signal.
+ */
+static void test_command_left_queued_for_want_of_memory_is_served(void **state)
+{
+	struct worker_fixture *fixture = *state;
+
+	__atomic_store_n(&calloc_failures, 1, __ATOMIC_RELEASE);
+	queue_command(fixture);
+	signal_device(fixture);
+	assert_true(wait_counter(&dispatched, 1, SERVED_DEADLINE_MS));
+	assert_int_equal(__atomic_load_n(&calloc_failures, __ATOMIC_ACQUIRE), 0);
+	assert_true(wait_counter(&kicks, 1, SERVED_DEADLINE_MS));
+	assert_int_equal(__atomic_load_n(&fixture->fake.mailbox->cmd_tail, __ATOMIC_ACQUIRE),
+			 __atomic_load_n(&fixture->fake.mailbox->cmd_head, __ATOMIC_ACQUIRE));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +318,8 @@ int main(void)
 						setup_polling_on, teardown),
 		cmocka_unit_test_setup_teardown(test_control_request_ends_polling_window,
 						setup_polling_on, teardown),
+		cmocka_unit_test_setup_teardown(test_command_left_queued_for_want_of_memory_is_served,
+						setup_polling_off, teardown),
 	};
 
 	log_set_level(TCMU_LOG_CRIT);
