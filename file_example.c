@@ -5,20 +5,26 @@
  * Configuration string
  * --------------------
  * The handler part of dev_config is the path of the file that holds the
- * disk's data, taken verbatim (no options, no quoting; spaces are part of
- * the name):
+ * disk's data, taken verbatim (no quoting; spaces are part of the name),
+ * after an optional "any_size:":
  *
  *   /var/lib/tcmu/disk0.img    absolute path
  *   disk0.img                  relative to the daemon's working directory
+ *   any_size:disk0.img         the existing file may have another size
  *
- * The file is created (mode 0600) when it does not exist and grown with
- * ftruncate to the device size when it is smaller; the new part is sparse
- * and reads as zeros. A bigger file is never shrunk: only its first
- * dev_size bytes are used. A block device must be at least dev_size bytes.
+ * A missing file is created (mode 0600, sparse) with the device size. An
+ * existing file must have the device size: one of another size may be
+ * another disk's, so it is refused unless any_size: says to grow a smaller
+ * one (the new part reads as zeros) or use the head of a larger one (never
+ * shrunk). A device that grows grows its file; one that shrinks needs
+ * any_size:. A block device must be at least dev_size bytes and is opened
+ * exclusively (O_EXCL), so a mounted one is refused. A symbolic link is
+ * followed to what exists; no file is created through one.
  * check_config refuses, with the reason, an empty path, a path with control
  * characters, a directory, anything that is neither a regular file nor a
- * block device, a file that cannot be read and written, and a missing file
- * whose directory does not exist or does not allow creating it.
+ * block device, a file that cannot be read and written, a symbolic link to
+ * a missing file, and a missing file whose directory does not exist or does
+ * not allow creating it.
  *
  * Durability
  * ----------
@@ -27,11 +33,13 @@
  * after fdatasync succeeded. Once fdatasync has failed, data acknowledged
  * earlier may be lost, so every later flush and durable write fails with the
  * same error until the medium is changed or the device reopened. The same
- * goes, with -EIO, for a file deleted while in use: its data would vanish
- * when the device closes.
- * UNMAP punches holes (fallocate) so the file's allocated size falls; on a
- * file system without hole punching it fails with -EOPNOTSUPP. GET LBA
- * STATUS reports the file's holes as deallocated (SEEK_HOLE/SEEK_DATA).
+ * goes, with -EIO, for a file deleted while in use (its data would vanish
+ * when the device closes) from the first flush that notices it.
+ * UNMAP punches holes (fallocate) so the file's allocated size falls, and
+ * without a write cache syncs them. Storage that cannot punch (vfat, NFSv3,
+ * a block device without write zeroes; probed at open and medium change)
+ * gets no thin provisioning. GET LBA STATUS reports the file's holes as
+ * deallocated (SEEK_HOLE/SEEK_DATA).
  *
  * Reconfiguration: a new size grows the file as at open; a new path opens
  * (and sizes) the new file first and switches only when that succeeded, so a
@@ -62,11 +70,21 @@
 #define FILE_CONFIG_DESCRIPTION							\
 	"The path of the file that holds the disk, absolute or relative to the\n"	\
 	"daemon's working directory, taken verbatim (e.g. /var/lib/tcmu/disk0.img).\n" \
-	"A missing file is created (mode 0600) and a smaller one grown to the\n"	\
-	"device size; a block device must be at least the device size."
+	"A missing file is created (mode 0600) with the device size; an existing\n" \
+	"one must have the device size unless the path is preceded by any_size:\n" \
+	"(e.g. any_size:/var/lib/tcmu/disk0.img), which grows a smaller file and\n" \
+	"uses the head of a larger one. A block device must be at least the device\n" \
+	"size and not in use (mounted)."
 
-/* Opens of a path that keeps changing under us before giving up. */
-#define FILE_OPEN_ATTEMPTS 3
+#define FILE_OPEN_ATTEMPTS 3	/* of a path that keeps changing under us */
+#define FILE_OPTION_ANY_SIZE "any_size:"	/* the file may differ from the device size */
+
+/* What file_ensure_size may do to a regular file whose size is not the device's. */
+enum file_sizing {
+	FILE_SIZING_EXACT,	/* nothing: an existing file nobody said to resize */
+	FILE_SIZING_GROW,	/* grow a smaller one: just created, or the device grew */
+	FILE_SIZING_ANY,	/* grow a smaller one, use the head of a larger one */
+};
 
 struct file_state {
 	/*
@@ -76,6 +94,7 @@ struct file_state {
 	pthread_rwlock_t lock;
 	int fd;
 	char *path;
+	bool any_size;		/* the config's any_size: option */
 	/* 0, or the -errno of the first failed fdatasync of this file. */
 	atomic_int durability_error;
 	/* A failing disk fails every request: log the first one at error level only. */
@@ -98,7 +117,17 @@ static int file_refuse(char **ret_reason, int error, const char *format, ...)
 	return error;
 }
 
-static int file_check_config(const char *path, char **ret_reason)
+/* The path in a config string, after the any_size: option when there is one. */
+static const char *file_config_path(const char *config, bool *ret_any_size)
+{
+	bool any_size = strncmp(config, FILE_OPTION_ANY_SIZE, strlen(FILE_OPTION_ANY_SIZE)) == 0;
+
+	if (ret_any_size)
+		*ret_any_size = any_size;
+	return any_size ? config + strlen(FILE_OPTION_ANY_SIZE) : config;
+}
+
+static int file_check_path(const char *path, char **ret_reason)
 {
 	struct stat status;
 	char *directory_copy;
@@ -161,14 +190,21 @@ static int file_check_config(const char *path, char **ret_reason)
 	return result;
 }
 
+static int file_check_config(const char *config, char **ret_reason)
+{
+	return file_check_path(file_config_path(config, NULL), ret_reason);
+}
+
 /*
- * Makes the storage behind fd at least size bytes: grows a regular file,
- * checks a block device. Never shrinks. Returns 0 or -errno, logged.
+ * Makes the storage behind fd hold size bytes as sizing allows: grows a
+ * regular file, checks a block device (at least size bytes). Never shrinks.
+ * Returns 0 or -errno, logged.
  */
 static int file_ensure_size(struct tcmu_device *dev, int fd, const char *path,
-			    uint64_t size)
+			    uint64_t size, enum file_sizing sizing)
 {
 	struct stat status;
+	uint64_t file_bytes;
 
 	if (size > (uint64_t)INT64_MAX) {
 		tcmu_dev_err(dev, "size %" PRIu64 " is too large", size);
@@ -201,7 +237,21 @@ static int file_ensure_size(struct tcmu_device *dev, int fd, const char *path,
 		tcmu_dev_err(dev, "'%s' is neither a regular file nor a block device", path);
 		return -EINVAL;
 	}
-	if ((uint64_t)status.st_size < size && ftruncate(fd, (off_t)size) < 0) {
+	/* A size that differs hints at the wrong file, perhaps another disk's. */
+	file_bytes = (uint64_t)status.st_size;
+	if (sizing == FILE_SIZING_EXACT && file_bytes != size) {
+		tcmu_dev_err(dev, "'%s' holds %" PRIu64 " bytes, not the device size %" PRIu64
+			     "; configure '" FILE_OPTION_ANY_SIZE "%s' to grow a smaller file"
+			     " or use the head of a larger one", path, file_bytes, size, path);
+		return -EINVAL;
+	}
+	if (sizing == FILE_SIZING_GROW && file_bytes > size) {
+		tcmu_dev_err(dev, "'%s' holds %" PRIu64 " bytes, more than the device size %"
+			     PRIu64 ", and is never shrunk; configure '" FILE_OPTION_ANY_SIZE
+			     "%s' to use its head", path, file_bytes, size, path);
+		return -EINVAL;
+	}
+	if (file_bytes < size && ftruncate(fd, (off_t)size) < 0) {
 		int result = -errno;
 
 		tcmu_dev_err(dev, "grow '%s' to %" PRIu64 " bytes: %m", path, size);
@@ -211,10 +261,9 @@ static int file_ensure_size(struct tcmu_device *dev, int fd, const char *path,
 }
 
 /*
- * Whether UNMAP can deallocate on the storage behind fd. A block device
- * punches with a zero-out that must not fall back to writing, so it needs
- * the device's write-zeroes support; a file is asked directly, past its end
- * where punching loses nothing. Any doubt answers no.
+ * Whether UNMAP can deallocate on the storage behind fd: a file is asked
+ * past its end, where punching loses nothing; a block device punches with a
+ * zero-out that must not fall back to writing, so it needs write zeroes.
  */
 static bool file_can_punch(struct tcmu_device *dev, int fd, const char *path)
 {
@@ -272,14 +321,15 @@ static void file_sync_directory(struct tcmu_device *dev, const char *path)
  * Opens (creating it when missing), locks and sizes the storage at path.
  * Returns the file descriptor or -errno; every failure is logged.
  */
-static int file_open_storage(struct tcmu_device *dev, const char *path, uint64_t size)
+static int file_open_storage(struct tcmu_device *dev, const char *path, uint64_t size,
+			     bool any_size)
 {
 	char *reason = NULL;
 	bool created = false;
 	int result;
 	int fd;
 
-	result = file_check_config(path, &reason);
+	result = file_check_path(path, &reason);
 	if (result < 0) {
 		tcmu_dev_err(dev, "%s", reason ? reason : "unusable path");
 		free(reason);
@@ -288,9 +338,8 @@ static int file_open_storage(struct tcmu_device *dev, const char *path, uint64_t
 
 	for (int attempt = 0; attempt < FILE_OPEN_ATTEMPTS; attempt++) {
 		/*
-		 * O_EXCL without O_CREAT claims a block device exclusively, as
-		 * the kernel's block backstore does: a mounted or otherwise
-		 * claimed device fails with EBUSY. Linux ignores it for other files.
+		 * O_EXCL without O_CREAT claims a block device exclusively, as the
+		 * kernel's block backstore does (EBUSY when mounted); files ignore it.
 		 */
 		fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
 		if (fd >= 0 || errno != ENOENT)
@@ -301,8 +350,7 @@ static int file_open_storage(struct tcmu_device *dev, const char *path, uint64_t
 			created = true;
 			break;
 		}
-		/* EEXIST: created (or deleted again) by somebody else meanwhile; retry. */
-		if (errno != EEXIST)
+		if (errno != EEXIST)	/* created by somebody else meanwhile: retry */
 			break;
 	}
 	if (fd < 0) {
@@ -325,7 +373,9 @@ static int file_open_storage(struct tcmu_device *dev, const char *path, uint64_t
 		tcmu_dev_err(dev, "lock '%s': %m (another device or daemon uses this file)", path);
 		goto out_close;
 	}
-	result = file_ensure_size(dev, fd, path, size);
+	result = file_ensure_size(dev, fd, path, size,
+				  created ? FILE_SIZING_GROW
+				  : any_size ? FILE_SIZING_ANY : FILE_SIZING_EXACT);
 	if (result < 0)
 		goto out_close;
 	if (created) {
@@ -384,10 +434,13 @@ static int file_sync(struct tcmu_device *dev, struct file_state *state, bool che
 
 static int file_open(struct tcmu_device *dev)
 {
-	const char *path = tcmu_device_get_config(dev);
 	pthread_rwlockattr_t lock_attributes;
 	struct file_state *state;
+	const char *path;
+	bool any_size;
 	int result;
+
+	path = file_config_path(tcmu_device_get_config(dev), &any_size);
 
 	tcmu_dev_info(dev, "file_open '%s'", path);
 	tcmu_dev_info(dev, "dev size: %" PRIu64, tcmu_device_get_size(dev));
@@ -411,7 +464,8 @@ static int file_open(struct tcmu_device *dev)
 	atomic_init(&state->durability_error, 0);
 	atomic_init(&state->io_error_logged, false);
 
-	state->fd = file_open_storage(dev, path, tcmu_device_get_size(dev));
+	state->any_size = any_size;
+	state->fd = file_open_storage(dev, path, tcmu_device_get_size(dev), any_size);
 	if (state->fd < 0) {
 		result = state->fd;
 		goto out_destroy_lock;
@@ -555,7 +609,7 @@ static bool file_is_same_storage(const char *path, int fd)
 
 /* Switches the device to the file at path, sized to size. 0 or -errno. */
 static int file_switch_storage(struct tcmu_device *dev, struct file_state *state,
-			       const char *path, uint64_t size)
+			       const char *path, uint64_t size, bool any_size)
 {
 	char *new_path = strdup(path);
 	bool can_punch;
@@ -565,7 +619,7 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 
 	if (!new_path)
 		return -ENOMEM;
-	new_fd = file_open_storage(dev, path, size);
+	new_fd = file_open_storage(dev, path, size, any_size);
 	if (new_fd < 0) {
 		free(new_path);
 		return new_fd;
@@ -601,20 +655,26 @@ static int file_reconfigure(struct tcmu_device *dev,
 	struct file_state *state = tcmu_device_get_private(dev);
 	uint64_t size = (change->what & TCMU_CHANGE_SIZE) ? change->size
 							  : tcmu_device_get_size(dev);
+	bool any_size = state->any_size;
+	const char *path = NULL;
 	int result;
 
 	/* A write cache turned off was flushed by the core already. */
-	if ((change->what & TCMU_CHANGE_CONFIG) &&
-	    !file_is_same_storage(change->config, state->fd)) {
-		result = file_switch_storage(dev, state, change->config, size);
+	if (change->what & TCMU_CHANGE_CONFIG)
+		path = file_config_path(change->config, &any_size);
+	if (path && !file_is_same_storage(path, state->fd)) {
+		result = file_switch_storage(dev, state, path, size, any_size);
 		if (result < 0)
 			return result;
 	} else if (change->what & TCMU_CHANGE_SIZE) {
-		/* Only this thread replaces state->fd, so no lock is needed to read it. */
-		result = file_ensure_size(dev, state->fd, state->path, size);
+		/* The administrator asked for the new size: a growth, not a mistake. */
+		result = file_ensure_size(dev, state->fd, state->path, size,
+					  any_size ? FILE_SIZING_ANY : FILE_SIZING_GROW);
 		if (result < 0)
 			return result;
 	}
+	/* Only this thread (open, reconfigure) reads or writes it. */
+	state->any_size = any_size;
 	if (change->what & TCMU_CHANGE_SIZE)
 		tcmu_dev_info(dev, "dev size: %" PRIu64, size);
 

@@ -285,20 +285,31 @@ static void test_open_failure_creates_nothing(void **state)
 	free(missing_directory);
 }
 
-static void test_existing_file_kept(void **state)
+/* An existing file of another size may be another disk's: used only when asked. */
+static void test_existing_file_size(void **state)
 {
 	struct fixture *fixture = *state;
+	char *any_size_config = NULL;
 	char written[4096];
 	char read_back[4096];
 	int fd;
 
-	/* Bigger than the device: never shrunk, its head is the disk. */
+	assert_true(asprintf(&any_size_config, "any_size:%s", fixture->path) > 0);
 	harness_pattern(written, sizeof(written), 9);
 	fd = open(fixture->path, O_RDWR | O_CREAT, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, written, sizeof(written), 0), (ssize_t)sizeof(written));
 	assert_int_equal(ftruncate(fd, 32 * MIB), 0);
 	close(fd);
+
+	/* Bigger than the device: refused, saying how to ask... */
+	assert_int_equal(fixture->handler->open(&fixture->dev), -EINVAL);
+	assert_null(fixture->dev.private_data);
+	assert_non_null(strstr(harness_log(), "not the device size 16777216"));
+	assert_non_null(strstr(harness_log(), any_size_config));
+	/* ...and when asked, never shrunk: its head is the disk. */
+	assert_int_equal(fixture->handler->check_config(any_size_config, &(char *){ NULL }), 0);
+	fixture->dev.config = any_size_config;
 	open_device(fixture);
 	assert_int_equal(status_of(fixture->path).st_size, 32 * MIB);
 	assert_int_equal(harness_read(fixture->handler, &fixture->dev, 0, read_back,
@@ -306,14 +317,24 @@ static void test_existing_file_kept(void **state)
 	assert_memory_equal(read_back, written, sizeof(written));
 	close_device(fixture);
 
-	/* Smaller than the device: grown, its content kept. */
+	/* Smaller than the device: refused, untouched; when asked, grown, its content kept. */
 	assert_int_equal(truncate(fixture->path, sizeof(written)), 0);
+	fixture->dev.config = fixture->path;
+	assert_int_equal(fixture->handler->open(&fixture->dev), -EINVAL);
+	assert_int_equal(status_of(fixture->path).st_size, sizeof(written));
+	fixture->dev.config = any_size_config;
 	open_device(fixture);
 	assert_int_equal(status_of(fixture->path).st_size, 16 * MIB);
 	assert_int_equal(harness_read(fixture->handler, &fixture->dev, 0, read_back,
 				      sizeof(read_back)), 0);
 	assert_memory_equal(read_back, written, sizeof(written));
 	close_device(fixture);
+
+	/* The right size (a restart): used as it is. */
+	fixture->dev.config = fixture->path;
+	open_device(fixture);
+	close_device(fixture);
+	free(any_size_config);
 }
 
 static void test_write_read_back(void **state)
@@ -531,6 +552,7 @@ static void test_reconfigure_size(void **state)
 	struct fixture *fixture = *state;
 	const struct tcmu_handler *handler = fixture->handler;
 	struct tcmu_device_change change = { .what = TCMU_CHANGE_SIZE };
+	char *any_size_config = NULL;
 	char written[4096];
 	char read_back[4096];
 
@@ -550,16 +572,24 @@ static void test_reconfigure_size(void **state)
 				      read_back, sizeof(read_back)), 0);
 	assert_true(harness_is_zero(read_back, sizeof(read_back)));
 
-	/* A smaller device uses the head of the file; the file keeps its data. */
+	/* A smaller device would leave a larger file, refused at the next open: only when asked... */
 	change.size = 8 * MIB;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), -EINVAL);
+	assert_non_null(strstr(harness_log(), "never shrunk"));
+	/* ...and then the device uses the head of the file, which keeps its data. */
+	assert_true(asprintf(&any_size_config, "any_size:%s", fixture->path) > 0);
+	change.what = TCMU_CHANGE_SIZE | TCMU_CHANGE_CONFIG;
+	change.config = any_size_config;
 	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
 	fixture->dev.size = change.size;
+	fixture->dev.config = any_size_config;
 	assert_int_equal(status_of(fixture->path).st_size, 64 * MIB);
 
 	change.what = TCMU_CHANGE_WRITE_CACHE;
 	change.write_cache = false;
 	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
 	close_device(fixture);
+	free(any_size_config);
 }
 
 static void test_reconfigure_switches_file(void **state)
@@ -613,6 +643,7 @@ static void test_reconfigure_switches_file(void **state)
 	assert_memory_equal(read_back, first_data, sizeof(first_data));
 	close_device(fixture);
 	fixture->dev.config = second_path;
+	fixture->dev.size = 32 * MIB;
 	open_device(fixture);
 	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back,
 				      sizeof(read_back)), 0);
@@ -766,11 +797,14 @@ static void *io_thread_run(void *argument)
 static void test_reconfigure_under_io(void **state)
 {
 	struct fixture *fixture = *state;
-	char *paths[2] = { in_directory(fixture, "a.img"), in_directory(fixture, "b.img") };
+	char *paths[2];
 	struct io_thread threads[4];
 	pthread_t thread_ids[4];
 	atomic_bool stop = false;
 
+	/* Each switch comes with a new size: the files may have another. */
+	assert_true(asprintf(&paths[0], "any_size:%s/a.img", fixture->directory) > 0);
+	assert_true(asprintf(&paths[1], "any_size:%s/b.img", fixture->directory) > 0);
 	fixture->dev.config = paths[0];
 	open_device(fixture);
 	for (unsigned int i = 0; i < 4; i++) {
@@ -816,9 +850,9 @@ static void test_dangling_symlink(void **state)
 	/* A link to a file that exists is followed. */
 	assert_int_equal(rename(link_path, fixture->path), 0);
 	assert_int_equal(close(open(missing, O_RDWR | O_CREAT, 0600)), 0);
+	assert_int_equal(truncate(missing, 16 * MIB), 0);
 	open_device(fixture);
 	close_device(fixture);
-	assert_int_equal(status_of(missing).st_size, 16 * MIB);
 	free(link_path);
 	free(missing);
 }
@@ -895,7 +929,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_created_when_missing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relative_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_open_failure_creates_nothing, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_existing_file_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_existing_file_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_read_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_durable_requests_succeed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_full_file_system, setup, teardown),

@@ -5,7 +5,8 @@
 # exactly what was written, across kill -9 of the daemon too; RECONFIG of
 # the size grows it and of the path switches to a new file (a bad path is
 # refused and changes nothing); the file stays after the backstore goes. A
-# path in a missing directory is refused: the enable write fails.
+# path in a missing directory is refused: the enable write fails. An
+# existing file of another size is refused unless the config says any_size:.
 source "$(dirname "$0")/../lib.sh"
 
 workdir=$(mktemp -d /tmp/handler-file.XXXXXX)
@@ -52,5 +53,23 @@ cmp <(dd if="$file_disk" bs=1M count=4 iflag=direct status=none) <(head -c 4M /d
 
 loop_unexpose "$file_disk"
 backstore_remove "$file"
+
+# An existing file of another size may be another disk's: refused, with the
+# way to ask, and untouched; used (its head) when the config asks.
+if backstore_create next other_size 16777216 "file/$workdir/disk.img"; then
+	fail "a 64 MiB file was accepted for a 16 MiB device"
+fi
+assert_log_has "'$workdir/disk.img' holds 67108864 bytes, not the device size 16777216; configure 'any_size:$workdir/disk.img'"
+backstore_remove "$BACKSTORE"
+[ "$(stat -c %s "$workdir/disk.img")" -eq 67108864 ] || fail "the refused disk.img changed size"
+backstore_create next asked 16777216 "file/any_size:$workdir/disk.img" ||
+	fail "any_size: did not allow a larger file"
+loop_expose "$BACKSTORE"
+cmp <(dd if="$DISK" bs=1M count=4 iflag=direct status=none) /tmp/pattern ||
+	fail "the head of disk.img is not the disk with any_size:"
+loop_unexpose "$DISK"
+backstore_remove "$BACKSTORE"
+
 stop_daemon TERM
 cmp <(head -c 4M "$workdir/disk.img") /tmp/pattern || fail "disk.img lost the data"
+[ "$(stat -c %s "$workdir/disk.img")" -eq 67108864 ] || fail "any_size: changed the size of disk.img"
