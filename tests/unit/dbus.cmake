@@ -4,14 +4,12 @@
 # It loads the real handlers, which bring libtcmu.so.1: it runs on that
 # core, as the daemon does (a static copy besides would be a second core),
 # with config_str.c, a pure parser, of its own.
-add_executable(test_dbus unit/test_dbus.c ${PROJECT_SOURCE_DIR}/core/config_str.c)
-target_link_libraries(test_dbus PRIVATE tcmu PkgConfig::GIO PkgConfig::CMOCKA)
+tcmu_add_unit_test(dbus SOURCES ${PROJECT_SOURCE_DIR}/core/config_str.c
+  LIBRARIES tcmu PkgConfig::GIO
+  MODES open policy nobus
+  PROPERTIES SKIP_RETURN_CODE 77)
 target_compile_definitions(test_dbus PRIVATE
   HANDLER_FILE_PATH="$<TARGET_FILE:handler_file>"
   HANDLER_ALLOC_PATH="$<TARGET_FILE:handler_alloc>"
   TCMU_POLICY_FILE="${PROJECT_SOURCE_DIR}/tcmu-runner.conf")
 add_dependencies(test_dbus handler_file handler_alloc)
-foreach(mode open policy nobus)
-  add_test(NAME dbus_${mode} COMMAND test_dbus ${mode})
-  set_tests_properties(dbus_${mode} PROPERTIES SKIP_RETURN_CODE 77)
-endforeach()

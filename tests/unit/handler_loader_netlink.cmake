@@ -27,8 +27,7 @@ loader_test_module(bad_subtype TEST_SUBTYPE="bad/subtype")
 loader_test_module(no_init TEST_NO_INIT)
 loader_test_module(init_null TEST_INIT_RETURNS_NULL)
 
-add_executable(test_handler_loader unit/test_handler_loader.c)
-target_link_libraries(test_handler_loader PRIVATE tcmu_core PkgConfig::CMOCKA)
+tcmu_add_unit_test(handler_loader)
 foreach(module good good_two duplicate other_abi tiny_struct older no_open load_fails
         bad_subtype no_init init_null)
   string(TOUPPER ${module} upper_module)
@@ -36,10 +35,7 @@ foreach(module good good_two duplicate other_abi tiny_struct older no_open load_
     TEST_MODULE_${upper_module}="$<TARGET_FILE:loader_test_${module}>")
   add_dependencies(test_handler_loader loader_test_${module})
 endforeach()
-add_test(NAME handler_loader COMMAND test_handler_loader)
 
 # Defines the device.c functions netlink.c calls, so device.c stays out.
-add_executable(test_netlink unit/test_netlink.c)
-target_link_libraries(test_netlink PRIVATE tcmu_core PkgConfig::CMOCKA)
-add_test(NAME netlink COMMAND test_netlink)
+tcmu_add_unit_test(netlink)
 
