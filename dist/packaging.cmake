@@ -26,7 +26,7 @@ endif()
 install(TARGETS tcmu LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 set_target_properties(tcmu-runner PROPERTIES INSTALL_RPATH "${tcmu_install_rpath}")
 install(TARGETS tcmu-runner tcmu-admin RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-# Every handler_<subtype> module of this directory, whoever added it.
+# Every handler_<subtype> module that CMakeLists.txt defines.
 get_property(tcmu_directory_targets DIRECTORY PROPERTY BUILDSYSTEM_TARGETS)
 foreach(target IN LISTS tcmu_directory_targets)
   if(target MATCHES "^handler_")
