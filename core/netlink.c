@@ -463,14 +463,6 @@ int netlink_dispatch(void)
 	return receive_pending(0, NULL);
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /*
  * Tells the kernel to wait for our replies. Events that arrive meanwhile
  * are handled as usual, which is why the group is joined first: an
@@ -503,7 +495,7 @@ static int send_set_features(bool reply_supported, int flags, uint32_t *ret_seq)
 
 static int declare_reply_support(void)
 {
-	int64_t deadline = now_ms() + SET_FEATURES_TIMEOUT_MS;
+	uint64_t deadline_ns = monotonic_ns() + (uint64_t)SET_FEATURES_TIMEOUT_MS * 1000000;
 	int status = 1, ret;
 	uint32_t seq;
 
@@ -513,14 +505,14 @@ static int declare_reply_support(void)
 
 	while (status > 0) {
 		struct pollfd pollfd = { .fd = nl_socket_get_fd(sock), .events = POLLIN };
-		int64_t left = deadline - now_ms();
+		uint64_t now_ns = monotonic_ns();
 
-		if (left <= 0) {
+		if (now_ns >= deadline_ns) {
 			tcmu_err("the kernel did not answer SET_FEATURES within %d ms",
 				 SET_FEATURES_TIMEOUT_MS);
 			return -ETIMEDOUT;
 		}
-		ret = poll(&pollfd, 1, (int)left);
+		ret = poll(&pollfd, 1, (int)((deadline_ns - now_ns + 999999) / 1000000));
 		if (ret < 0 && errno != EINTR)
 			return -errno;
 		if (ret > 0) {

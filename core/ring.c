@@ -509,16 +509,13 @@ unsigned int ring_in_flight(struct tcmu_ring *ring)
 
 int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms)
 {
-	struct timespec deadline;
+	uint64_t deadline_ns = monotonic_ns() + (uint64_t)timeout_ms * 1000000;
+	struct timespec deadline = {
+		.tv_sec = (time_t)(deadline_ns / 1000000000),
+		.tv_nsec = (long)(deadline_ns % 1000000000),
+	};
 	int ret = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&ring->lock);
 	while (ring->in_flight > 0 && ret == 0)
 		ret = pthread_cond_timedwait(&ring->drained, &ring->lock, &deadline);

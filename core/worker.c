@@ -83,14 +83,6 @@ static struct ring_worker *abandoned_workers;
 /* The largest polling window; 0 turns polling off. Changed at runtime. */
 static uint64_t poll_limit_ns;
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
-}
-
 static int worker_track_device(struct ring_worker *worker, struct tcmu_device *dev)
 {
 	if (worker->devices_served == worker->devices_capacity) {
