@@ -306,7 +306,7 @@ int main(int argc, char **argv)
 	g_unix_signal_add(SIGHUP, on_hangup, NULL);
 	g_unix_fd_add(netlink_fd, G_IO_IN, on_netlink, NULL);
 	config_watch_start(options.config_file ? options.config_file : DEFAULT_CONFIG_FILE,
-			   options.debug ? TCMU_LOG_DEBUG : -1, config.ring_poll_us);
+			   options.debug ? TCMU_LOG_DEBUG : -1);
 
 	ret = device_attach_existing();
 	if (ret < 0)

@@ -28,7 +28,6 @@ static struct {
 	char *path;
 	char *file_name;
 	int pinned_level;
-	unsigned int ring_poll_us;	/* the window in force */
 } watch = { .fd = -1, .pinned_level = -1 };
 
 static void config_reload(void)
@@ -48,12 +47,7 @@ static void config_reload(void)
 			  watch.path, strerror(-ret), previous);
 		goto out;
 	}
-	if (config.ring_poll_us != watch.ring_poll_us) {
-		tcmu_info("ring polling window %u -> %u us (%s changed)", watch.ring_poll_us,
-			  config.ring_poll_us, watch.path);
-		watch.ring_poll_us = config.ring_poll_us;
-		workers_set_poll_limit(config.ring_poll_us);
-	}
+	workers_set_poll_limit(config.ring_poll_us);
 	metrics_textfile_set(config.metrics_textfile);
 	if (copy_groups_set(config.xcopy_groups, config.xcopy_group_count) < 0)
 		tcmu_err("out of memory for the xcopy_group lines of %s; the groups before stay",
@@ -113,7 +107,7 @@ static gboolean on_config_event(gint fd, GIOCondition condition, gpointer unused
 	return G_SOURCE_CONTINUE;
 }
 
-int config_watch_start(const char *path, int pinned_level, unsigned int ring_poll_us)
+int config_watch_start(const char *path, int pinned_level)
 {
 	char *directory_copy = NULL, *name_copy = NULL;
 	const char *directory;
@@ -134,7 +128,6 @@ int config_watch_start(const char *path, int pinned_level, unsigned int ring_pol
 		goto fail;
 	}
 	watch.pinned_level = pinned_level;
-	watch.ring_poll_us = ring_poll_us;
 	directory = dirname(directory_copy);
 
 	watch.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

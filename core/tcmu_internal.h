@@ -340,7 +340,10 @@ void device_wait_unreferenced(struct tcmu_device *dev);
 int workers_start(unsigned int count);
 void workers_stop(void);
 int worker_add_device(struct tcmu_device *dev);
-/* Largest window a worker polls its rings before it sleeps; 0: never poll. */
+/*
+ * Largest window a worker polls its rings before it sleeps (ring_poll_us);
+ * 0: never poll. Logs a change; main thread.
+ */
 void workers_set_poll_limit(unsigned int microseconds);
 unsigned int workers_get_poll_limit(void);
 unsigned int workers_count(void);
@@ -491,7 +494,7 @@ void config_release(struct tcmu_config *config);
  * says. 0 or -errno, and then the reason is logged and the daemon runs on
  * without following the file.
  */
-int config_watch_start(const char *path, int pinned_level, unsigned int ring_poll_us);
+int config_watch_start(const char *path, int pinned_level);
 void config_watch_stop(void);
 
 /* -------------------------------------------------------- copy_groups.c */

@@ -82,6 +82,9 @@ static unsigned int worker_count;
 static struct ring_worker *abandoned_workers;
 /* The largest polling window; 0 turns polling off. Changed at runtime. */
 static uint64_t poll_limit_ns;
+/* ring_poll_us as last set (main thread only), for the log of its changes. */
+static unsigned int poll_limit_us;
+static bool poll_limit_set;
 
 static int worker_track_device(struct ring_worker *worker, struct tcmu_device *dev)
 {
@@ -355,8 +358,6 @@ static void worker_adapt_poll(struct ring_worker *worker, uint64_t slept_ns)
 	} else {
 		worker->poll_ns = worker->poll_ns ? worker->poll_ns * 2 : POLL_START_NS;
 	}
-	if (worker->poll_ns > limit)
-		worker->poll_ns = limit;
 }
 
 static void *worker_main(void *argument)
@@ -372,13 +373,14 @@ static void *worker_main(void *argument)
 		uint64_t sleep_start = 0;
 		int count, i;
 
+		/* The window's one clamp: after it grew, or ring_poll_us shrank. */
+		if (worker->poll_ns > __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED))
+			worker->poll_ns = __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED);
 		/*
 		 * Work found by polling is served already; epoll_wait then only
 		 * collects control requests and the events of that work, without
 		 * sleeping, so a busy ring cannot starve the control channel.
 		 */
-		if (worker->poll_ns > __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED))
-			worker->poll_ns = __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED);
 		if (worker->poll_ns > 0 && worker->devices_served > 0)
 			polled = worker_poll(worker);
 		if (!polled)
@@ -589,6 +591,14 @@ void workers_set_poll_limit(unsigned int microseconds)
 {
 	uint64_t limit = (uint64_t)microseconds * 1000;
 
+	if (poll_limit_set && microseconds == poll_limit_us)
+		return;
+	if (poll_limit_set)
+		tcmu_info("ring polling window %u -> %u us", poll_limit_us, microseconds);
+	else
+		tcmu_dbg("ring polling window %u us", microseconds);
+	poll_limit_us = microseconds;
+	poll_limit_set = true;
 	if (microseconds > 0 && sysconf(_SC_NPROCESSORS_ONLN) < 2) {
 		tcmu_dbg("one online CPU: ring polling stays off");
 		limit = 0;

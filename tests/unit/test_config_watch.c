@@ -87,7 +87,7 @@ static void test_rewrite_in_place_applies_level(void **state)
 {
 	struct fixture *fixture = *state;
 
-	assert_int_equal(config_watch_start(fixture->path, -1, TCMU_RING_POLL_US_DEFAULT), 0);
+	assert_int_equal(config_watch_start(fixture->path, -1), 0);
 	write_file(fixture->path, "# more detail\nlog_level = 4\n");
 	assert_int_equal(run_loop_until_level(TCMU_LOG_DEBUG, 2000), TCMU_LOG_DEBUG);
 	write_file(fixture->path, "log_level=1\n");
@@ -98,7 +98,7 @@ static void test_rename_over_file_applies_level(void **state)
 {
 	struct fixture *fixture = *state;
 
-	assert_int_equal(config_watch_start(fixture->path, -1, TCMU_RING_POLL_US_DEFAULT), 0);
+	assert_int_equal(config_watch_start(fixture->path, -1), 0);
 	replace_file(fixture, "log_level = 5\n");
 	assert_int_equal(run_loop_until_level(TCMU_LOG_DEBUG_SCSI_CMD, 2000),
 			 TCMU_LOG_DEBUG_SCSI_CMD);
@@ -109,7 +109,7 @@ static void test_other_files_are_ignored(void **state)
 	struct fixture *fixture = *state;
 	char other[128];
 
-	assert_int_equal(config_watch_start(fixture->path, -1, TCMU_RING_POLL_US_DEFAULT), 0);
+	assert_int_equal(config_watch_start(fixture->path, -1), 0);
 	/* The watched file says 1 from now on; a reload would apply it. */
 	write_file(fixture->path, "log_level = 1\n");
 	assert_int_equal(run_loop_until_level(TCMU_LOG_ERROR, 2000), TCMU_LOG_ERROR);
@@ -125,7 +125,7 @@ static void test_removed_file_keeps_level(void **state)
 {
 	struct fixture *fixture = *state;
 
-	assert_int_equal(config_watch_start(fixture->path, -1, TCMU_RING_POLL_US_DEFAULT), 0);
+	assert_int_equal(config_watch_start(fixture->path, -1), 0);
 	write_file(fixture->path, "log_level = 4\n");
 	assert_int_equal(run_loop_until_level(TCMU_LOG_DEBUG, 2000), TCMU_LOG_DEBUG);
 	assert_int_equal(unlink(fixture->path), 0);
@@ -139,7 +139,7 @@ static void test_file_without_level_restores_default(void **state)
 {
 	struct fixture *fixture = *state;
 
-	assert_int_equal(config_watch_start(fixture->path, -1, TCMU_RING_POLL_US_DEFAULT), 0);
+	assert_int_equal(config_watch_start(fixture->path, -1), 0);
 	write_file(fixture->path, "log_level = 0\n");
 	assert_int_equal(run_loop_until_level(TCMU_LOG_CRIT, 2000), TCMU_LOG_CRIT);
 	/* As at start: what the file no longer sets is back to its default. */
@@ -152,7 +152,7 @@ static void test_pinned_level_wins(void **state)
 	struct fixture *fixture = *state;
 
 	log_set_level(TCMU_LOG_DEBUG);
-	assert_int_equal(config_watch_start(fixture->path, TCMU_LOG_DEBUG, TCMU_RING_POLL_US_DEFAULT), 0);
+	assert_int_equal(config_watch_start(fixture->path, TCMU_LOG_DEBUG), 0);
 	write_file(fixture->path, "log_level = 1\n");
 	assert_int_equal(run_loop_until_level(TCMU_LOG_ERROR, 300), TCMU_LOG_DEBUG);
 }
@@ -163,10 +163,10 @@ static void test_missing_directory_is_refused_cleanly(void **state)
 	char missing[128];
 
 	snprintf(missing, sizeof(missing), "%s/absent/tcmu.conf", fixture->directory);
-	assert_int_equal(config_watch_start(missing, -1, TCMU_RING_POLL_US_DEFAULT), -ENOENT);
+	assert_int_equal(config_watch_start(missing, -1), -ENOENT);
 	/* Nothing is left behind: a second start on a good path works. */
-	assert_int_equal(config_watch_start(fixture->path, -1, TCMU_RING_POLL_US_DEFAULT), 0);
-	assert_int_equal(config_watch_start(fixture->path, -1, TCMU_RING_POLL_US_DEFAULT), -EBUSY);
+	assert_int_equal(config_watch_start(fixture->path, -1), 0);
+	assert_int_equal(config_watch_start(fixture->path, -1), -EBUSY);
 	write_file(fixture->path, "log_level = 4\n");
 	assert_int_equal(run_loop_until_level(TCMU_LOG_DEBUG, 2000), TCMU_LOG_DEBUG);
 }
@@ -211,7 +211,7 @@ static void test_reload_applies_xcopy_groups(void **state)
 	gint64 deadline;
 
 	assert_int_equal(copy_groups_set(NULL, 0), 0);
-	assert_int_equal(config_watch_start(fixture->path, -1, TCMU_RING_POLL_US_DEFAULT), 0);
+	assert_int_equal(config_watch_start(fixture->path, -1), 0);
 	write_file(fixture->path, "xcopy_group = a user_3/b\nlog_level = 4\n");
 	assert_int_equal(run_loop_until_level(TCMU_LOG_DEBUG, 2000), TCMU_LOG_DEBUG);
 	assert_true(allowed("user_1/a", "user_3/b"));
