@@ -36,11 +36,6 @@
 
 #define REQUEST_POOL_CHUNK 64
 
-/* HARDWARE ERROR, INTERNAL TARGET FAILURE (fixed format) for malformed entries. */
-static const uint8_t internal_failure_sense[18] = {
-	[0] = 0x70, [2] = 0x04, [7] = 10, [12] = 0x44, [13] = 0x00,
-};
-
 int ring_init(struct tcmu_ring *ring, struct tcmu_device *dev, void *map, size_t map_size,
 	      ring_dispatch_fn dispatch, ring_kick_fn kick)
 {
@@ -457,12 +452,14 @@ int ring_process(struct tcmu_ring *ring)
 		parse_result = request_parse(ring, req, entry, length);
 		dispatched++;
 		if (parse_result < 0) {
+			struct scsi_outcome failure = scsi_check(SCSI_SENSE_HARDWARE_ERROR,
+								 SCSI_ASC_INTERNAL_TARGET_FAILURE);
+
 			tcmu_dev_err(ring->dev, "command %u at ring offset %u: %s; answered with "
 				     "HARDWARE ERROR", req->cmd_id, offset,
 				     parse_result == -ENOMEM ? "no memory for its iovecs"
 							     : "it points outside the map");
-			ring_complete_request(req, 0x02, internal_failure_sense,
-					      sizeof(internal_failure_sense), 0);
+			scsi_finish(req, &failure, 0);
 			continue;
 		}
 		ring->dispatch(req);

@@ -223,6 +223,22 @@ static void test_data_outside_map_gets_hardware_error(void **state)
 	assert_false(kernel->ring.broken);
 }
 
+/* The SCSI layer's encoder builds that sense, in the format the device uses. */
+static void test_hardware_error_in_descriptor_format(void **state)
+{
+	struct fake_kernel *kernel = *state;
+	uint32_t offset = fake_ring_put_command(&kernel->fake, 4, read_10, 10,
+						FAKE_RING_MAP_SIZE - 100, 512);
+	struct tcmu_cmd_entry *entry = fake_ring_entry_at(&kernel->fake, offset);
+
+	kernel->dev.scsi.descriptor_sense = true;
+	assert_int_equal(ring_process(&kernel->ring), 1);
+	assert_int_equal(entry->rsp.scsi_status, 0x02);
+	assert_int_equal((uint8_t)entry->rsp.sense_buffer[0], 0x72);
+	assert_int_equal(entry->rsp.sense_buffer[1], 0x04);
+	assert_int_equal(entry->rsp.sense_buffer[2], 0x44);
+}
+
 static void test_cdb_outside_map_gets_hardware_error(void **state)
 {
 	struct fake_kernel *kernel = *state;
@@ -380,6 +396,7 @@ int main(void)
 		RING_TEST(test_short_read_reports_read_length),
 		RING_TEST(test_full_read_sets_no_read_length),
 		RING_TEST(test_data_outside_map_gets_hardware_error),
+		RING_TEST(test_hardware_error_in_descriptor_format),
 		RING_TEST(test_cdb_outside_map_gets_hardware_error),
 		RING_TEST(test_impossible_length_marks_ring_broken),
 		RING_TEST(test_length_beyond_head_marks_ring_broken),
