@@ -84,37 +84,6 @@ static bool check_transfer(const struct tcmu_request *req, const struct scsi_blo
 	return true;
 }
 
-/*
- * A buffer larger than the transfer is cut to it: the handler contract
- * says the iov sums to the length. Rare, so it may allocate.
- */
-struct trimmed_iov {
-	size_t count;
-	struct iovec iov[];
-};
-
-static struct trimmed_iov *trim_iov(const struct tcmu_request *req, uint64_t bytes)
-{
-	struct trimmed_iov *trimmed;
-	size_t count = 0;
-
-	trimmed = malloc(sizeof(*trimmed) + req->iov_count * sizeof(struct iovec));
-	if (!trimmed)
-		return NULL;
-	for (uint32_t i = 0; i < req->iov_count && bytes; i++) {
-		size_t part = req->iov[i].iov_len < bytes ? req->iov[i].iov_len : bytes;
-
-		if (!part)
-			continue;
-		trimmed->iov[count].iov_base = req->iov[i].iov_base;
-		trimmed->iov[count].iov_len = part;
-		count++;
-		bytes -= part;
-	}
-	trimmed->count = count;
-	return trimmed;
-}
-
 static void read_done(struct tcmu_request *req, int result)
 {
 	struct scsi_outcome outcome = scsi_outcome_from_errno(result, false);
@@ -160,16 +129,19 @@ static void transfer(struct tcmu_request *req, bool is_write)
 		return;
 	}
 	req->io_done = is_write ? write_done : read_done;
+	/*
+	 * A buffer larger than the transfer is cut to it: the handler contract
+	 * says the iov sums to the length. Rare, so it may allocate.
+	 */
 	if (req->data_length > bytes) {
-		struct trimmed_iov *trimmed = trim_iov(req, bytes);
+		struct iovec *slice = scsi_data_slice(req, 0, bytes, &iov_count);
 
-		if (!trimmed) {
+		if (!slice) {
 			req->io_done(req, -ENOMEM);
 			return;
 		}
-		req->scsi_private = trimmed;
-		iov = trimmed->iov;
-		iov_count = trimmed->count;
+		req->scsi_private = slice;
+		iov = slice;
 	}
 	if (is_write) {
 		/* WRITE(6) has no FUA bit. */
