@@ -437,7 +437,7 @@ int ring_process(struct tcmu_ring *ring)
 		req->entry = entry;
 		req->cmd_id = header.cmd_id;
 		req->end_offset = next;
-		req->arrival_ns = stats_now_ns();
+		req->arrival_ns = monotonic_ns();
 		if (ring->in_flight_tail)
 			ring->in_flight_tail->next = req;
 		else

@@ -78,14 +78,6 @@ enum stats_kind stats_kind_of_opcode(uint8_t opcode)
 	}
 }
 
-uint64_t stats_now_ns(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
-}
-
 static uint64_t realtime_us(void)
 {
 	struct timespec now;
@@ -108,7 +100,7 @@ void stats_record_completion(struct device_stats *stats, const struct tcmu_reque
 			     uint8_t scsi_status, const uint8_t *sense, size_t sense_length)
 {
 	struct stats_kind_counters *kind = &stats->kinds[stats_kind_of_opcode(req->cdb[0])];
-	uint64_t latency_ns = stats_now_ns() - req->arrival_ns;
+	uint64_t latency_ns = monotonic_ns() - req->arrival_ns;
 	uint64_t now_us = realtime_us();
 
 	kind->commands++;

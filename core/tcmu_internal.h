@@ -75,7 +75,6 @@ struct device_stats {
 	uint64_t last_error_us;
 };
 
-uint64_t stats_now_ns(void);
 enum stats_kind stats_kind_of_opcode(uint8_t opcode);
 const char *stats_kind_name(enum stats_kind kind);
 const char *stats_sense_key_name(unsigned int sense_key);

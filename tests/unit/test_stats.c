@@ -91,7 +91,7 @@ static void kinds_and_sense_keys(void **state)
 
 	req.cdb[0] = 0x88;
 	req.data_length = 8192;
-	req.arrival_ns = stats_now_ns();
+	req.arrival_ns = monotonic_ns();
 	stats_record_completion(&stats, &req, SCSI_STATUS_GOOD, NULL, 0);
 	stats_record_completion(&stats, &req, SCSI_STATUS_CHECK_CONDITION, fixed, sizeof(fixed));
 	stats_record_completion(&stats, &req, SCSI_STATUS_CHECK_CONDITION, descriptor,
