@@ -267,8 +267,8 @@ static uint32_t cdb_length_for_opcode(uint8_t opcode, const uint8_t *cdb, size_t
 	case 5:
 		return 12;
 	default:
-		/* Variable length (0x7f) and vendor groups: length in byte 7 when present. */
-		if (opcode == 0x7f && available >= 8)
+		/* Variable length and vendor groups: length in byte 7 when present. */
+		if (opcode == SCSI_OP_VARIABLE_LENGTH && available >= 8)
 			return 8u + cdb[7];
 		return 16;
 	}

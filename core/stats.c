@@ -58,20 +58,20 @@ const char *stats_state_name(enum tcmu_device_state state)
 enum stats_kind stats_kind_of_opcode(uint8_t opcode)
 {
 	switch (opcode) {
-	case 0x08: case 0x28: case 0xa8: case 0x88:	/* READ (6/10/12/16) */
+	case SCSI_OP_READ_6: case SCSI_OP_READ_10: case SCSI_OP_READ_12: case SCSI_OP_READ_16:
 		return STATS_KIND_READ;
-	case 0x0a: case 0x2a: case 0xaa: case 0x8a:	/* WRITE (6/10/12/16) */
-	case 0x2e: case 0x8e:				/* WRITE AND VERIFY */
+	case SCSI_OP_WRITE_6: case SCSI_OP_WRITE_10: case SCSI_OP_WRITE_12: case SCSI_OP_WRITE_16:
+	case SCSI_OP_WRITE_AND_VERIFY_10: case SCSI_OP_WRITE_AND_VERIFY_16:
 		return STATS_KIND_WRITE;
-	case 0x35: case 0x91:				/* SYNCHRONIZE CACHE */
+	case SCSI_OP_SYNCHRONIZE_CACHE_10: case SCSI_OP_SYNCHRONIZE_CACHE_16:
 		return STATS_KIND_FLUSH;
-	case 0x42:					/* UNMAP */
+	case SCSI_OP_UNMAP:
 		return STATS_KIND_UNMAP;
-	case 0x41: case 0x93:				/* WRITE SAME (10/16) */
+	case SCSI_OP_WRITE_SAME_10: case SCSI_OP_WRITE_SAME_16:
 		return STATS_KIND_WRITE_SAME;
-	case 0x89:					/* COMPARE AND WRITE */
+	case SCSI_OP_COMPARE_AND_WRITE:
 		return STATS_KIND_COMPARE_AND_WRITE;
-	case 0x83:					/* EXTENDED COPY */
+	case SCSI_OP_EXTENDED_COPY:
 		return STATS_KIND_EXTENDED_COPY;
 	default:
 		return STATS_KIND_OTHER;

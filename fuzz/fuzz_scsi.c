@@ -174,7 +174,7 @@ static uint32_t cdb_length_for(const uint8_t *cdb)
 	case 5:
 		return 12;
 	default:
-		if (cdb[0] == 0x7f && 8u + cdb[7] <= TCMU_MAX_CDB_LENGTH)
+		if (cdb[0] == SCSI_OP_VARIABLE_LENGTH && 8u + cdb[7] <= TCMU_MAX_CDB_LENGTH)
 			return 8u + cdb[7];
 		return 16;
 	}

@@ -134,7 +134,7 @@ void scsi_mode_sense(struct tcmu_request *req)
 {
 	const uint8_t *cdb = req->cdb;
 	struct tcmu_device *dev = req->dev;
-	const bool ten = cdb[0] == 0x5a;
+	const bool ten = cdb[0] == SCSI_OP_MODE_SENSE_10;
 	const size_t header_length = ten ? 8 : 4;
 	const bool disable_block_descriptors = cdb[1] & 0x08;
 	const bool long_lba = ten && (cdb[1] & 0x10);
@@ -270,7 +270,7 @@ void scsi_mode_select(struct tcmu_request *req)
 {
 	const uint8_t *cdb = req->cdb;
 	struct tcmu_device *dev = req->dev;
-	const bool ten = cdb[0] == 0x55;
+	const bool ten = cdb[0] == SCSI_OP_MODE_SELECT_10;
 	const size_t header_length = ten ? 8 : 4;
 	const size_t list_length = ten ? scsi_get_be16(cdb + 7) : cdb[4];
 	const struct mode_settings before = current_settings(dev);

@@ -89,7 +89,7 @@ void scsi_write_same(struct tcmu_request *req)
 	struct tcmu_device *dev = req->dev;
 	const struct scsi_block_range range = scsi_decode_range(cdb);
 	const bool unmap = cdb[1] & 0x08;
-	const bool no_data = cdb[0] == 0x93 && (cdb[1] & 0x01);
+	const bool no_data = cdb[0] == SCSI_OP_WRITE_SAME_16 && (cdb[1] & 0x01);
 	const uint32_t block_size = dev->block_size;
 	uint64_t chunk_blocks = WRITE_SAME_CHUNK_BYTES / block_size;
 	struct write_same_job *job;

@@ -145,7 +145,8 @@ static void transfer(struct tcmu_request *req, bool is_write)
 	}
 	if (is_write) {
 		/* WRITE(6) has no FUA bit. */
-		uint32_t flags = scsi_write_flags(req->dev, req->cdb[0] != 0x0a && (req->cdb[1] & 0x08));
+		uint32_t flags = scsi_write_flags(req->dev, req->cdb[0] != SCSI_OP_WRITE_6 &&
+						  (req->cdb[1] & 0x08));
 
 		rc = dev->handler->write(dev, req, iov, iov_count, range.lba * dev->block_size,
 					 bytes, flags);
