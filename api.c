@@ -350,7 +350,7 @@ struct iovec *scsi_data_slice(const struct tcmu_request *req, uint64_t offset, u
 
 void scsi_finish_writer(struct tcmu_request *req, const struct scsi_outcome *outcome)
 {
-	scsi_gate_leave(req->dev, scsi_command_of(req)->flags & SCSI_COMMAND_EXCLUSIVE);
+	scsi_gate_leave(req->dev, req->command->flags & SCSI_COMMAND_EXCLUSIVE);
 	scsi_finish(req, outcome, 0);
 }
 
@@ -401,13 +401,6 @@ static const struct scsi_command *find_command(const struct tcmu_request *req,
 	return NULL;
 }
 
-const struct scsi_command *scsi_command_of(const struct tcmu_request *req)
-{
-	struct scsi_outcome unused;
-
-	return find_command(req, &unused);
-}
-
 /* Any CDB bit the usage map does not claim is reserved and must be zero. */
 static bool check_reserved_bits(const struct scsi_command *command, const uint8_t *cdb,
 				struct scsi_outcome *ret_outcome)
@@ -440,7 +433,7 @@ static bool opcode_ignores_unit_attention(uint8_t opcode)
 
 static void execute_after_gate(struct tcmu_request *req)
 {
-	scsi_command_of(req)->execute(req);
+	req->command->execute(req);
 }
 
 void scsi_execute(struct tcmu_request *req)
@@ -451,6 +444,7 @@ void scsi_execute(struct tcmu_request *req)
 
 	req->io_done = NULL;
 	req->scsi_private = NULL;
+	req->command = NULL;
 
 	/* A plain load first: the exchange would dirty the cache line on every command. */
 	if (!opcode_ignores_unit_attention(req->cdb[0]) &&
@@ -465,6 +459,7 @@ void scsi_execute(struct tcmu_request *req)
 		scsi_finish(req, &outcome, 0);
 		return;
 	}
+	req->command = command;
 	if ((command->flags & SCSI_COMMAND_MEDIUM_ACCESS) &&
 	    __atomic_load_n(&dev->scsi.stopped, __ATOMIC_ACQUIRE)) {
 		outcome = scsi_check(SCSI_SENSE_NOT_READY,

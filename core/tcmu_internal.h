@@ -140,6 +140,8 @@ struct tcmu_request {
 	void (*io_done)(struct tcmu_request *req, int result);
 	/* Scratch space for multi-step SCSI commands (COMPARE AND WRITE...). */
 	void *scsi_private;
+	/* The command table entry scsi_execute() found for the CDB. */
+	const struct scsi_command *command;
 	/* Its place in a write gate's queue while it waits there. */
 	struct scsi_gate_waiter gate_waiter;
 

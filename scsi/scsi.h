@@ -333,8 +333,6 @@ bool scsi_gate_enter(struct tcmu_device *dev, struct tcmu_request *req, bool exc
 		     void (*proceed)(struct tcmu_request *req));
 /* Before completing the request; may start waiting requests. */
 void scsi_gate_leave(struct tcmu_device *dev, bool exclusive);
-/* The table entry of a request that passed dispatch. */
-const struct scsi_command *scsi_command_of(const struct tcmu_request *req);
 
 /*
  * A command made of several handler ops in a row (scsi_steps.c). issue
