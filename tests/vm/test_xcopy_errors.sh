@@ -8,8 +8,9 @@
 # of another device type, naming no device; blocks past a device's end; a
 # stopped unit) is COPY ABORTED after the segments before it were copied, with
 # its number in the COMMAND-SPECIFIC INFORMATION and a segment pointer to the
-# byte at fault. A unit stopped mid-copy, and a daemon that stops mid-copy,
-# stop a copy between two other devices at its next chunk, with the residual.
+# byte at fault. A unit stopped or shrunk mid-copy, and a daemon that stops
+# mid-copy, stop a copy between two other devices at its next chunk, with the
+# residual.
 source "$(dirname "$0")/../lib.sh"
 
 requires sg_raw sg3-utils
@@ -233,6 +234,14 @@ sg_start --stop "$b_sg" || fail "START STOP UNIT (stop) on $b_sg failed"
 wait "$COPY_PID" || fail "the copy from a unit stopped mid-copy did not report"
 expect_stopped "a source stopped mid-copy" 0d 02 "af 00 04"
 sg_start --start "$b_sg" || fail "START STOP UNIT (start) on $b_sg failed"
+
+# ---- mid-copy: xc shrinks to 8 MiB. The next chunk finds the segment past
+# xc's end: no additional sense, the pointer at the DESTINATION LBA (byte 20).
+copy_from_xb
+echo 8388608 > "$c_backstore/attrib/dev_size" || fail "shrinking xc refused"
+wait "$COPY_PID" || fail "the copy to a device shrunk mid-copy did not report"
+expect_stopped "a destination shrunk mid-copy" 00 00 "af 00 14"
+echo "$size" > "$c_backstore/attrib/dev_size" || fail "growing xc back refused"
 
 # ---- mid-copy: the daemon stops. Every device leaves, the one that received
 # the copy too: the copy ends at its next chunk, UNREACHABLE COPY TARGET,
