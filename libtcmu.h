@@ -158,10 +158,11 @@ struct tcmu_handler {
 	void (*fd_ready)(struct tcmu_device *dev, int fd, uint32_t events);
 	/*
 	 * Optional: called on the ring thread after each batch of commands
-	 * the core handed to this device, and after each fd_ready (a
-	 * completion may start the next step of a command, as the write of
-	 * COMPARE AND WRITE), so that the handler submits what it queued in
-	 * one go (io_uring_submit) or changes what it watches.
+	 * the core handed to this device, after each fd_ready (a completion
+	 * may start the next step of a command, as the write of COMPARE AND
+	 * WRITE) and after the core's own calls there (the flush when the
+	 * write cache goes off), so that the handler submits what it queued
+	 * in one go (io_uring_submit) or changes what it watches.
 	 */
 	void (*batch_done)(struct tcmu_device *dev);
 };

@@ -442,6 +442,27 @@ static void test_unwatch_of_an_fd_with_a_pending_event(void **state)
 	assert_int_equal(read_counter(&handler.fd_ready_calls), 1);
 }
 
+static void flush_on_ring_thread(struct tcmu_device *dev, void *argument)
+{
+	(void)dev;
+	*(pthread_t *)argument = pthread_self();
+}
+
+/*
+ * The core's own call on the ring thread (the flush when the write cache
+ * goes off) is followed by batch_done, or an asynchronous handler would
+ * keep what it queued unsubmitted.
+ */
+static void test_core_call_on_ring_thread_ends_with_batch_done(void **state)
+{
+	struct async_fixture *fixture = *state;
+	pthread_t ran_on = pthread_self();
+
+	assert_int_equal(worker_run(fixture->dev, flush_on_ring_thread, &ran_on), 0);
+	assert_false(pthread_equal(ran_on, pthread_self()));
+	assert_int_equal(read_counter(&handler.batch_done_calls), 1);
+}
+
 static void *detach_thread(void *argument)
 {
 	device_detach(argument);
@@ -562,6 +583,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwatch_of_an_fd_with_a_pending_event,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_core_call_on_ring_thread_ends_with_batch_done,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detach_waits_for_requests_through_fd_ready,
 						setup, teardown),
