@@ -327,7 +327,8 @@ int main(int argc, char **argv)
 	exit_code = 0;
 	tcmu_info("stopped");
 out_workers:
-	workers_stop();
+	if (workers_stop() > 0)
+		goto out;
 out_handlers:
 	handlers_unload();
 out:

@@ -339,7 +339,12 @@ void device_wait_unreferenced(struct tcmu_device *dev);
 
 /* Threads that serve rings; devices are spread over them. */
 int workers_start(unsigned int count);
-void workers_stop(void);
+/*
+ * Returns how many devices were left open because commands of theirs were
+ * still in flight (a handler's threads may yet complete them: its code
+ * must stay loaded).
+ */
+unsigned int workers_stop(void);
 int worker_add_device(struct tcmu_device *dev);
 /*
  * Largest window a worker polls its rings before it sleeps (ring_poll_us);

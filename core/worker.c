@@ -622,7 +622,7 @@ void workers_set_poll_limit(unsigned int microseconds)
 	__atomic_store_n(&poll_limit_ns, limit, __ATOMIC_RELAXED);
 }
 
-void workers_stop(void)
+unsigned int workers_stop(void)
 {
 	unsigned int i, pending = 0;
 
@@ -633,7 +633,8 @@ void workers_stop(void)
 	}
 	if (pending) {
 		/* Their late completions still post to the workers: those stay. */
-		tcmu_err("%u device(s) still have commands in flight at exit; left open", pending);
+		tcmu_err("%u device(s) still have commands in flight at exit: left open, their "
+			 "handlers loaded", pending);
 		abandoned_workers = workers;
 	} else {
 		for (i = 0; i < worker_count; i++)
@@ -642,4 +643,5 @@ void workers_stop(void)
 	}
 	workers = NULL;
 	worker_count = 0;
+	return pending;
 }
