@@ -114,10 +114,12 @@ read_bytes0=$(stat_of "$a1" 'd["kinds"]["read"]["bytes"]')
 writes0=$(stat_of "$a1" 'd["kinds"]["write"]["commands"]')
 write_bytes0=$(stat_of "$a1" 'd["kinds"]["write"]["bytes"]')
 fio --name=mix --filename="$a1_disk" --direct=1 --ioengine=libaio --iodepth=8 \
-	--rw=randrw --rwmixread=70 --bs=4k --size=32M --time_based --runtime=6 \
+	--rw=randrw --rwmixread=70 --bs=4k --size=32M --time_based --runtime=12 \
 	--output-format=json --output=/tmp/fio.json &
 fio_pid=$!
-sleep 1
+# fio lays out its job first (seconds under TCG); top samples once I/O flows.
+fio_reading() { [ "$(stat_of "$a1" 'd["kinds"]["read"]["commands"]')" -gt "$reads0" ]; }
+wait_for 60 "fio's first reads" fio_reading
 "$ADMIN" top -i 1.5 -n 2 > /tmp/top.txt || fail "tcmu-admin top failed"
 wait "$fio_pid" || fail "fio failed"
 cat /tmp/top.txt
