@@ -367,11 +367,6 @@ void scsi_finish_data_in(struct tcmu_request *req, const void *data, size_t leng
 	scsi_finish(req, &outcome, (uint32_t)filled);
 }
 
-void tcmu_request_complete(struct tcmu_request *req, int result)
-{
-	req->io_done(req, result);
-}
-
 /*
  * Finds the table entry for a CDB. An opcode we know with a service
  * action we do not is an invalid field, not an unknown command.

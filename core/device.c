@@ -30,35 +30,6 @@ void device_set_drain_timeout(unsigned int milliseconds)
 	drain_timeout_ms = milliseconds;
 }
 
-/* ---- accessors for handlers (libtcmu.h) ---- */
-
-const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }
-const char *tcmu_device_get_subtype(const struct tcmu_device *dev) { return dev->subtype; }
-const char *tcmu_device_get_backstore(const struct tcmu_device *dev) { return dev->backstore; }
-const char *tcmu_device_get_config(const struct tcmu_device *dev) { return dev->config; }
-void *tcmu_device_get_private(const struct tcmu_device *dev) { return dev->private_data; }
-void tcmu_device_set_private(struct tcmu_device *dev, void *data) { dev->private_data = data; }
-
-void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported)
-{
-	__atomic_store_n(&dev->unmap_unsupported, !supported, __ATOMIC_RELAXED);
-}
-
-uint64_t tcmu_device_get_size(const struct tcmu_device *dev)
-{
-	return __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
-}
-
-uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev)
-{
-	return dev->block_size;
-}
-
-bool tcmu_device_get_write_cache(const struct tcmu_device *dev)
-{
-	return __atomic_load_n(&dev->write_cache, __ATOMIC_RELAXED);
-}
-
 /* ---- attach ---- */
 
 static void device_ring_kick(struct tcmu_ring *ring)

@@ -135,7 +135,7 @@ void watch_fd_ready(struct worker_watch *watch, uint32_t epoll_events)
 	ring_batch_end(&dev->ring);
 }
 
-/* ---- libtcmu.h ---- */
+/* ---- tcmu_device_watch_fd() and tcmu_device_unwatch_fd() of libtcmu.c ---- */
 
 static bool watch_caller_allowed(const struct tcmu_device *dev)
 {
@@ -153,7 +153,7 @@ static struct worker_watch **watch_find(struct tcmu_device *dev, int fd)
 	return NULL;
 }
 
-int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
+int watch_fd_set(struct tcmu_device *dev, int fd, uint32_t events)
 {
 	struct worker_watch **link, *watch;
 	uint32_t previous;
@@ -191,7 +191,7 @@ int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
 	return 0;
 }
 
-int tcmu_device_unwatch_fd(struct tcmu_device *dev, int fd)
+int watch_fd_remove(struct tcmu_device *dev, int fd)
 {
 	struct worker_watch **link, *watch;
 

@@ -23,8 +23,6 @@
 
 #define LOG_FILE_NAME "tcmu-runner.log"
 
-int tcmu_log_level_current = TCMU_LOG_INFO;
-
 static pthread_mutex_t log_file_lock = PTHREAD_MUTEX_INITIALIZER;
 static int log_file_fd = -1;
 static char *log_file_path;
@@ -135,7 +133,7 @@ void log_close_file(void)
 	pthread_mutex_unlock(&log_file_lock);
 }
 
-void tcmu_log_message(int level, const struct tcmu_device *dev, const char *format, ...)
+void log_message_v(int level, const struct tcmu_device *dev, const char *format, va_list args)
 {
 	int saved_errno = errno;
 	char line[1024];
@@ -143,7 +141,6 @@ void tcmu_log_message(int level, const struct tcmu_device *dev, const char *form
 	struct tm tm;
 	size_t length;
 	int written;
-	va_list args;
 
 	if (level < TCMU_LOG_CRIT)
 		level = TCMU_LOG_CRIT;
@@ -161,10 +158,8 @@ void tcmu_log_message(int level, const struct tcmu_device *dev, const char *form
 	if (length >= sizeof(line))
 		length = sizeof(line) - 1;
 
-	va_start(args, format);
 	errno = saved_errno;	/* so that %m names the caller's error */
 	written = vsnprintf(line + length, sizeof(line) - length, format, args);
-	va_end(args);
 	if (written > 0)
 		length += (size_t)written;
 	if (length > sizeof(line) - 2)

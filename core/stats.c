@@ -126,8 +126,7 @@ void stats_snapshot(struct tcmu_device *dev, struct device_stats *ret_stats,
 	pthread_mutex_unlock(&dev->ring.lock);
 }
 
-void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state,
-			   const char *reason)
+void stats_set_state(struct tcmu_device *dev, enum tcmu_device_state state, const char *reason)
 {
 	bool changed;
 

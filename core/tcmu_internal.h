@@ -11,6 +11,7 @@
 #define __LINUX_UIO_H
 #include <linux/target_core_user.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,8 @@ int log_open_file(const char *dir);
 int log_reopen_file(void);
 void log_close_file(void);
 void log_set_level(int level);
+/* Formats and writes one line: tcmu_log_message() of libtcmu.c. */
+void log_message_v(int level, const struct tcmu_device *dev, const char *format, va_list args);
 
 /* -------------------------------------------------------------- stats.c */
 
@@ -85,6 +88,8 @@ void stats_record_completion(struct device_stats *stats, const struct tcmu_reque
 /* A consistent copy of a device's counters and the commands in flight now. */
 void stats_snapshot(struct tcmu_device *dev, struct device_stats *ret_stats,
 		    uint32_t *ret_in_flight);
+/* Sets the handler's state and its reason: tcmu_device_set_state() of libtcmu.c. */
+void stats_set_state(struct tcmu_device *dev, enum tcmu_device_state state, const char *reason);
 /* The handler's state and its reason (tcmu_device_set_state). */
 enum tcmu_device_state stats_device_state(struct tcmu_device *dev, char *ret_reason,
 					  size_t reason_size);
@@ -417,6 +422,9 @@ int watch_set_add_device(struct watch_set *set, struct tcmu_device *dev);
 void watch_set_remove_device(struct watch_set *set, struct tcmu_device *dev);
 /* The watches of a device that was never served. */
 void watch_list_free(struct tcmu_device *dev);
+/* tcmu_device_watch_fd() and tcmu_device_unwatch_fd() of libtcmu.c. */
+int watch_fd_set(struct tcmu_device *dev, int fd, uint32_t events);
+int watch_fd_remove(struct tcmu_device *dev, int fd);
 /* An event of a handler watch: calls fd_ready, then batch_done, in one ring batch. */
 void watch_fd_ready(struct worker_watch *watch, uint32_t epoll_events);
 

@@ -1,16 +1,95 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * fd_io.c: I/O helpers for handlers whose storage is a file descriptor
- * (libtcmu.h). They include only libtcmu.h so that the handler unit tests
- * can link them beside their own fake core.
+ * libtcmu.c: the public ABI of libtcmu.so.1, and only it. Every function
+ * and the variable that libtcmu.h declares, and libtcmu.map exports, is
+ * defined here: the device accessors, request completion and logging,
+ * which enter the core (its devices, the SCSI layer, log.c, the workers),
+ * and the I/O helpers that handlers with a file descriptor share.
  */
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "libtcmu.h"
+#include "tcmu_internal.h"
+
+/* ---- logging ---- */
+
+int tcmu_log_level_current = TCMU_LOG_INFO;
+
+void tcmu_log_message(int level, const struct tcmu_device *dev, const char *format, ...)
+{
+	va_list args;
+
+	va_start(args, format);
+	log_message_v(level, dev, format, args);
+	va_end(args);
+}
+
+/* ---- requests ---- */
+
+void tcmu_request_complete(struct tcmu_request *req, int result)
+{
+	req->io_done(req, result);
+}
+
+/* ---- devices ---- */
+
+const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }
+const char *tcmu_device_get_subtype(const struct tcmu_device *dev) { return dev->subtype; }
+const char *tcmu_device_get_backstore(const struct tcmu_device *dev) { return dev->backstore; }
+const char *tcmu_device_get_config(const struct tcmu_device *dev) { return dev->config; }
+void *tcmu_device_get_private(const struct tcmu_device *dev) { return dev->private_data; }
+void tcmu_device_set_private(struct tcmu_device *dev, void *data) { dev->private_data = data; }
+
+uint64_t tcmu_device_get_size(const struct tcmu_device *dev)
+{
+	return __atomic_load_n(&dev->size, __ATOMIC_RELAXED);
+}
+
+uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev)
+{
+	return dev->block_size;
+}
+
+bool tcmu_device_get_write_cache(const struct tcmu_device *dev)
+{
+	return __atomic_load_n(&dev->write_cache, __ATOMIC_RELAXED);
+}
+
+void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported)
+{
+	__atomic_store_n(&dev->unmap_unsupported, !supported, __ATOMIC_RELAXED);
+}
+
+void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state,
+			   const char *reason)
+{
+	stats_set_state(dev, state, reason);
+}
+
+/*
+ * Weak references: a unit test that links the static core and stands in
+ * for the ring or the devices (test_netlink, the SCSI fixture) needs this
+ * file for the logging, and must not pull fd_watch.c, and the ring with
+ * it, in. The library and the daemon always hold fd_watch.c.
+ */
+#pragma weak watch_fd_set
+#pragma weak watch_fd_remove
+
+int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
+{
+	return watch_fd_set(dev, fd, events);
+}
+
+int tcmu_device_unwatch_fd(struct tcmu_device *dev, int fd)
+{
+	return watch_fd_remove(dev, fd);
+}
+
+/* ---- file descriptor I/O ---- */
 
 /*
  * Reads (is_write false) or writes the length bytes of iov at offset,
