@@ -190,6 +190,15 @@ struct tcmu_ring {
 	ring_drained_fn on_drained;	/* ring_call_when_drained() */
 };
 
+/* Bytes of the ring's data area (after the command ring); 0 before it is mapped. */
+static inline size_t ring_data_area_size(const struct tcmu_ring *ring)
+{
+	if (!ring->map || !ring->cmdr)
+		return 0;
+	return ring->map_size - (size_t)(ring->cmdr - (const uint8_t *)ring->map) -
+	       ring->cmdr_size;
+}
+
 /* Sets up ring state over an already mapped mailbox; validates its header. */
 int ring_init(struct tcmu_ring *ring, struct tcmu_device *dev, void *map, size_t map_size,
 	      ring_dispatch_fn dispatch, ring_kick_fn kick);

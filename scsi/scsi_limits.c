@@ -19,13 +19,10 @@ uint64_t scsi_block_count(const struct tcmu_device *dev)
  */
 uint32_t scsi_max_transfer_blocks(const struct tcmu_device *dev)
 {
-	const struct tcmu_ring *ring = &dev->ring;
-	uint64_t data_area, blocks;
+	uint64_t data_area = ring_data_area_size(&dev->ring), blocks;
 
-	if (!ring->map || !ring->cmdr || !dev->block_size)
+	if (!data_area || !dev->block_size)
 		return dev->max_sectors;
-	data_area = ring->map_size - (size_t)(ring->cmdr - (const uint8_t *)ring->map) -
-		    ring->cmdr_size;
 	blocks = data_area / 2 / dev->block_size;
 	if (blocks < dev->max_sectors)
 		blocks = dev->max_sectors;
