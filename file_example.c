@@ -57,7 +57,6 @@
 #include <linux/fs.h>
 #include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,9 +95,9 @@ struct file_state {
 	char *path;
 	bool any_size;		/* the config's any_size: option */
 	/* 0, or the -errno of the first failed fdatasync of this file. */
-	atomic_int durability_error;
+	int durability_error;
 	/* A failing disk fails every request: log the first one at error level only. */
-	atomic_bool io_error_logged;
+	bool io_error_logged;
 };
 
 static int file_refuse(char **ret_reason, int error, const char *format, ...)
@@ -403,7 +402,7 @@ static bool file_check_deleted(struct tcmu_device *dev, struct file_state *state
 
 	if (fstat(state->fd, &status) < 0 || !S_ISREG(status.st_mode) || status.st_nlink > 0)
 		return false;
-	if (atomic_exchange(&state->durability_error, -EIO) != -EIO)
+	if (__atomic_exchange_n(&state->durability_error, -EIO, __ATOMIC_SEQ_CST) != -EIO)
 		tcmu_dev_err(dev, "'%s' was deleted: writes are lost when the device closes; "
 			     "later flushes fail until the medium changes", state->path);
 	return true;
@@ -412,7 +411,7 @@ static bool file_check_deleted(struct tcmu_device *dev, struct file_state *state
 /* fdatasync with the sticky error described at the top. Returns 0 or -errno. */
 static int file_sync(struct tcmu_device *dev, struct file_state *state, bool check_deleted)
 {
-	int result = atomic_load(&state->durability_error);
+	int result = __atomic_load_n(&state->durability_error, __ATOMIC_SEQ_CST);
 
 	if (result < 0)
 		return result;
@@ -424,7 +423,7 @@ static int file_sync(struct tcmu_device *dev, struct file_state *state, bool che
 			return -EIO;
 		tcmu_dev_err(dev, "fdatasync '%s': %m; later flushes fail until the medium changes",
 			     state->path);
-		atomic_store(&state->durability_error, result);
+		__atomic_store_n(&state->durability_error, result, __ATOMIC_SEQ_CST);
 		return result;
 	}
 	if (check_deleted && file_check_deleted(dev, state))
@@ -461,8 +460,8 @@ static int file_open(struct tcmu_device *dev)
 	pthread_rwlockattr_destroy(&lock_attributes);
 	if (result < 0)
 		goto out_free_path;
-	atomic_init(&state->durability_error, 0);
-	atomic_init(&state->io_error_logged, false);
+	state->durability_error = 0;
+	state->io_error_logged = false;
 
 	state->any_size = any_size;
 	state->fd = file_open_storage(dev, path, tcmu_device_get_size(dev), any_size);
@@ -500,8 +499,8 @@ static void file_log_io_error(struct tcmu_device *dev, struct file_state *state,
 			      const char *operation, uint64_t offset, uint64_t length,
 			      int error)
 {
-	int level = atomic_exchange(&state->io_error_logged, true) ? TCMU_LOG_DEBUG
-								   : TCMU_LOG_ERROR;
+	int level = __atomic_exchange_n(&state->io_error_logged, true, __ATOMIC_SEQ_CST)
+			    ? TCMU_LOG_DEBUG : TCMU_LOG_ERROR;
 
 	errno = -error;
 	tcmu_log_at(level, dev, "%s of %" PRIu64 " bytes at %" PRIu64 " in '%s': %m",
@@ -637,8 +636,8 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 	old_path = state->path;
 	state->fd = new_fd;
 	state->path = new_path;
-	atomic_store(&state->durability_error, 0);
-	atomic_store(&state->io_error_logged, false);
+	__atomic_store_n(&state->durability_error, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&state->io_error_logged, false, __ATOMIC_SEQ_CST);
 	/* Under the lock: an UNMAP already checked against the old medium may still come. */
 	tcmu_device_set_unmap_supported(dev, can_punch);
 	pthread_rwlock_unlock(&state->lock);

@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -32,18 +31,18 @@
  * these count the handler's system calls (and the test's own) and then
  * make them.
  */
-static atomic_uint fdatasync_calls;
-static atomic_uint fstat_calls;
+static unsigned int fdatasync_calls;
+static unsigned int fstat_calls;
 
 int fdatasync(int fd)
 {
-	atomic_fetch_add(&fdatasync_calls, 1);
+	__atomic_fetch_add(&fdatasync_calls, 1, __ATOMIC_SEQ_CST);
 	return (int)syscall(SYS_fdatasync, fd);
 }
 
 int fstat(int fd, struct stat *status)
 {
-	atomic_fetch_add(&fstat_calls, 1);
+	__atomic_fetch_add(&fstat_calls, 1, __ATOMIC_SEQ_CST);
 	return (int)syscall(SYS_fstat, fd, status);
 }
 
@@ -760,7 +759,7 @@ static void test_block_device(void **state)
 
 struct io_thread {
 	struct fixture *fixture;
-	atomic_bool *stop;
+	bool *stop;
 	unsigned int seed;
 	unsigned int requests;
 	int first_error;
@@ -772,7 +771,7 @@ static void *io_thread_run(void *argument)
 	const struct tcmu_handler *handler = thread->fixture->handler;
 	char buffer[16384];
 
-	while (!atomic_load(thread->stop) && thread->first_error == 0) {
+	while (!__atomic_load_n(thread->stop, __ATOMIC_SEQ_CST) && thread->first_error == 0) {
 		uint64_t offset = (uint64_t)(thread->requests * 7919u + thread->seed * 104729u) %
 				  (8 * MIB / sizeof(buffer)) * sizeof(buffer);
 		int result;
@@ -800,7 +799,7 @@ static void test_reconfigure_under_io(void **state)
 	char *paths[2];
 	struct io_thread threads[4];
 	pthread_t thread_ids[4];
-	atomic_bool stop = false;
+	bool stop = false;
 
 	/* Each switch comes with a new size: the files may have another. */
 	assert_true(asprintf(&paths[0], "any_size:%s/a.img", fixture->directory) > 0);
@@ -820,7 +819,7 @@ static void test_reconfigure_under_io(void **state)
 
 		assert_int_equal(fixture->handler->reconfigure(&fixture->dev, &change), 0);
 	}
-	atomic_store(&stop, true);
+	__atomic_store_n(&stop, true, __ATOMIC_SEQ_CST);
 	for (unsigned int i = 0; i < 4; i++) {
 		assert_int_equal(pthread_join(thread_ids[i], NULL), 0);
 		assert_int_equal(threads[i].first_error, 0);
@@ -900,12 +899,12 @@ static void test_unmap_write_through_syncs(void **state)
 	unsigned int before;
 
 	open_device(fixture);
-	before = atomic_load(&fdatasync_calls);
+	before = __atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST);
 	assert_int_equal(harness_unmap(fixture->handler, &fixture->dev, 0, MIB), 0);
-	assert_int_equal(atomic_load(&fdatasync_calls), before);
+	assert_int_equal(__atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST), before);
 	fixture->dev.write_cache = false;
 	assert_int_equal(harness_unmap(fixture->handler, &fixture->dev, 0, MIB), 0);
-	assert_int_equal(atomic_load(&fdatasync_calls), before + 1);
+	assert_int_equal(__atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST), before + 1);
 	close_device(fixture);
 }
 
