@@ -279,7 +279,7 @@ void scsi_mode_select(struct tcmu_request *req)
 	struct scsi_outcome outcome;
 	size_t descriptor_length;
 	size_t offset;
-	int rc;
+	int result;
 
 	/* Only the page format is defined; nothing can be saved. */
 	if (!(cdb[1] & 0x10) && list_length) {
@@ -361,9 +361,9 @@ void scsi_mode_select(struct tcmu_request *req)
 	/* Writes that completed into the cache must be durable once it is off. */
 	if (before.write_cache && !settings.write_cache) {
 		req->io_done = select_flushed;
-		rc = dev->handler->flush(dev, req);
-		if (rc < 0)
-			select_flushed(req, rc);
+		result = dev->handler->flush(dev, req);
+		if (result < 0)
+			select_flushed(req, result);
 		return;
 	}
 	scsi_finish_good(req);

@@ -292,11 +292,11 @@ void scsi_get_lba_status(struct tcmu_request *req)
 			blocks = UINT32_MAX;
 		if (dev->handler->get_lba_status) {
 			uint64_t length = 0;
-			int rc = dev->handler->get_lba_status(dev, next * block_size,
+			int result = dev->handler->get_lba_status(dev, next * block_size,
 							      blocks * block_size, &mapped, &length);
 
-			if (rc < 0) {
-				outcome = scsi_outcome_from_errno(rc, false);
+			if (result < 0) {
+				outcome = scsi_outcome_from_errno(result, false);
 				scsi_finish(req, &outcome, 0);
 				return;
 			}

@@ -114,7 +114,7 @@ static void transfer(struct tcmu_request *req, bool is_write)
 	size_t iov_count = req->iov_count;
 	struct scsi_outcome outcome;
 	uint64_t bytes;
-	int rc;
+	int result;
 
 	if (!check_transfer(req, &range, &bytes, &outcome)) {
 		if (is_write)
@@ -148,15 +148,15 @@ static void transfer(struct tcmu_request *req, bool is_write)
 		uint32_t flags = scsi_write_flags(req->dev, req->cdb[0] != SCSI_OP_WRITE_6 &&
 						  (req->cdb[1] & 0x08));
 
-		rc = dev->handler->write(dev, req, iov, iov_count, range.lba * dev->block_size,
+		result = dev->handler->write(dev, req, iov, iov_count, range.lba * dev->block_size,
 					 bytes, flags);
 	} else {
 		/* A FUA read needs nothing more: handlers read what was written. */
-		rc = dev->handler->read(dev, req, iov, iov_count, range.lba * dev->block_size,
+		result = dev->handler->read(dev, req, iov, iov_count, range.lba * dev->block_size,
 					bytes);
 	}
-	if (rc < 0)
-		req->io_done(req, rc);
+	if (result < 0)
+		req->io_done(req, result);
 }
 
 void scsi_read(struct tcmu_request *req)
@@ -186,7 +186,7 @@ void scsi_synchronize_cache(struct tcmu_request *req)
 	struct tcmu_device *dev = req->dev;
 	const struct scsi_block_range range = scsi_decode_range(req->cdb);
 	struct scsi_outcome outcome;
-	int rc;
+	int result;
 
 	if (!scsi_range_inside(dev, range.lba, range.blocks)) {
 		outcome = scsi_lba_out_of_range(range.lba);
@@ -194,9 +194,9 @@ void scsi_synchronize_cache(struct tcmu_request *req)
 		return;
 	}
 	req->io_done = synchronize_done;
-	rc = dev->handler->flush(dev, req);
-	if (rc < 0)
-		synchronize_done(req, rc);
+	result = dev->handler->flush(dev, req);
+	if (result < 0)
+		synchronize_done(req, result);
 }
 
 /*

@@ -26,17 +26,17 @@ static void finish(struct scsi_steps *steps)
 static void loop(struct scsi_steps *steps, bool have_result)
 {
 	for (;;) {
-		int rc;
+		int result;
 
 		if (have_result && !steps->completed(steps, steps->result))
 			break;
 		__atomic_store_n(&steps->handoff, 0, __ATOMIC_RELAXED);
-		rc = steps->issue(steps);
-		if (rc > 0)
+		result = steps->issue(steps);
+		if (result > 0)
 			break;
-		if (rc < 0) {
+		if (result < 0) {
 			/* Not taken: the same as an op that failed. */
-			steps->result = rc;
+			steps->result = result;
 			have_result = true;
 			continue;
 		}

@@ -32,7 +32,7 @@ void scsi_start_stop_unit(struct tcmu_request *req)
 	const uint8_t *cdb = req->cdb;
 	struct tcmu_device *dev = req->dev;
 	struct scsi_outcome outcome;
-	int rc;
+	int result;
 
 	if (cdb[4] & 0xf0) {
 		outcome = scsi_invalid_cdb_field(4, 7);
@@ -58,9 +58,9 @@ void scsi_start_stop_unit(struct tcmu_request *req)
 		return;
 	}
 	req->io_done = stop_flushed;
-	rc = dev->handler->flush(dev, req);
-	if (rc < 0)
-		stop_flushed(req, rc);
+	result = dev->handler->flush(dev, req);
+	if (result < 0)
+		stop_flushed(req, result);
 	return;
 
 finish:
