@@ -148,29 +148,29 @@ static int kernel_module_load(void)
 {
 	struct kmod_module *module = NULL;
 	struct kmod_ctx *context;
-	int ret;
+	int result;
 
 	if (access("/sys/module/target_core_user", F_OK) == 0)
 		return 0;
 	context = kmod_new(NULL, NULL);
 	if (!context)
 		return -ENOMEM;
-	ret = kmod_module_new_from_name(context, "target_core_user", &module);
-	if (ret == 0)
-		ret = kmod_module_probe_insert_module(module, KMOD_PROBE_APPLY_BLACKLIST, NULL,
+	result = kmod_module_new_from_name(context, "target_core_user", &module);
+	if (result == 0)
+		result = kmod_module_probe_insert_module(module, KMOD_PROBE_APPLY_BLACKLIST, NULL,
 						      NULL, NULL, NULL);
-	if (ret > 0)
-		ret = -EPERM;	/* blacklisted */
+	if (result > 0)
+		result = -EPERM;	/* blacklisted */
 	if (module)
 		kmod_module_unref(module);
 	kmod_unref(context);
-	if (ret < 0)
+	if (result < 0)
 		tcmu_err("cannot load kernel module target_core_user: %s; this kernel needs "
 			 "CONFIG_TARGET_CORE_USER (try 'modprobe target_core_user')",
-			 strerror(-ret));
+			 strerror(-result));
 	else
 		tcmu_info("loaded kernel module target_core_user");
-	return ret;
+	return result;
 }
 
 /* Two daemons serving one ring would corrupt it: the second one refuses. */
@@ -226,11 +226,11 @@ static gboolean on_netlink(gint fd, GIOCondition condition, gpointer unused)
 static void apply_config(const struct options *options, struct tcmu_config *config)
 {
 	const char *path = options->config_file ? options->config_file : DEFAULT_CONFIG_FILE;
-	int ret;
+	int result;
 
-	ret = config_file_load(path, config);
-	if (ret < 0 && (options->config_file_given || ret != -ENOENT))
-		tcmu_warn("config file %s: %s; using defaults", path, strerror(-ret));
+	result = config_file_load(path, config);
+	if (result < 0 && (options->config_file_given || result != -ENOENT))
+		tcmu_warn("config file %s: %s; using defaults", path, strerror(-result));
 	if (options->debug)
 		config->log_level = TCMU_LOG_DEBUG;
 	log_set_level(config->log_level);
@@ -242,10 +242,10 @@ static void apply_config(const struct options *options, struct tcmu_config *conf
 		config->log_dir = strdup(options->log_dir);
 	}
 	if (config->log_dir) {
-		ret = log_open_file(config->log_dir);
-		if (ret < 0)
+		result = log_open_file(config->log_dir);
+		if (result < 0)
 			tcmu_warn("cannot write the log to %s/tcmu-runner.log: %s; logging to "
-				  "stderr only", config->log_dir, strerror(-ret));
+				  "stderr only", config->log_dir, strerror(-result));
 	}
 }
 
@@ -254,7 +254,7 @@ int main(int argc, char **argv)
 	struct options options = { .handler_path = TCMU_DEFAULT_HANDLER_DIR };
 	struct tcmu_config config = TCMU_CONFIG_DEFAULTS;
 	GMainLoop *loop = NULL;
-	int lock_fd = -1, netlink_fd, ret, exit_code = 1;
+	int lock_fd = -1, netlink_fd, result, exit_code = 1;
 	long cpus;
 
 	metrics_daemon_started();
@@ -279,20 +279,20 @@ int main(int argc, char **argv)
 		goto out;
 	if (kernel_module_load() < 0)
 		goto out;
-	ret = handlers_load(options.handler_path);
-	if (ret < 0) {
+	result = handlers_load(options.handler_path);
+	if (result < 0) {
 		tcmu_err("cannot read handler directory %s: %s", options.handler_path,
-			 strerror(-ret));
+			 strerror(-result));
 		goto out;
 	}
-	if (ret == 0) {
+	if (result == 0) {
 		tcmu_err("no usable handler_*.so in %s (see --handler-path)", options.handler_path);
 		goto out;
 	}
 
 	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	ret = workers_start(cpus > 0 ? (unsigned int)cpus : 1);
-	if (ret < 0)
+	result = workers_start(cpus > 0 ? (unsigned int)cpus : 1);
+	if (result < 0)
 		goto out_handlers;
 	workers_set_poll_limit(config.ring_poll_us);
 
@@ -308,11 +308,11 @@ int main(int argc, char **argv)
 	config_watch_start(options.config_file ? options.config_file : DEFAULT_CONFIG_FILE,
 			   options.debug ? TCMU_LOG_DEBUG : -1);
 
-	ret = device_attach_existing();
-	if (ret < 0)
-		tcmu_err("scan for existing TCMU devices: %s", strerror(-ret));
-	else if (ret > 0)
-		tcmu_info("serving %d device(s) that already existed", ret);
+	result = device_attach_existing();
+	if (result < 0)
+		tcmu_err("scan for existing TCMU devices: %s", strerror(-result));
+	else if (result > 0)
+		tcmu_info("serving %d device(s) that already existed", result);
 
 	dbus_start();
 	metrics_textfile_set(config.metrics_textfile);

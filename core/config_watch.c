@@ -34,17 +34,17 @@ static void config_reload(void)
 {
 	struct tcmu_config config = TCMU_CONFIG_DEFAULTS;
 	int previous = __atomic_load_n(&tcmu_log_level_current, __ATOMIC_RELAXED);
-	int ret;
+	int result;
 
-	ret = config_file_load(watch.path, &config);
-	if (ret == -ENOENT) {
+	result = config_file_load(watch.path, &config);
+	if (result == -ENOENT) {
 		/* Mid-replace, or removed: the level in force stays until a file is back. */
 		tcmu_dbg("config file %s is gone; log level stays %d", watch.path, previous);
 		goto out;
 	}
-	if (ret < 0) {
+	if (result < 0) {
 		tcmu_warn("config file %s changed but cannot be read: %s; log level stays %d",
-			  watch.path, strerror(-ret), previous);
+			  watch.path, strerror(-result), previous);
 		goto out;
 	}
 	workers_set_poll_limit(config.ring_poll_us);
@@ -111,7 +111,7 @@ int config_watch_start(const char *path, int pinned_level)
 {
 	char *directory_copy = NULL, *name_copy = NULL;
 	const char *directory;
-	int ret;
+	int result;
 
 	if (watch.fd >= 0)
 		return -EBUSY;
@@ -119,12 +119,12 @@ int config_watch_start(const char *path, int pinned_level)
 	directory_copy = strdup(path);
 	name_copy = strdup(path);
 	if (!watch.path || !directory_copy || !name_copy) {
-		ret = -ENOMEM;
+		result = -ENOMEM;
 		goto fail;
 	}
 	watch.file_name = strdup(basename(name_copy));
 	if (!watch.file_name) {
-		ret = -ENOMEM;
+		result = -ENOMEM;
 		goto fail;
 	}
 	watch.pinned_level = pinned_level;
@@ -132,16 +132,16 @@ int config_watch_start(const char *path, int pinned_level)
 
 	watch.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (watch.fd < 0) {
-		ret = -errno;
+		result = -errno;
 		tcmu_warn("inotify: %m; changes to %s need a restart", path);
 		goto fail;
 	}
 	if (inotify_add_watch(watch.fd, directory,
 			      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
 			      IN_ONLYDIR) < 0) {
-		ret = -errno;
+		result = -errno;
 		/* No directory, no file to follow: the default config is optional. */
-		if (ret == -ENOENT)
+		if (result == -ENOENT)
 			tcmu_dbg("cannot watch %s: %m", directory);
 		else
 			tcmu_warn("cannot watch %s: %m; changes to %s need a restart",
@@ -158,7 +158,7 @@ fail:
 	free(directory_copy);
 	free(name_copy);
 	config_watch_stop();
-	return ret;
+	return result;
 }
 
 void config_watch_stop(void)

@@ -105,43 +105,43 @@ int dbus_check_config(const struct tcmu_handler *handler, const char *dev_config
 		      char **ret_reason)
 {
 	char *subtype = NULL, *config = NULL, *reason = NULL;
-	int ret;
+	int result;
 
 	*ret_reason = NULL;
-	ret = dev_config_split(dev_config, &subtype, &config);
-	if (ret == -EINVAL) {
+	result = dev_config_split(dev_config, &subtype, &config);
+	if (result == -EINVAL) {
 		*ret_reason = g_strdup_printf("'%s' is not of the form '%s/<config>'", dev_config,
 					      handler->subtype);
-		return ret;
+		return result;
 	}
-	if (ret < 0)
-		return ret;
+	if (result < 0)
+		return result;
 
 	if (strcmp(subtype, handler->subtype) != 0) {
 		*ret_reason = g_strdup_printf("'%s' is a config string for the '%s' handler, "
 					      "not for '%s'", dev_config, subtype,
 					      handler->subtype);
-		ret = -EINVAL;
+		result = -EINVAL;
 		goto out;
 	}
-	ret = dev_config_check_transport(dev_config, ret_reason);
-	if (ret < 0 || !handler->check_config)
+	result = dev_config_check_transport(dev_config, ret_reason);
+	if (result < 0 || !handler->check_config)
 		goto out;
 
-	ret = handler->check_config(config, &reason);
-	if (ret > 0)
-		ret = 0;
-	if (ret < 0) {
+	result = handler->check_config(config, &reason);
+	if (result > 0)
+		result = 0;
+	if (result < 0) {
 		/* The handler's reason is malloc'd; ours are GLib's: hand back one kind. */
 		*ret_reason = reason ? g_strdup(reason) :
 			      g_strdup_printf("the %s handler refuses '%s': %s", handler->subtype,
-					      config, strerror(-ret));
+					      config, strerror(-result));
 	}
 	free(reason);
 out:
 	free(subtype);
 	free(config);
-	return ret;
+	return result;
 }
 
 /* D-Bus strings must be UTF-8; handler texts may quote file names that are not. */
@@ -196,16 +196,17 @@ static void check_config_run(GDBusMethodInvocation *invocation, void *data)
 	GVariant *parameters = g_dbus_method_invocation_get_parameters(invocation);
 	const char *dev_config;
 	char *reason = NULL;
-	int ret;
+	int result;
 
 	g_variant_get(parameters, "(&s)", &dev_config);
-	ret = dbus_check_config(data, dev_config, &reason);
-	if (ret < 0)
+	result = dbus_check_config(data, dev_config, &reason);
+	if (result < 0)
 		tcmu_info("D-Bus CheckConfig '%s': refused: %s", dev_config,
-			  reason ? reason : strerror(-ret));
+			  reason ? reason : strerror(-result));
 	g_dbus_method_invocation_return_value(invocation,
-		g_variant_new("(b@s)", ret == 0,
-			      variant_new_text(ret == 0 ? "" : reason ? reason : strerror(-ret))));
+		g_variant_new("(b@s)", result == 0,
+			      variant_new_text(result == 0 ? ""
+					       : reason ? reason : strerror(-result))));
 	g_free(reason);
 	calls_in_flight--;
 }
@@ -328,11 +329,11 @@ static int medium_change_prepare(const struct tcmu_handler *handler, const char 
 				 struct medium_change *change, char **ret_reason)
 {
 	struct tcmu_device *dev;
-	int ret;
+	int result;
 
-	ret = device_lookup(name, &dev, ret_reason);
-	if (ret < 0)
-		return ret;
+	result = device_lookup(name, &dev, ret_reason);
+	if (result < 0)
+		return result;
 	if (strcmp(dev->subtype, handler->subtype) != 0) {
 		*ret_reason = g_strdup_printf("'%s' is served by the %s handler, not by %s", name,
 					      dev->subtype, handler->subtype);
@@ -344,9 +345,9 @@ static int medium_change_prepare(const struct tcmu_handler *handler, const char 
 		return -EINVAL;
 	}
 	if (strcmp(dev_config, dev->dev_config) != 0) {
-		ret = dbus_check_config(handler, dev_config, ret_reason);
-		if (ret < 0)
-			return ret;
+		result = dbus_check_config(handler, dev_config, ret_reason);
+		if (result < 0)
+			return result;
 		change->config_path = g_strdup_printf("%s/attrib/dev_config", dev->configfs_dir);
 		change->dev_config = g_strdup(dev_config);
 	}
@@ -367,14 +368,14 @@ static void change_medium_run(GDBusMethodInvocation *invocation,
 	char *reason = NULL;
 	uint64_t size;
 	GTask *task;
-	int ret;
+	int result;
 
 	g_variant_get(parameters, "(&st&s)", &name, &size, &dev_config);
-	ret = medium_change_prepare(handler, name, size, dev_config, change, &reason);
-	if (ret < 0) {
+	result = medium_change_prepare(handler, name, size, dev_config, change, &reason);
+	if (result < 0) {
 		tcmu_warn("D-Bus ChangeMedium '%s' size %" PRIu64 " config '%s': %s", name, size,
-			  dev_config, reason ? reason : strerror(-ret));
-		dbus_call_reply_status(invocation, ret, reason);
+			  dev_config, reason ? reason : strerror(-result));
+		dbus_call_reply_status(invocation, result, reason);
 		g_free(reason);
 		medium_change_free(change);
 		return;

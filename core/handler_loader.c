@@ -126,21 +126,21 @@ int handler_load_file(const char *path)
 	const struct tcmu_handler *(*init)(void);
 	const struct tcmu_handler *theirs;
 	struct loaded_handler *entry, **grown;
-	int ret;
+	int result;
 
 	entry = calloc(1, sizeof(*entry));
 	if (!entry)
 		return -ENOMEM;
 	entry->path = strdup(path);
 	if (!entry->path) {
-		ret = -ENOMEM;
+		result = -ENOMEM;
 		goto free_entry;
 	}
 
 	entry->dl_handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!entry->dl_handle) {
 		tcmu_err("handler '%s' cannot be loaded: %s", path, dlerror());
-		ret = -ENOEXEC;
+		result = -ENOEXEC;
 		goto free_entry;
 	}
 
@@ -148,33 +148,33 @@ int handler_load_file(const char *path)
 	if (!init) {
 		tcmu_err("handler '%s' has no handler_init symbol (TCMU_HANDLER_REGISTER): refused",
 			 path);
-		ret = -ENOEXEC;
+		result = -ENOEXEC;
 		goto close_handle;
 	}
 	theirs = init();
 	if (!theirs) {
 		tcmu_err("handler '%s': handler_init returned NULL: refused", path);
-		ret = -EINVAL;
+		result = -EINVAL;
 		goto close_handle;
 	}
 
-	ret = copy_checked(path, theirs, &entry->ops);
-	if (ret < 0)
+	result = copy_checked(path, theirs, &entry->ops);
+	if (result < 0)
 		goto close_handle;
 
 	grown = realloc(loaded, (loaded_count + 1) * sizeof(*loaded));
 	if (!grown) {
-		ret = -ENOMEM;
+		result = -ENOMEM;
 		goto close_handle;
 	}
 	loaded = grown;
 
 	if (entry->ops.load) {
-		ret = entry->ops.load();
-		if (ret != 0) {
-			if (ret > 0)
-				ret = -EINVAL;
-			tcmu_err("handler '%s': load failed: %s: refused", path, strerror(-ret));
+		result = entry->ops.load();
+		if (result != 0) {
+			if (result > 0)
+				result = -EINVAL;
+			tcmu_err("handler '%s': load failed: %s: refused", path, strerror(-result));
 			goto close_handle;
 		}
 	}
@@ -188,7 +188,7 @@ close_handle:
 free_entry:
 	free(entry->path);
 	free(entry);
-	return ret;
+	return result;
 }
 
 static int handler_file_filter(const struct dirent *entry)
@@ -203,10 +203,10 @@ int handlers_load(const char *dir)
 
 	count = scandir(dir, &names, handler_file_filter, alphasort);
 	if (count < 0) {
-		int ret = -errno;
+		int result = -errno;
 
 		tcmu_err("handler directory '%s' cannot be read: %m", dir);
-		return ret;
+		return result;
 	}
 
 	for (int i = 0; i < count; i++) {

@@ -106,20 +106,20 @@ int log_open_file(const char *dir)
 
 int log_reopen_file(void)
 {
-	int fd, ret = 0;
+	int fd, result = 0;
 
 	pthread_mutex_lock(&log_file_lock);
 	if (log_file_path) {
 		fd = open_log_path(log_file_path);
 		if (fd < 0) {
-			ret = fd;
+			result = fd;
 		} else {
 			close(log_file_fd);
 			log_file_fd = fd;
 		}
 	}
 	pthread_mutex_unlock(&log_file_lock);
-	return ret;
+	return result;
 }
 
 void log_close_file(void)

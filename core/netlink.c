@@ -218,7 +218,7 @@ static void drop_stale_device(struct tcmu_device *dev, const struct netlink_even
 static int handle_added(const struct netlink_event *event)
 {
 	struct tcmu_device *dev = device_find_by_minor(event->uio_minor);
-	int ret;
+	int result;
 
 	if (dev && uio_name_is_device(event->uio_name, dev)) {
 		/* Found by the start-up scan, which raced with this event. */
@@ -233,10 +233,10 @@ static int handle_added(const struct netlink_event *event)
 	if (dev)
 		drop_stale_device(dev, event);
 
-	ret = device_attach(event->uio_name, event->uio_minor, false, &dev);
-	if (ret < 0) {
-		tcmu_err("device %s not added: %s", event->uio_name, strerror(-ret));
-		return ret;
+	result = device_attach(event->uio_name, event->uio_minor, false, &dev);
+	if (result < 0) {
+		tcmu_err("device %s not added: %s", event->uio_name, strerror(-result));
+		return result;
 	}
 	dev->device_id = event->device_id;
 	device_list_add(dev);
@@ -263,7 +263,7 @@ static int handle_reconfig(const struct netlink_event *event)
 	struct tcmu_device_change change = event->change;
 	struct tcmu_device *dev = find_device(event);
 	char *dev_config = NULL;
-	int ret;
+	int result;
 
 	if (!dev) {
 		tcmu_err("RECONFIG_DEVICE for %s, which this daemon does not serve", event->uio_name);
@@ -281,9 +281,9 @@ static int handle_reconfig(const struct netlink_event *event)
 			dev_config[length - 1] = '\0';
 		change.config = dev_config;
 	}
-	ret = device_reconfigure(dev, &change);
+	result = device_reconfigure(dev, &change);
 	free(dev_config);
-	return ret;
+	return result;
 }
 
 int netlink_handle_event(const struct netlink_event *event)
@@ -334,7 +334,7 @@ struct nl_msg *netlink_build_reply(int family, uint8_t event_command, uint32_t d
 static void send_reply(const struct netlink_event *event, int status)
 {
 	struct nl_msg *msg;
-	int ret;
+	int result;
 
 	msg = netlink_build_reply(family_id, event->command, event->device_id, status);
 	if (!msg) {
@@ -342,10 +342,10 @@ static void send_reply(const struct netlink_event *event, int status)
 			 command_name(event->command), event->device_id);
 		return;
 	}
-	ret = nl_send_auto(sock, msg);
-	if (ret < 0)
+	result = nl_send_auto(sock, msg);
+	if (result < 0)
 		tcmu_err("%s reply for device id %u not sent: %s",
-			 command_name(event->command), event->device_id, nl_geterror(ret));
+			 command_name(event->command), event->device_id, nl_geterror(result));
 	nlmsg_free(msg);
 }
 
@@ -472,7 +472,7 @@ int netlink_dispatch(void)
 static int send_set_features(bool reply_supported, int flags, uint32_t *ret_seq)
 {
 	struct nl_msg *msg;
-	int ret;
+	int result;
 
 	msg = nlmsg_alloc();
 	if (!msg)
@@ -483,12 +483,12 @@ static int send_set_features(bool reply_supported, int flags, uint32_t *ret_seq)
 		nlmsg_free(msg);
 		return -ENOMEM;
 	}
-	ret = nl_send_auto(sock, msg);
+	result = nl_send_auto(sock, msg);
 	*ret_seq = nlmsg_hdr(msg)->nlmsg_seq;
 	nlmsg_free(msg);
-	if (ret < 0) {
-		tcmu_err("netlink SET_FEATURES not sent: %s", nl_geterror(ret));
-		return nl_error_to_errno(ret);
+	if (result < 0) {
+		tcmu_err("netlink SET_FEATURES not sent: %s", nl_geterror(result));
+		return nl_error_to_errno(result);
 	}
 	return 0;
 }
@@ -496,12 +496,12 @@ static int send_set_features(bool reply_supported, int flags, uint32_t *ret_seq)
 static int declare_reply_support(void)
 {
 	uint64_t deadline_ns = monotonic_ns() + (uint64_t)SET_FEATURES_TIMEOUT_MS * 1000000;
-	int status = 1, ret;
+	int status = 1, result;
 	uint32_t seq;
 
-	ret = send_set_features(true, NLM_F_ACK, &seq);
-	if (ret < 0)
-		return ret;
+	result = send_set_features(true, NLM_F_ACK, &seq);
+	if (result < 0)
+		return result;
 
 	while (status > 0) {
 		struct pollfd pollfd = { .fd = nl_socket_get_fd(sock), .events = POLLIN };
@@ -512,13 +512,13 @@ static int declare_reply_support(void)
 				 SET_FEATURES_TIMEOUT_MS);
 			return -ETIMEDOUT;
 		}
-		ret = poll(&pollfd, 1, (int)((deadline_ns - now_ns + 999999) / 1000000));
-		if (ret < 0 && errno != EINTR)
+		result = poll(&pollfd, 1, (int)((deadline_ns - now_ns + 999999) / 1000000));
+		if (result < 0 && errno != EINTR)
 			return -errno;
-		if (ret > 0) {
-			ret = receive_pending(seq, &status);
-			if (ret < 0)
-				return ret;
+		if (result > 0) {
+			result = receive_pending(seq, &status);
+			if (result < 0)
+				return result;
 		}
 	}
 	if (status < 0) {
@@ -541,45 +541,46 @@ static int declare_reply_support(void)
  */
 static bool block_and_reset_pending(void)
 {
-	int ret;
+	int result;
 
-	ret = sysfs_write_string(MODULE_PARAMETERS "block_netlink", "1");
-	if (ret < 0) {
+	result = sysfs_write_string(MODULE_PARAMETERS "block_netlink", "1");
+	if (result < 0) {
 		/* Kernels before 4.19 have neither parameter. */
-		tcmu_dbg("block_netlink: %s; pending netlink commands not reset", strerror(-ret));
+		tcmu_dbg("block_netlink: %s; pending netlink commands not reset",
+			 strerror(-result));
 		return false;
 	}
-	ret = sysfs_write_string(MODULE_PARAMETERS "reset_netlink", "1");
-	if (ret < 0)
+	result = sysfs_write_string(MODULE_PARAMETERS "reset_netlink", "1");
+	if (result < 0)
 		tcmu_warn("reset_netlink: %s; a configfs write left waiting by a previous "
-			  "daemon stays blocked", strerror(-ret));
+			  "daemon stays blocked", strerror(-result));
 	return true;
 }
 
 static void unblock(void)
 {
-	int ret = sysfs_write_string(MODULE_PARAMETERS "block_netlink", "0");
+	int result = sysfs_write_string(MODULE_PARAMETERS "block_netlink", "0");
 
-	if (ret < 0)
+	if (result < 0)
 		tcmu_crit("cannot unblock netlink (%s): every new TCMU device will fail to "
 			  "enable until 0 is written to " MODULE_PARAMETERS "block_netlink",
-			  strerror(-ret));
+			  strerror(-result));
 }
 
 int netlink_open(void)
 {
 	bool blocked = false;
-	int group, fd, ret;
+	int group, fd, result;
 
 	if (sock)
 		return nl_socket_get_fd(sock);
 	sock = nl_socket_alloc();
 	if (!sock)
 		return -ENOMEM;
-	ret = genl_connect(sock);
-	if (ret < 0) {
-		tcmu_err("generic netlink socket: %s", nl_geterror(ret));
-		ret = nl_error_to_errno(ret);
+	result = genl_connect(sock);
+	if (result < 0) {
+		tcmu_err("generic netlink socket: %s", nl_geterror(result));
+		result = nl_error_to_errno(result);
 		goto fail;
 	}
 
@@ -588,11 +589,11 @@ int netlink_open(void)
 		if (family_id == -NLE_OBJ_NOTFOUND) {
 			tcmu_err("generic netlink family " TCMU_FAMILY_NAME " not found: the "
 				 "target_core_user kernel module is not loaded");
-			ret = -ENOENT;
+			result = -ENOENT;
 		} else {
 			tcmu_err("resolve netlink family " TCMU_FAMILY_NAME ": %s",
 				 nl_geterror(family_id));
-			ret = nl_error_to_errno(family_id);
+			result = nl_error_to_errno(family_id);
 		}
 		goto fail;
 	}
@@ -600,7 +601,7 @@ int netlink_open(void)
 	if (group < 0) {
 		tcmu_err("netlink family " TCMU_FAMILY_NAME " has no group '" TCMU_MULTICAST_GROUP
 			 "': %s", nl_geterror(group));
-		ret = nl_error_to_errno(group);
+		result = nl_error_to_errno(group);
 		goto fail;
 	}
 
@@ -612,7 +613,7 @@ int netlink_open(void)
 	nl_socket_disable_auto_ack(sock);
 	fd = nl_socket_get_fd(sock);
 	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
-		ret = -errno;
+		result = -errno;
 		tcmu_err("netlink socket flags: %m");
 		goto fail;
 	}
@@ -623,16 +624,16 @@ int netlink_open(void)
 		nl_socket_set_buffer_size(sock, RECEIVE_BUFFER_BYTES, 0);
 
 	blocked = block_and_reset_pending();
-	ret = nl_socket_add_membership(sock, group);
-	if (ret < 0) {
+	result = nl_socket_add_membership(sock, group);
+	if (result < 0) {
 		tcmu_err("join netlink group " TCMU_FAMILY_NAME "/" TCMU_MULTICAST_GROUP ": %s",
-			 nl_geterror(ret));
-		ret = nl_error_to_errno(ret);
+			 nl_geterror(result));
+		result = nl_error_to_errno(result);
 		goto fail;
 	}
 
-	ret = declare_reply_support();
-	if (ret < 0)
+	result = declare_reply_support();
+	if (result < 0)
 		goto fail;
 	if (blocked)
 		unblock();
@@ -643,7 +644,7 @@ fail:
 	if (blocked)
 		unblock();
 	netlink_close();
-	return ret;
+	return result;
 }
 
 void netlink_close(void)

@@ -47,18 +47,18 @@ int sysfs_read_u64(const char *path, uint64_t *ret_value)
 {
 	char *text, *end;
 	uint64_t value;
-	int ret;
+	int result;
 
-	ret = sysfs_read_string(path, &text);
-	if (ret < 0)
-		return ret;
+	result = sysfs_read_string(path, &text);
+	if (result < 0)
+		return result;
 	errno = 0;
 	value = strtoull(text, &end, 0);	/* base 0: uio map sizes are hex */
-	ret = (errno || end == text || *end) ? -EINVAL : 0;
+	result = (errno || end == text || *end) ? -EINVAL : 0;
 	free(text);
-	if (ret == 0)
+	if (result == 0)
 		*ret_value = value;
-	return ret;
+	return result;
 }
 
 int sysfs_write_string(const char *path, const char *value)
