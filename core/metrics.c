@@ -232,7 +232,7 @@ static int write_textfile(const char *path)
 	g_autofree char *text = metrics_render();
 	g_autofree char *temporary = g_strdup_printf("%s.tmp", path);
 	size_t length = strlen(text), written = 0;
-	int fd, ret = 0;
+	int fd, result = 0;
 
 	/* node_exporter skips files that do not end in .prom, so a half-written .tmp is never read. */
 	fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -244,33 +244,33 @@ static int write_textfile(const char *path)
 		if (count < 0) {
 			if (errno == EINTR)
 				continue;
-			ret = -errno;
+			result = -errno;
 			break;
 		}
 		written += (size_t)count;
 	}
-	if (close(fd) < 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && rename(temporary, path) < 0)
-		ret = -errno;
-	if (ret < 0)
+	if (close(fd) < 0 && result == 0)
+		result = -errno;
+	if (result == 0 && rename(temporary, path) < 0)
+		result = -errno;
+	if (result < 0)
 		unlink(temporary);
-	return ret;
+	return result;
 }
 
 static gboolean textfile_tick(gpointer unused)
 {
 	static int last_error;
-	int ret;
+	int result;
 
 	(void)unused;
-	ret = write_textfile(textfile_path);
+	result = write_textfile(textfile_path);
 	/* Once per distinct failure, not every few seconds. */
-	if (ret < 0 && ret != last_error)
-		tcmu_err("metrics_textfile %s: %s", textfile_path, strerror(-ret));
-	else if (ret == 0 && last_error)
+	if (result < 0 && result != last_error)
+		tcmu_err("metrics_textfile %s: %s", textfile_path, strerror(-result));
+	else if (result == 0 && last_error)
 		tcmu_info("metrics_textfile %s: written again", textfile_path);
-	last_error = ret;
+	last_error = result;
 	return G_SOURCE_CONTINUE;
 }
 

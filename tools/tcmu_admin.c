@@ -554,7 +554,7 @@ static int command_top(GVariant *daemon, double interval, long count)
 	size_t previous_count = 0;
 	uint64_t bounds[HISTOGRAM_BUCKETS];
 	gint64 previous_time = 0;
-	int ret = 0;
+	int result = 0;
 
 	bucket_bounds(daemon, bounds);
 	/* The first sample is the baseline: a rate needs two. */
@@ -567,7 +567,7 @@ static int command_top(GVariant *daemon, double interval, long count)
 		double seconds;
 
 		if (!now_daemon || devices_read(now_daemon, NULL, &devices, &device_count)) {
-			ret = 1;
+			result = 1;
 			break;
 		}
 		now = g_get_monotonic_time();
@@ -620,7 +620,7 @@ static int command_top(GVariant *daemon, double interval, long count)
 	for (size_t j = 0; j < previous_count; j++)
 		g_free(previous[j].backstore);
 	g_free(previous);
-	return ret;
+	return result;
 }
 
 /* ---- log-level, metrics ---- */
@@ -670,7 +670,7 @@ int main(int argc, char **argv)
 	g_autoptr(GVariant) daemon = NULL;
 	bool json = false;
 	const char *command;
-	int argi = 1, ret;
+	int argi = 1, result;
 
 	setlocale(LC_ALL, "");
 	for (; argi < argc && argv[argi][0] == '-'; argi++) {
@@ -706,22 +706,22 @@ int main(int argc, char **argv)
 	if (!bus)
 		return fail("no system bus: %s", error->message);
 	if (strcmp(command, "log-level") == 0) {
-		ret = command_log_level(argv[argi]);
+		result = command_log_level(argv[argi]);
 		goto out;
 	}
 	daemon = get_all(DAEMON_PATH, DAEMON_INTERFACE);
 	if (!daemon) {
-		ret = 1;
+		result = 1;
 		goto out;
 	}
 	if (strcmp(command, "status") == 0) {
-		ret = command_status(daemon, json);
+		result = command_status(daemon, json);
 	} else if (strcmp(command, "list") == 0) {
-		ret = command_list(daemon, json);
+		result = command_list(daemon, json);
 	} else if (strcmp(command, "stats") == 0) {
-		ret = command_stats(daemon, argv + argi, json);
+		result = command_stats(daemon, argv + argi, json);
 	} else if (strcmp(command, "metrics") == 0) {
-		ret = command_metrics(daemon);
+		result = command_metrics(daemon);
 	} else {
 		double interval = 1;
 		long count = -1;
@@ -735,24 +735,24 @@ int main(int argc, char **argv)
 				interval = strtod(optarg, &end);
 				if (*end || !(interval >= 0.1 && interval <= 3600)) {
 					fail("top -i takes 0.1 to 3600 seconds, not '%s'", optarg);
-					ret = 2;
+					result = 2;
 					goto out;
 				}
 			} else if (option == 'n') {
 				count = strtol(optarg, &end, 10);
 				if (*end || count < 1) {
 					fail("top -n takes a positive count, not '%s'", optarg);
-					ret = 2;
+					result = 2;
 					goto out;
 				}
 			} else {
-				ret = 2;
+				result = 2;
 				goto out;
 			}
 		}
-		ret = command_top(daemon, interval, count);
+		result = command_top(daemon, interval, count);
 	}
 out:
 	g_clear_object(&bus);
-	return ret;
+	return result;
 }

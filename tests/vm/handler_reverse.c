@@ -60,7 +60,7 @@ static int reverse_open(struct tcmu_device *dev)
 {
 	struct reverse_state *state = calloc(1, sizeof(*state));
 	const char *config = tcmu_device_get_config(dev);
-	int ret;
+	int result;
 
 	if (!state)
 		return -ENOMEM;
@@ -68,13 +68,13 @@ static int reverse_open(struct tcmu_device *dev)
 	state->medium = calloc(1, tcmu_device_get_size(dev));
 	state->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (!state->medium || state->timer_fd < 0) {
-		ret = state->medium ? -errno : -ENOMEM;
-		tcmu_dev_err(dev, "reverse open: %s", strerror(-ret));
+		result = state->medium ? -errno : -ENOMEM;
+		tcmu_dev_err(dev, "reverse open: %s", strerror(-result));
 		goto fail;
 	}
-	ret = tcmu_device_watch_fd(dev, state->timer_fd, TCMU_FD_READABLE);
-	if (ret < 0) {
-		tcmu_dev_err(dev, "reverse open: watch: %s", strerror(-ret));
+	result = tcmu_device_watch_fd(dev, state->timer_fd, TCMU_FD_READABLE);
+	if (result < 0) {
+		tcmu_dev_err(dev, "reverse open: watch: %s", strerror(-result));
 		goto fail;
 	}
 	tcmu_device_set_private(dev, state);
@@ -87,7 +87,7 @@ fail:
 		close(state->timer_fd);
 	free(state->medium);
 	free(state);
-	return ret;
+	return result;
 }
 
 static void reverse_close(struct tcmu_device *dev)
