@@ -7,8 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <cmocka.h>
+
+/* Long enough for any storage the tests use; a request never completed fails. */
+#define ASYNC_COMPLETION_TIMEOUT_MS 10000
 
 struct tcmu_request {
 	int completions;
@@ -41,6 +46,40 @@ void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported)
 {
 	dev->unmap_unsupported = !supported;
 }
+int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
+{
+	unsigned int i;
+
+	if (fd < 0 || (events & ~(TCMU_FD_READABLE | TCMU_FD_WRITABLE)))
+		return -EINVAL;
+	for (i = 0; i < dev->watched_count; i++) {
+		if (dev->watched_fds[i] == fd) {
+			dev->watched_events[i] = events;
+			return 0;
+		}
+	}
+	if (dev->watched_count == HARNESS_MAX_WATCHES)
+		return -ENOMEM;
+	dev->watched_fds[dev->watched_count] = fd;
+	dev->watched_events[dev->watched_count++] = events;
+	return 0;
+}
+
+int tcmu_device_unwatch_fd(struct tcmu_device *dev, int fd)
+{
+	unsigned int i;
+
+	for (i = 0; i < dev->watched_count; i++) {
+		if (dev->watched_fds[i] == fd) {
+			dev->watched_count--;
+			dev->watched_fds[i] = dev->watched_fds[dev->watched_count];
+			dev->watched_events[i] = dev->watched_events[dev->watched_count];
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
 void tcmu_device_set_private(struct tcmu_device *dev, void *private_data)
 {
 	dev->private_data = private_data;
@@ -135,13 +174,57 @@ static size_t split(void *buffer, size_t length, struct iovec iov[4])
 	return count;
 }
 
-static int finish(struct tcmu_request *req, int returned)
+/* One wait of the ring thread: fd_ready for each ready watched fd, then batch_done. */
+static void serve_watched_fds(const struct tcmu_handler *handler, struct tcmu_device *dev)
+{
+	struct pollfd polled[HARNESS_MAX_WATCHES];
+	unsigned int i, count = 0;
+	int ready;
+
+	for (i = 0; i < dev->watched_count; i++) {
+		if (!dev->watched_events[i])
+			continue;
+		polled[count].fd = dev->watched_fds[i];
+		polled[count].events = (dev->watched_events[i] & TCMU_FD_READABLE ? POLLIN : 0) |
+				       (dev->watched_events[i] & TCMU_FD_WRITABLE ? POLLOUT : 0);
+		count++;
+	}
+	if (count == 0)
+		fail_msg("the handler took a request, did not complete it and watches no fd");
+	ready = poll(polled, count, ASYNC_COMPLETION_TIMEOUT_MS);
+	if (ready <= 0)
+		fail_msg("no watched fd became ready within %d ms", ASYNC_COMPLETION_TIMEOUT_MS);
+	for (i = 0; i < count; i++) {
+		uint32_t watched = (polled[i].events & POLLIN ? TCMU_FD_READABLE : 0) |
+				   (polled[i].events & POLLOUT ? TCMU_FD_WRITABLE : 0);
+		uint32_t events = (polled[i].revents & POLLIN ? TCMU_FD_READABLE : 0) |
+				  (polled[i].revents & POLLOUT ? TCMU_FD_WRITABLE : 0);
+
+		/* As the core does: an error or hang-up reports every event watched. */
+		if (polled[i].revents & (POLLERR | POLLHUP))
+			events |= watched;
+		events &= watched;
+		if (!events)
+			continue;
+		dev->fd_ready_calls++;
+		handler->fd_ready(dev, polled[i].fd, events);
+	}
+	if (handler->batch_done)
+		handler->batch_done(dev);
+}
+
+static int finish(const struct tcmu_handler *handler, struct tcmu_device *dev,
+		  struct tcmu_request *req, int returned)
 {
 	if (returned < 0) {
 		assert_int_equal(req->completions, 0);
 		return returned;
 	}
 	assert_int_equal(returned, 0);
+	if (handler->batch_done)
+		handler->batch_done(dev);
+	while (handler->fd_ready && req->completions == 0)
+		serve_watched_fds(handler, dev);
 	assert_int_equal(req->completions, 1);
 	return req->result;
 }
@@ -153,7 +236,7 @@ int harness_read(const struct tcmu_handler *handler, struct tcmu_device *dev,
 	struct iovec iov[4];
 	size_t count = split(buffer, length, iov);
 
-	return finish(&req, handler->read(dev, &req, iov, count, offset, length));
+	return finish(handler, dev, &req, handler->read(dev, &req, iov, count, offset, length));
 }
 
 int harness_write(const struct tcmu_handler *handler, struct tcmu_device *dev,
@@ -163,14 +246,15 @@ int harness_write(const struct tcmu_handler *handler, struct tcmu_device *dev,
 	struct iovec iov[4];
 	size_t count = split((void *)buffer, length, iov);
 
-	return finish(&req, handler->write(dev, &req, iov, count, offset, length, flags));
+	return finish(handler, dev, &req,
+		      handler->write(dev, &req, iov, count, offset, length, flags));
 }
 
 int harness_flush(const struct tcmu_handler *handler, struct tcmu_device *dev)
 {
 	struct tcmu_request req = { 0 };
 
-	return finish(&req, handler->flush(dev, &req));
+	return finish(handler, dev, &req, handler->flush(dev, &req));
 }
 
 int harness_unmap(const struct tcmu_handler *handler, struct tcmu_device *dev,
@@ -179,7 +263,7 @@ int harness_unmap(const struct tcmu_handler *handler, struct tcmu_device *dev,
 	struct tcmu_request req = { 0 };
 
 	assert_non_null(handler->unmap);
-	return finish(&req, handler->unmap(dev, &req, offset, length));
+	return finish(handler, dev, &req, handler->unmap(dev, &req, offset, length));
 }
 
 void harness_pattern(void *buffer, size_t length, unsigned int seed)

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define HARNESS_MAX_WATCHES 8
+
 /* What the accessors return; the test fills it in. */
 struct tcmu_device {
 	const char *name;
@@ -28,6 +30,11 @@ struct tcmu_device {
 	void *private_data;
 	/* What the handler last passed to tcmu_device_set_unmap_supported(). */
 	bool unmap_unsupported;
+	/* The fds an asynchronous handler watches (tcmu_device_watch_fd). */
+	int watched_fds[HARNESS_MAX_WATCHES];
+	uint32_t watched_events[HARNESS_MAX_WATCHES];
+	unsigned int watched_count;
+	unsigned int fd_ready_calls;
 };
 
 /* dlopens path and returns its handler; fails the test on any problem. */
@@ -38,6 +45,9 @@ void harness_unload(void);
  * Each runs one request through the handler, splitting buffers into several
  * unequal iovecs, checks that it was completed exactly once and returns the
  * completion result (or the -errno the handler returned without taking it).
+ * An asynchronous handler is driven as the ring thread drives it: batch_done
+ * after the call, then its watched fds are waited for and fd_ready (and
+ * batch_done) called until the request is complete.
  */
 int harness_read(const struct tcmu_handler *handler, struct tcmu_device *dev,
 		 uint64_t offset, void *buffer, size_t length);
