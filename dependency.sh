@@ -9,7 +9,7 @@ set -euo pipefail
 build_packages=(
 	gcc make cmake pkg-config
 	libnl-3-dev libnl-genl-3-dev libglib2.0-dev libkmod-dev
-	libcmocka-dev liburing-dev libaio-dev libjson-glib-dev
+	libcmocka-dev liburing-dev libaio-dev libjson-glib-dev libnbd-dev
 )
 # The tutorial: targetcli needs the system bus; open-iscsi is the initiator;
 # gdbus asks the daemon's D-Bus service.
@@ -25,6 +25,7 @@ test_packages=(
 	dmsetup xfsprogs dosfstools
 	clang libclang-rt-14-dev
 	prometheus python3-jsonschema
+	nbdkit qemu-utils
 )
 
 usage() {

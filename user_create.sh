@@ -23,6 +23,11 @@ Examples:
   ./user_create.sh alloc test_0 1048576
   ./user_create.sh file test_1 4096
   ./user_create.sh file disk1 1G /var/tmp/disk1.img
+  ./user_create.sh nbd vm0 10G "exec:qemu-nbd -f qcow2 /var/lib/images/vm0.qcow2"
+  ./user_create.sh nbd mem0 1G "exec:nbdkit memory 1G"
+For nbd, CFGSTRING is written percent-encoded ('%', ':', ',' and spaces as
+%25, %3A, %2C and %20), the form targetcli keeps intact; the handler
+decodes it.
 EOF
 }
 
@@ -107,7 +112,16 @@ if [ "$subtype" = file ] && ! $have_config; then
 	daemon_cwd=$(readlink /proc/"$pid"/cwd) || die "cannot read tcmu-runner's working folder"
 	config=${daemon_cwd%/}/$name
 fi
-dev_config=$subtype/$config
+stored_config=$config
+if [ "$subtype" = nbd ]; then
+	# The nbd handler percent-decodes its config string; encoded, a URI's ':'
+	# and a command's spaces survive targetcli, which cuts a config there.
+	stored_config=${stored_config//'%'/%25}
+	stored_config=${stored_config//:/%3A}
+	stored_config=${stored_config//,/%2C}
+	stored_config=${stored_config// /%20}
+fi
+dev_config=$subtype/$stored_config
 
 # When the daemon offers its D-Bus service, its handler says what is wrong
 # with the config string before anything is created; without the bus the

@@ -1,0 +1,641 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The nbd handler, dlopened from the build tree and driven as a ring thread
+ * would drive it: this file plays the core (accessors, completions, the
+ * watched fds polled in a loop that calls fd_ready and batch_done) against
+ * real nbdkit servers. Config strings and their refusals, connection
+ * timeouts, data round trips, FUA, unmap, read-only and too small exports,
+ * server errors and their errnos, and reconnection after the server dies.
+ */
+#include "libtcmu.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define MIB (1024u * 1024u)
+#define MAX_WATCHES 8
+
+struct tcmu_device {
+	const char *config;
+	uint64_t size;
+	bool write_cache;
+	bool unmap_supported;
+	void *private_data;
+	int watched_fds[MAX_WATCHES];
+	uint32_t watched_events[MAX_WATCHES];
+};
+
+struct tcmu_request {
+	int completions;
+	int result;
+	/* A write the core would issue from the completion (a command's next step). */
+	struct tcmu_device *next_dev;
+	struct tcmu_request *next;
+	struct iovec *next_iov;
+};
+
+int tcmu_log_level_current = TCMU_LOG_DEBUG;
+static char log_text[1 << 16];
+static void *handler_handle;
+
+void tcmu_log_message(int level, const struct tcmu_device *dev, const char *format, ...)
+{
+	size_t used = strlen(log_text);
+	va_list arguments;
+
+	(void)dev;
+	va_start(arguments, format);
+	vsnprintf(log_text + used, sizeof(log_text) - used - 1, format, arguments);
+	va_end(arguments);
+	fprintf(stderr, "[%d] %s\n", level, log_text + used);
+	strncat(log_text, "\n", sizeof(log_text) - strlen(log_text) - 1);
+}
+
+static const struct tcmu_handler *handler;
+
+void tcmu_request_complete(struct tcmu_request *req, int result)
+{
+	req->completions++;
+	req->result = result;
+	if (req->next)
+		assert_int_equal(handler->write(req->next_dev, req->next, req->next_iov, 1, 0,
+						req->next_iov->iov_len, 0), 0);
+}
+
+const char *tcmu_device_get_name(const struct tcmu_device *dev) { (void)dev; return "n0"; }
+const char *tcmu_device_get_subtype(const struct tcmu_device *dev) { (void)dev; return "nbd"; }
+const char *tcmu_device_get_backstore(const struct tcmu_device *dev) { (void)dev; return "user_0/n0"; }
+const char *tcmu_device_get_config(const struct tcmu_device *dev) { return dev->config; }
+uint64_t tcmu_device_get_size(const struct tcmu_device *dev) { return dev->size; }
+uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev) { (void)dev; return 512; }
+bool tcmu_device_get_write_cache(const struct tcmu_device *dev) { return dev->write_cache; }
+void *tcmu_device_get_private(const struct tcmu_device *dev) { return dev->private_data; }
+void tcmu_device_set_private(struct tcmu_device *dev, void *private_data)
+{
+	dev->private_data = private_data;
+}
+
+void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported)
+{
+	dev->unmap_supported = supported;
+}
+
+void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state,
+			   const char *reason)
+{
+	static const char *const names[] = { "open", "reconnecting", "blocklisted", "failed" };
+
+	tcmu_log_message(TCMU_LOG_WARN, dev, "state: %s%s%s", names[state], reason ? ": " : "",
+			 reason ? reason : "");
+}
+
+int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
+{
+	int free_slot = -1;
+
+	assert_true(fd >= 0);
+	for (int i = 0; i < MAX_WATCHES; i++) {
+		if (dev->watched_fds[i] == fd) {
+			dev->watched_events[i] = events;
+			return 0;
+		}
+		if (dev->watched_fds[i] < 0 && free_slot < 0)
+			free_slot = i;
+	}
+	assert_true(free_slot >= 0);
+	dev->watched_fds[free_slot] = fd;
+	dev->watched_events[free_slot] = events;
+	return 0;
+}
+
+int tcmu_device_unwatch_fd(struct tcmu_device *dev, int fd)
+{
+	for (int i = 0; i < MAX_WATCHES; i++) {
+		if (dev->watched_fds[i] == fd) {
+			dev->watched_fds[i] = -1;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* One round of the ring thread's loop: wait up to 100 ms, call fd_ready, batch_done. */
+static void loop_once(struct tcmu_device *dev)
+{
+	struct pollfd polls[MAX_WATCHES];
+	int count = 0;
+
+	for (int i = 0; i < MAX_WATCHES; i++) {
+		if (dev->watched_fds[i] < 0)
+			continue;
+		polls[count].fd = dev->watched_fds[i];
+		polls[count].events = (dev->watched_events[i] & TCMU_FD_READABLE ? POLLIN : 0) |
+				      (dev->watched_events[i] & TCMU_FD_WRITABLE ? POLLOUT : 0);
+		polls[count++].revents = 0;
+	}
+	assert_true(poll(polls, (nfds_t)count, 100) >= 0);
+	for (int i = 0; i < count; i++) {
+		uint32_t events = 0;
+
+		if (polls[i].revents & (POLLIN | POLLHUP | POLLERR))
+			events |= TCMU_FD_READABLE;
+		if (polls[i].revents & POLLOUT)
+			events |= TCMU_FD_WRITABLE;
+		if (events)
+			handler->fd_ready(dev, polls[i].fd, events);
+	}
+	handler->batch_done(dev);
+}
+
+/* The result of req once the loop completed it; fails after 10 s. */
+static int wait_request(struct tcmu_device *dev, struct tcmu_request *req, int returned)
+{
+	int64_t deadline = now_ms() + 10000;
+
+	if (returned < 0) {
+		assert_int_equal(req->completions, 0);
+		return returned;
+	}
+	handler->batch_done(dev);
+	while (req->completions == 0) {
+		assert_true(now_ms() < deadline);
+		loop_once(dev);
+	}
+	assert_int_equal(req->completions, 1);
+	return req->result;
+}
+
+/* Two unequal iovecs over buffer, as a ring's data area may give. */
+static int transfer(struct tcmu_device *dev, bool is_write, uint64_t offset, void *buffer,
+		    size_t length, uint32_t flags)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = buffer, .iov_len = length / 3 },
+		{ .iov_base = (char *)buffer + length / 3, .iov_len = length - length / 3 },
+	};
+	struct tcmu_request req = { 0 };
+
+	if (is_write)
+		return wait_request(dev, &req, handler->write(dev, &req, iov, 2, offset, length,
+								flags));
+	return wait_request(dev, &req, handler->read(dev, &req, iov, 2, offset, length));
+}
+
+static int flush(struct tcmu_device *dev)
+{
+	struct tcmu_request req = { 0 };
+
+	return wait_request(dev, &req, handler->flush(dev, &req));
+}
+
+static int unmap(struct tcmu_device *dev, uint64_t offset, uint64_t length)
+{
+	struct tcmu_request req = { 0 };
+
+	return wait_request(dev, &req, handler->unmap(dev, &req, offset, length));
+}
+
+static void fill(void *buffer, size_t length, unsigned int seed)
+{
+	unsigned char *bytes = buffer;
+
+	for (size_t i = 0; i < length; i++)
+		bytes[i] = (unsigned char)(seed * 31 + i * 7 + i / 251);
+}
+
+static struct tcmu_device new_device(const char *config, uint64_t size)
+{
+	struct tcmu_device dev = { .config = config, .size = size, .write_cache = true,
+				   .unmap_supported = true };
+
+	for (int i = 0; i < MAX_WATCHES; i++)
+		dev.watched_fds[i] = -1;
+	return dev;
+}
+
+static void close_device(struct tcmu_device *dev)
+{
+	/* The core ends the watches before close. */
+	for (int i = 0; i < MAX_WATCHES; i++)
+		dev->watched_fds[i] = -1;
+	handler->close(dev);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	log_text[0] = '\0';
+	return 0;
+}
+
+/* check_config's answer, with its reason required to contain expected. */
+static void expect_refused(const char *config, const char *expected)
+{
+	char *reason = NULL;
+	int result = handler->check_config(config, &reason);
+
+	if (result == 0 || !reason || !strstr(reason, expected))
+		fail_msg("config '%s': result %d, reason '%s', expected one with '%s'", config,
+			 result, reason ? reason : "(none)", expected);
+	free(reason);
+}
+
+static void expect_accepted(const char *config)
+{
+	char *reason = NULL;
+	int result = handler->check_config(config, &reason);
+
+	if (result != 0)
+		fail_msg("config '%s' refused (%d): %s", config, result, reason ? reason : "");
+	free(reason);
+}
+
+static void test_grammar_refusals(void **state)
+{
+	char many_words[400] = "exec:nbdkit";
+
+	(void)state;
+	expect_refused("", "neither an NBD URI");
+	expect_refused("nbdx://host/export", "cannot connect");
+	expect_refused("/var/lib/disk.img", "neither an NBD URI");
+	expect_refused("http://host/export", "neither an NBD URI");
+	expect_refused("NBD://host/export", "neither an NBD URI");
+	expect_refused("nbd:/host/export", "neither an NBD URI");
+	expect_refused("exec", "neither an NBD URI");
+	expect_refused("exec:", "needs a server command");
+	expect_refused("exec:%20%20", "needs a server command");
+	expect_refused("exec:nbdkit%", "not followed by two hex digits");
+	expect_refused("exec:nbdkit%4", "not followed by two hex digits");
+	expect_refused("exec:nbdkit%zz", "not followed by two hex digits");
+	expect_refused("exec:nbdkit%0Amemory", "control characters");
+	/* As many words as a config string can hold (the kernel keeps 255 bytes). */
+	for (int i = 0; i < 120; i++)
+		strcat(many_words, " x");
+	expect_refused(many_words, "cannot connect");
+	/* libnbd's own URI parser speaks for malformed URIs. */
+	expect_refused("nbd+unix:///export", "cannot connect");
+	expect_refused("nbd://[::1/export", "cannot connect");
+}
+
+static void test_exec_has_no_shell(void **state)
+{
+	char config[256], marker[64];
+
+	(void)state;
+	snprintf(marker, sizeof(marker), "/tmp/tcmu-nbd-test-%d", (int)getpid());
+	unlink(marker);
+	/* Each would create the marker if a shell ran the command. */
+	snprintf(config, sizeof(config), "exec:nbdkit memory 1M;touch %s", marker);
+	expect_refused(config, "cannot connect to the server started by");
+	snprintf(config, sizeof(config), "exec:nbdkit memory 1M $(touch %s)", marker);
+	expect_refused(config, "cannot connect");
+	snprintf(config, sizeof(config), "exec:nbdkit memory 1M `touch %s`", marker);
+	expect_refused(config, "cannot connect");
+	snprintf(config, sizeof(config), "exec:nbdkit memory 1M | touch %s", marker);
+	expect_refused(config, "cannot connect");
+	snprintf(config, sizeof(config), "exec:touch %s", marker);
+	expect_refused(config, "cannot connect");
+	/* The last one did run touch, as argv, with the name taken literally. */
+	assert_int_equal(access(marker, F_OK), 0);
+	unlink(marker);
+	snprintf(config, sizeof(config), "exec:sh -c touch%%20%s", marker);
+	expect_refused(config, "cannot connect");
+	expect_refused("exec:/nonexistent/nbd-server", "cannot connect");
+	expect_accepted("exec:nbdkit memory 1M");
+	/* Percent-encoded, as targetcli keeps it. */
+	expect_accepted("exec%3Anbdkit%20memory%201M");
+	expect_accepted("exec:nbdkit%20--filter=error memory 1M error-rate=0%25");
+}
+
+static void test_unreachable_servers(void **state)
+{
+	struct sockaddr_in address = { .sin_family = AF_INET };
+	socklen_t address_length = sizeof(address);
+	char config[128];
+	int64_t start;
+	int listener;
+
+	(void)state;
+	expect_refused("nbd+unix:///?socket=/nonexistent/nbd.sock", "cannot connect to the NBD server at");
+	/* A port where nothing listens answers at once. */
+	listener = socket(AF_INET, SOCK_STREAM, 0);
+	address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(listener, (struct sockaddr *)&address, sizeof(address)), 0);
+	assert_int_equal(getsockname(listener, (struct sockaddr *)&address, &address_length), 0);
+	snprintf(config, sizeof(config), "nbd://127.0.0.1:%u/", ntohs(address.sin_port));
+	expect_refused(config, "Connection refused");
+	/* A server that takes the connection but never speaks: bounded wait. */
+	assert_int_equal(listen(listener, 4), 0);
+	start = now_ms();
+	expect_refused(config, "no answer in time");
+	assert_true(now_ms() - start >= 4500);
+	assert_true(now_ms() - start < 9000);
+	close(listener);
+}
+
+/* The pid nbdkit -P writes, once it has (it may write it after its parent exits). */
+static pid_t read_pid_file(const char *path)
+{
+	int64_t deadline = now_ms() + 10000;
+	FILE *pid_file;
+	int pid = 0;
+
+	while (!(pid_file = fopen(path, "r")) || fscanf(pid_file, "%d", &pid) != 1) {
+		if (pid_file)
+			fclose(pid_file);
+		assert_true(now_ms() < deadline);
+		usleep(10000);
+	}
+	fclose(pid_file);
+	return (pid_t)pid;
+}
+
+/* Starts a background nbdkit on a Unix socket in directory; returns its pid. */
+static pid_t start_nbdkit(const char *directory, const char *arguments)
+{
+	char command[512], path[128];
+
+	snprintf(command, sizeof(command), "nbdkit -U %s/sock -P %s/pid %s", directory,
+		 directory, arguments);
+	assert_int_equal(system(command), 0);
+	snprintf(path, sizeof(path), "%s/pid", directory);
+	return read_pid_file(path);
+}
+
+static void test_missing_export(void **state)
+{
+	char directory[] = "/tmp/tcmu-nbd-test-XXXXXX", config[256];
+	pid_t server;
+
+	(void)state;
+	assert_non_null(mkdtemp(directory));
+	server = start_nbdkit(directory, "--filter=exportname memory 1M exportname=good "
+					 "exportname-strict=true");
+	snprintf(config, sizeof(config), "nbd+unix:///bad?socket=%s/sock", directory);
+	expect_refused(config, "cannot connect to the NBD server at");
+	snprintf(config, sizeof(config), "nbd+unix:///good?socket=%s/sock", directory);
+	expect_accepted(config);
+	kill(server, SIGTERM);
+	snprintf(config, sizeof(config), "rm -rf %s", directory);
+	assert_int_equal(system(config), 0);
+}
+
+static void test_io(void **state)
+{
+	struct tcmu_device dev = new_device("exec:nbdkit memory 16M", 16 * MIB);
+	static char data[256 * 1024], back[256 * 1024];
+
+	(void)state;
+	assert_int_equal(handler->open(&dev), 0);
+	assert_non_null(strstr(log_text, "connected to the server started by 'exec:nbdkit memory 16M'"));
+	assert_true(dev.unmap_supported);
+	fill(data, sizeof(data), 1);
+	assert_int_equal(transfer(&dev, true, MIB, data, sizeof(data), 0), 0);
+	assert_int_equal(transfer(&dev, false, MIB, back, sizeof(back), 0), 0);
+	assert_memory_equal(data, back, sizeof(data));
+	/* The last block of the device. */
+	fill(data, 4096, 2);
+	assert_int_equal(transfer(&dev, true, 16 * MIB - 4096, data, 4096, TCMU_WRITE_FUA), 0);
+	assert_int_equal(transfer(&dev, false, 16 * MIB - 4096, back, 4096, 0), 0);
+	assert_memory_equal(data, back, 4096);
+	/* Without a write cache every write is durable. */
+	dev.write_cache = false;
+	fill(data, sizeof(data), 3);
+	assert_int_equal(transfer(&dev, true, 0, data, sizeof(data), 0), 0);
+	dev.write_cache = true;
+	assert_int_equal(flush(&dev), 0);
+	assert_int_equal(unmap(&dev, 64 * 1024, 64 * 1024), 0);
+	assert_int_equal(transfer(&dev, false, 0, back, sizeof(back), 0), 0);
+	assert_memory_equal(back, data, 64 * 1024);
+	for (size_t i = 64 * 1024; i < 128 * 1024; i++)
+		assert_int_equal(back[i], 0);
+	assert_memory_equal(back + 128 * 1024, data + 128 * 1024, sizeof(data) - 128 * 1024);
+	/* Many commands in flight at once. */
+	{
+		struct tcmu_request requests[32] = { { 0 } };
+		struct iovec iov[32];
+
+		for (int i = 0; i < 32; i++) {
+			iov[i] = (struct iovec){ .iov_base = data + i * 4096, .iov_len = 4096 };
+			assert_int_equal(handler->write(&dev, &requests[i], &iov[i], 1,
+							2 * MIB + (uint64_t)i * 4096, 4096, 0), 0);
+		}
+		for (int i = 0; i < 32; i++)
+			assert_int_equal(wait_request(&dev, &requests[i], 0), 0);
+		assert_int_equal(transfer(&dev, false, 2 * MIB, back, 32 * 4096, 0), 0);
+		assert_memory_equal(back, data, 32 * 4096);
+	}
+	close_device(&dev);
+}
+
+/* The core starts a command's next step from the completion of the previous one. */
+static void test_next_step_from_completion(void **state)
+{
+	struct tcmu_device dev = new_device("exec:nbdkit memory 16M", 16 * MIB);
+	static char data[4096], back[4096];
+	struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
+	struct tcmu_request second = { 0 };
+	struct tcmu_request first = { .next_dev = &dev, .next = &second, .next_iov = &iov };
+	struct iovec first_iov = { .iov_base = back, .iov_len = sizeof(back) };
+
+	(void)state;
+	assert_int_equal(handler->open(&dev), 0);
+	fill(data, sizeof(data), 4);
+	assert_int_equal(wait_request(&dev, &first, handler->read(&dev, &first, &first_iov, 1, 0,
+								  sizeof(back))), 0);
+	assert_int_equal(wait_request(&dev, &second, 0), 0);
+	assert_int_equal(transfer(&dev, false, 0, back, sizeof(back), 0), 0);
+	assert_memory_equal(back, data, sizeof(data));
+	close_device(&dev);
+}
+
+/*
+ * A server without FUA (an nbdkit sh plugin that says so and logs the
+ * methods called): a durable write is followed by a flush.
+ */
+static void test_flush_after_write(void **state)
+{
+	char directory[] = "/tmp/tcmu-nbd-test-XXXXXX", config[256], path[160], calls[4096];
+	static char data[4096];
+	struct tcmu_device dev;
+	FILE *file;
+	size_t length;
+
+	(void)state;
+	assert_non_null(mkdtemp(directory));
+	snprintf(path, sizeof(path), "%s/plugin.sh", directory);
+	file = fopen(path, "w");
+	assert_non_null(file);
+	fprintf(file, "#!/bin/sh\necho \"$1\" >> %s/calls\n"
+		"case \"$1\" in\n"
+		"get_size) echo 16777216 ;;\n"
+		"can_write|can_flush) exit 0 ;;\n"
+		"can_fua) echo none ;;\n"
+		"pread) dd if=/dev/zero count=$3 iflag=count_bytes status=none ;;\n"
+		"pwrite) cat > /dev/null ;;\n"
+		"flush) exit 0 ;;\n"
+		"*) exit 2 ;;\n"
+		"esac\n", directory);
+	fclose(file);
+	assert_int_equal(chmod(path, 0700), 0);
+	snprintf(config, sizeof(config), "exec:nbdkit sh %s", path);
+	dev = new_device(config, 16 * MIB);
+	assert_int_equal(handler->open(&dev), 0);
+	assert_non_null(strstr(log_text, "FUA no"));
+	snprintf(path, sizeof(path), "%s/calls", directory);
+	unlink(path);
+	assert_int_equal(transfer(&dev, true, 0, data, sizeof(data), TCMU_WRITE_FUA), 0);
+	file = fopen(path, "r");
+	assert_non_null(file);
+	length = fread(calls, 1, sizeof(calls) - 1, file);
+	calls[length] = '\0';
+	fclose(file);
+	assert_non_null(strstr(calls, "pwrite\nflush\n"));
+	close_device(&dev);
+	snprintf(config, sizeof(config), "rm -rf %s", directory);
+	assert_int_equal(system(config), 0);
+}
+
+static void test_export_too_small(void **state)
+{
+	struct tcmu_device dev = new_device("exec:nbdkit memory 16M", 32 * MIB);
+
+	(void)state;
+	assert_int_equal(handler->open(&dev), -ENOSPC);
+	assert_non_null(strstr(log_text, "holds 16777216 bytes, less than the device's 33554432 bytes"));
+}
+
+static void test_read_only_export(void **state)
+{
+	struct tcmu_device dev = new_device("exec:nbdkit -r memory 16M", 16 * MIB);
+	static char data[4096];
+
+	(void)state;
+	assert_int_equal(handler->open(&dev), 0);
+	assert_non_null(strstr(log_text, "read-only"));
+	assert_false(dev.unmap_supported);
+	assert_int_equal(transfer(&dev, false, 0, data, sizeof(data), 0), 0);
+	assert_int_equal(transfer(&dev, true, 0, data, sizeof(data), 0), -EROFS);
+	assert_int_equal(unmap(&dev, 0, 4096), -EROFS);
+	assert_int_equal(flush(&dev), 0);
+	close_device(&dev);
+}
+
+/* Each error the server answers with, and what the initiator gets for it. */
+static void test_server_errors(void **state)
+{
+	static const struct {
+		const char *error;
+		int result;
+	} cases[] = {
+		{ "EIO", -EIO }, { "ENOSPC", -ENOSPC }, { "EPERM", -EROFS }, { "EINVAL", -EIO },
+	};
+	static char data[4096];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char config[256];
+		struct tcmu_device dev;
+
+		snprintf(config, sizeof(config), "exec:nbdkit --filter=error memory 16M error=%s "
+			 "error-pwrite-rate=100%%25", cases[i].error);
+		dev = new_device(config, 16 * MIB);
+		assert_int_equal(handler->open(&dev), 0);
+		assert_int_equal(transfer(&dev, false, 0, data, sizeof(data), 0), 0);
+		assert_int_equal(transfer(&dev, true, 0, data, sizeof(data), 0), cases[i].result);
+		close_device(&dev);
+	}
+}
+
+static void test_reconnect_after_server_death(void **state)
+{
+	char directory[] = "/tmp/tcmu-nbd-test-XXXXXX", config[256], path[160];
+	struct tcmu_device dev;
+	static char data[4096];
+	int64_t deadline;
+	pid_t pid;
+	int result;
+
+	(void)state;
+	assert_non_null(mkdtemp(directory));
+	snprintf(config, sizeof(config), "exec:nbdkit -P %s/pid memory 16M", directory);
+	snprintf(path, sizeof(path), "%s/pid", directory);
+	dev = new_device(config, 16 * MIB);
+	assert_int_equal(handler->open(&dev), 0);
+	assert_int_equal(transfer(&dev, true, 0, data, sizeof(data), 0), 0);
+	pid = read_pid_file(path);
+	unlink(path);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+
+	/* Retried (BUSY) while the server is away, then served again. */
+	deadline = now_ms() + 10000;
+	assert_int_equal(transfer(&dev, false, 0, data, sizeof(data), 0), -EAGAIN);
+	do {
+		assert_true(now_ms() < deadline);
+		loop_once(&dev);
+		result = transfer(&dev, false, 0, data, sizeof(data), 0);
+	} while (result == -EAGAIN);
+	assert_int_equal(result, 0);
+	assert_int_equal(transfer(&dev, true, 0, data, sizeof(data), TCMU_WRITE_FUA), 0);
+	/* A new server, and each transition logged once. */
+	read_pid_file(path);
+	assert_non_null(strstr(log_text, "state: reconnecting: connection to the server started by"));
+	assert_null(strstr(strstr(log_text, "state: reconnecting") + 1, "state: reconnecting"));
+	assert_non_null(strstr(log_text, "state: open"));
+	assert_non_null(strstr(log_text, "reconnected to"));
+	close_device(&dev);
+	snprintf(config, sizeof(config), "rm -rf %s", directory);
+	assert_int_equal(system(config), 0);
+}
+
+int main(void)
+{
+	const struct tcmu_handler *(*init)(void);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_grammar_refusals, setup),
+		cmocka_unit_test_setup(test_exec_has_no_shell, setup),
+		cmocka_unit_test_setup(test_unreachable_servers, setup),
+		cmocka_unit_test_setup(test_missing_export, setup),
+		cmocka_unit_test_setup(test_io, setup),
+		cmocka_unit_test_setup(test_next_step_from_completion, setup),
+		cmocka_unit_test_setup(test_flush_after_write, setup),
+		cmocka_unit_test_setup(test_export_too_small, setup),
+		cmocka_unit_test_setup(test_read_only_export, setup),
+		cmocka_unit_test_setup(test_server_errors, setup),
+		cmocka_unit_test_setup(test_reconnect_after_server_death, setup),
+	};
+
+	/* A dying server must not kill the test through a write to its socket. */
+	signal(SIGPIPE, SIG_IGN);
+	handler_handle = dlopen(HANDLER_NBD_PATH, RTLD_NOW | RTLD_LOCAL);
+	if (!handler_handle) {
+		fprintf(stderr, "dlopen %s: %s\n", HANDLER_NBD_PATH, dlerror());
+		return 1;
+	}
+	*(void **)&init = dlsym(handler_handle, "handler_init");
+	handler = init();
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
