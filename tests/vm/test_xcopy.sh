@@ -127,7 +127,7 @@ cmp <(read_disk "$dest_disk" 8 4) <(head -c 4M /dev/zero) ||
 head -c 16M /dev/urandom > /var/tmp/xcopy-slow
 slow_loop=$(losetup --find --show /var/tmp/xcopy-slow)
 cleanup_fn losetup -d "$slow_loop"
-dmsetup create xcopy_slow --table "0 32768 delay $slow_loop 0 200"
+dmsetup create xcopy_slow --table "0 32768 delay $slow_loop 0 1000"
 cleanup_fn dmsetup remove xcopy_slow
 # Without udev, dmsetup may leave the /dev/mapper node to us.
 dmsetup mknodes xcopy_slow
@@ -146,7 +146,8 @@ printf 'log_level = 4\nxcopy_group = xfrom xto\n' > "$config.new"
 mv "$config.new" "$config"
 wait_for 10 "the daemon to apply the xfrom/xto group" \
 	grep -q 'EXTENDED COPY allowed between the devices of xcopy_group 1: xfrom xto' "$DAEMON_LOG"
-# 16 MiB in chunks of 256 KiB, each read waiting 200 ms: 13 s at least.
+# 16 MiB in chunks of 256 KiB, each read waiting 1 s: a minute at least, more
+# than a loaded host needs to remove the destination.
 sg_xcopy --on_src if="$from_sg" of="$to_sg" bs=512 count=32768 > /tmp/xcopy-removed.out 2>&1 &
 copy_pid=$!
 copy_started() {

@@ -28,13 +28,13 @@ mkdir -p "$config_dir"
 printf 'log_level = 4\nxcopy_group = xa xb xc\n' > "$config"
 start_daemon --config "$config"
 
-# xa receives the copies; xb, a file on a device that reads slowly (200 ms
-# per request), and xc are the copy targets. 16 MiB from xb take 64 chunks.
+# xa receives the copies; xb, a file on a device that reads slowly (a second
+# per request), and xc are the copy targets. 8 MiB from xb take 32 chunks.
 size=$((16 * 1048576))
 head -c "$size" /dev/urandom > /var/tmp/xcopy-errors-slow
 slow_loop=$(losetup --find --show /var/tmp/xcopy-errors-slow)
 cleanup_fn losetup -d "$slow_loop"
-dmsetup create xcopy_errors_slow --table "0 32768 delay $slow_loop 0 200"
+dmsetup create xcopy_errors_slow --table "0 32768 delay $slow_loop 0 1000"
 cleanup_fn dmsetup remove xcopy_errors_slow
 # Without udev, dmsetup may leave the /dev/mapper node to us.
 dmsetup mknodes xcopy_errors_slow
@@ -195,11 +195,11 @@ expect_stopped() {
 		fail "$1: sense '${sense[*]}', expected COPY ABORTED $2/$3 in segment 0, VALID"
 	[ "${sense[*]:15:3}" = "$4" ] || fail "$1: sense-key specific '${sense[*]:15:3}', not '$4'"
 	residual=$((16#${sense[3]}${sense[4]}${sense[5]}${sense[6]}))
-	[ "$residual" -gt 0 ] && [ "$residual" -lt 32768 ] ||
-		fail "$1: residual $residual of a 32768-block segment"
+	[ "$residual" -gt 0 ] && [ "$residual" -lt 16384 ] ||
+		fail "$1: residual $residual of a 16384-block segment"
 }
 
-# copy_from_xb: starts the 16 MiB copy from xb to xc, received by xa, in
+# copy_from_xb: starts the 8 MiB copy from xb to xc, received by xa, in
 # the background (COPY_PID), and returns once it has read from xb. The copy
 # occupies the ring worker of xa and xc meanwhile, so its progress is seen
 # in the slow device's statistics, not by reading xc.
@@ -217,12 +217,12 @@ copy_from_xb() {
 	reads=$(slow_reads)
 	(
 		xcopy "$a_sg" "$(header 96 28)$(cscd "$a_id")$(cscd "$b_id")$(cscd "$c_id")$(
-			segment 1 2 32768 0 0)"
+			segment 1 2 16384 0 0)"
 		echo "$SENSE" > /tmp/xcopy-mid.sense
 	) &
 	COPY_PID=$!
 	wait_for 60 "the copy to read xb" slow_reads_above "$reads"
-	# A chunk takes 200 ms, and all of them 13 s: this is mid-copy.
+	# A chunk takes a second, and all of them half a minute: this is mid-copy.
 	sleep 2
 	kill -0 "$COPY_PID" 2>/dev/null || fail "the copy from xb ended before it was stopped"
 }
@@ -235,10 +235,10 @@ wait "$COPY_PID" || fail "the copy from a unit stopped mid-copy did not report"
 expect_stopped "a source stopped mid-copy" 0d 02 "af 00 04"
 sg_start --start "$b_sg" || fail "START STOP UNIT (start) on $b_sg failed"
 
-# ---- mid-copy: xc shrinks to 8 MiB. The next chunk finds the segment past
+# ---- mid-copy: xc shrinks to 4 MiB. The next chunk finds the segment past
 # xc's end: no additional sense, the pointer at the DESTINATION LBA (byte 20).
 copy_from_xb
-echo 8388608 > "$c_backstore/attrib/dev_size" || fail "shrinking xc refused"
+echo 4194304 > "$c_backstore/attrib/dev_size" || fail "shrinking xc refused"
 wait "$COPY_PID" || fail "the copy to a device shrunk mid-copy did not report"
 expect_stopped "a destination shrunk mid-copy" 00 00 "af 00 14"
 echo "$size" > "$c_backstore/attrib/dev_size" || fail "growing xc back refused"
