@@ -351,7 +351,8 @@ static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
 	if (dev->worker) {
 		unsigned int in_flight;
 
-		worker_stop_ring(dev);
+		if (worker_stop_ring(dev) < 0)
+			goto left_to_worker;
 		in_flight = ring_in_flight(&dev->ring);
 		if (in_flight)
 			tcmu_dev_info(dev, "waiting for %u command(s) in flight", in_flight);
@@ -372,8 +373,13 @@ static void device_release(struct tcmu_device *dev, bool removed_by_kernel)
 		if (worker_release_when_drained(dev, device_close_and_free))
 			return;
 	}
-	worker_remove_device(dev);
+	if (worker_remove_device(dev) < 0)
+		goto left_to_worker;
 	device_close_and_free(dev);
+	return;
+
+left_to_worker:
+	tcmu_dev_err(dev, "left open and allocated: its ring worker may still use it");
 }
 
 void device_detach(struct tcmu_device *dev)

@@ -372,12 +372,12 @@ unsigned int workers_count(void);
  * goes on serving the handler's watched fds, through which requests in
  * flight complete.
  */
-void worker_stop_ring(struct tcmu_device *dev);
+int worker_stop_ring(struct tcmu_device *dev);
 /*
  * Ends the watches and returns when the worker no longer touches the
  * device. Also frees the watches of a device that was never served.
  */
-void worker_remove_device(struct tcmu_device *dev);
+int worker_remove_device(struct tcmu_device *dev);
 typedef void (*worker_function_fn)(struct tcmu_device *dev, void *argument);
 /*
  * Runs function on the thread that serves dev's ring, between two batches
@@ -385,6 +385,13 @@ typedef void (*worker_function_fn)(struct tcmu_device *dev, void *argument);
  * returns when it returned. 0 or -errno (then it did not run).
  */
 int worker_run(struct tcmu_device *dev, worker_function_fn function, void *argument);
+/*
+ * The calls above wait 5 s at most for the worker to take the request (a
+ * handler call that does not return can hold it), then return -ETIMEDOUT:
+ * an add or a function did not happen; a ring stop or a removal happens
+ * later, so the device must stay allocated. Otherwise 0 (or the add's or
+ * function's -errno).
+ */
 /*
  * For a device whose commands outlive its detach (after worker_stop_ring):
  * once the last completes, the worker ends the device's watches, forgets

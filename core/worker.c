@@ -27,6 +27,13 @@
  * online CPU polling is off: the submitter could not run while we spin.
  * While handler fds are watched, the window also ends when the epoll set
  * has an event, so their completions are not held back by it.
+ *
+ * Long commands give way between their ops (worker_task.c): while tasks
+ * are queued the worker neither polls nor sleeps. The main thread waits
+ * CONTROL_TIMEOUT_MS at most for the worker to take a control request (a
+ * handler call that does not return can hold it): an add or a function
+ * not taken by then is withdrawn; stopping a ring or removing a device
+ * stays posted and happens later, and the device must stay allocated.
  */
 #include <errno.h>
 #include <poll.h>
@@ -39,12 +46,14 @@
 #include <unistd.h>
 
 #include "tcmu_internal.h"
+#include "worker_task.h"
 
 #define EVENTS_PER_WAIT 64
 /* First window when polling starts to pay; it doubles from there. */
 #define POLL_START_NS 10000ULL
 /* How soon a ring that stopped for want of memory is served again. */
 #define STARVED_RETRY_MS 1
+#define CONTROL_TIMEOUT_MS 5000
 
 enum worker_request_kind { WORKER_ADD, WORKER_STOP_RING, WORKER_REMOVE, WORKER_RUN, WORKER_STOP };
 
@@ -64,7 +73,9 @@ struct ring_worker {
 	worker_function_fn request_function;	/* WORKER_RUN */
 	void *request_argument;
 	int request_result;
-	bool request_done;
+	bool request_taken;		/* the worker runs it now */
+	bool request_done;		/* answered, withdrawn, or none posted */
+	unsigned int index;		/* for log lines */
 
 	/* Owned by the worker thread: the devices it serves, for polling. */
 	struct tcmu_device **devices;
@@ -265,10 +276,11 @@ static bool worker_handle_control(struct ring_worker *worker)
 	worker_run_releases(worker);
 
 	pthread_mutex_lock(&worker->lock);
-	if (worker->request_done) {
+	if (worker->request_done || worker->request_taken) {
 		pthread_mutex_unlock(&worker->lock);
 		return true;
 	}
+	worker->request_taken = true;
 	dev = worker->request_device;
 	request = worker->request;
 	switch (request) {
@@ -383,9 +395,9 @@ static void *worker_main(void *argument)
 	bool starved = false;
 
 	worker->watches.owner = pthread_self();
-
+	worker_tasks_adopt();
 	for (;;) {
-		bool control = false, polled = false;
+		bool control = false, polled = false, busy = worker_tasks_pending();
 		uint64_t sleep_start = 0;
 		int count, i;
 
@@ -397,19 +409,19 @@ static void *worker_main(void *argument)
 		 * collects control requests and the events of that work, without
 		 * sleeping, so a busy ring cannot starve the control channel.
 		 */
-		if (worker->poll_ns > 0 && worker->devices_served > 0)
+		if (!busy && worker->poll_ns > 0 && worker->devices_served > 0)
 			polled = worker_poll(worker);
 		if (!polled)
 			sleep_start = monotonic_ns();
 		count = epoll_wait(worker->watches.epoll_fd, events, EVENTS_PER_WAIT,
-				   polled ? 0 : starved ? STARVED_RETRY_MS : -1);
+				   polled || busy ? 0 : starved ? STARVED_RETRY_MS : -1);
 		if (count < 0) {
 			if (errno == EINTR)
 				continue;
 			tcmu_crit("worker epoll_wait: %m");
 			return NULL;
 		}
-		if (!polled && !starved && __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED) > 0)
+		if (!polled && !starved && !busy && __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED) > 0)
 			worker_adapt_poll(worker, monotonic_ns() - sleep_start);
 		for (i = 0; i < count; i++) {
 			struct worker_watch *watch = events[i].data.ptr;
@@ -433,6 +445,7 @@ static void *worker_main(void *argument)
 			return NULL;
 		starved = worker_retry_starved(worker);
 		watch_set_free_retired(&worker->watches);
+		worker_tasks_run();
 	}
 }
 
@@ -446,33 +459,59 @@ unsigned int workers_get_poll_limit(void)
 	return (unsigned int)(__atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED) / 1000);
 }
 
+/* With worker->lock held: false when the request is still pending at the deadline. */
+static bool worker_wait_done(struct ring_worker *worker, const struct timespec *deadline)
+{
+	int ret = 0;
+
+	while (!worker->request_done && ret == 0)
+		ret = deadline ? pthread_cond_timedwait(&worker->done_cond, &worker->lock, deadline)
+			       : pthread_cond_wait(&worker->done_cond, &worker->lock);
+	return worker->request_done;
+}
+
+/* -ETIMEDOUT when the worker did not take the request in time (see the top). */
 static int worker_call(struct ring_worker *worker, enum worker_request_kind request,
 		       struct tcmu_device *dev, worker_function_fn function, void *argument)
 {
+	struct timespec deadline, *limit = request == WORKER_STOP ? NULL : &deadline;
 	uint64_t one = 1;
-	int result;
+	int result = -ETIMEDOUT;
 
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += CONTROL_TIMEOUT_MS / 1000;
 	pthread_mutex_lock(&worker->control_serial);
 	pthread_mutex_lock(&worker->lock);
+	/* A request given up on earlier may still be pending. */
+	if (!worker_wait_done(worker, limit))
+		goto out;
 	worker->request = request;
 	worker->request_device = dev;
 	worker->request_function = function;
 	worker->request_argument = argument;
+	worker->request_taken = false;
 	worker->request_done = false;
-	pthread_mutex_unlock(&worker->lock);
 	__atomic_store_n(&worker->request_posted, true, __ATOMIC_RELAXED);
-
 	if (write(worker->control_fd, &one, sizeof(one)) != sizeof(one)) {
 		result = -errno;
-		pthread_mutex_unlock(&worker->control_serial);
-		return result;
+		worker->request_done = true;
+		goto out;
 	}
-	pthread_mutex_lock(&worker->lock);
-	while (!worker->request_done)
-		pthread_cond_wait(&worker->done_cond, &worker->lock);
-	result = worker->request_result;
+	if (!worker_wait_done(worker, limit)) {
+		/* Taken: a function runs now and uses what the caller owns. */
+		if (worker->request_taken)
+			worker_wait_done(worker, NULL);
+		else if (request == WORKER_ADD || request == WORKER_RUN)
+			worker->request_done = true;	/* withdrawn */
+	}
+	if (worker->request_done && worker->request_taken)
+		result = worker->request_result;
+out:
 	pthread_mutex_unlock(&worker->lock);
 	pthread_mutex_unlock(&worker->control_serial);
+	if (result == -ETIMEDOUT)
+		tcmu_dev_err(dev, "ring worker %u has not answered for %d s (a handler call that "
+			     "does not return?)", worker->index, CONTROL_TIMEOUT_MS / 1000);
 	return result;
 }
 
@@ -498,21 +537,25 @@ int worker_add_device(struct tcmu_device *dev)
 		return ret;
 	}
 	__atomic_add_fetch(&chosen->device_count, 1, __ATOMIC_RELAXED);
+	tcmu_dev_dbg(dev, "served by ring worker %u", chosen->index);
 	return 0;
 }
 
-void worker_stop_ring(struct tcmu_device *dev)
+int worker_stop_ring(struct tcmu_device *dev)
 {
 	int ret;
 
 	if (!dev->worker)
-		return;
+		return 0;
 	ret = worker_call(dev->worker, WORKER_STOP_RING, dev, NULL, NULL);
+	if (ret == -ETIMEDOUT)
+		return ret;
 	if (ret < 0)
 		tcmu_dev_err(dev, "stop serving the ring: %s", strerror(-ret));
+	return 0;
 }
 
-void worker_remove_device(struct tcmu_device *dev)
+int worker_remove_device(struct tcmu_device *dev)
 {
 	struct ring_worker *worker = dev->worker;
 	int ret;
@@ -520,13 +563,16 @@ void worker_remove_device(struct tcmu_device *dev)
 	if (!worker) {
 		/* Never served: the watches asked for in open() are only a list. */
 		watch_list_free(dev);
-		return;
+		return 0;
 	}
 	ret = worker_call(worker, WORKER_REMOVE, dev, NULL, NULL);
+	if (ret == -ETIMEDOUT)
+		return ret;
 	if (ret < 0)
 		tcmu_dev_err(dev, "stop serving: %s", strerror(-ret));
 	__atomic_sub_fetch(&worker->device_count, 1, __ATOMIC_RELAXED);
 	dev->worker = NULL;
+	return 0;
 }
 
 int worker_run(struct tcmu_device *dev, worker_function_fn function, void *argument)
@@ -542,13 +588,17 @@ int worker_run(struct tcmu_device *dev, worker_function_fn function, void *argum
 static int worker_init(struct ring_worker *worker)
 {
 	struct epoll_event event = { .events = EPOLLIN, .data.ptr = &worker->control_watch };
+	pthread_condattr_t cond_attributes;
 
 	memset(worker, 0, sizeof(*worker));
 	worker->control_watch.kind = WATCH_CONTROL;
 	worker->watches.epoll_fd = -1;
 	pthread_mutex_init(&worker->lock, NULL);
 	pthread_mutex_init(&worker->control_serial, NULL);
-	pthread_cond_init(&worker->done_cond, NULL);
+	pthread_condattr_init(&cond_attributes);
+	pthread_condattr_setclock(&cond_attributes, CLOCK_MONOTONIC);
+	pthread_cond_init(&worker->done_cond, &cond_attributes);
+	pthread_condattr_destroy(&cond_attributes);
 	worker->request_done = true;
 	worker->watches.epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	worker->control_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -587,6 +637,7 @@ int workers_start(unsigned int count)
 	pthread_sigmask(SIG_BLOCK, &all, &previous);
 	for (i = 0; i < count; i++) {
 		ret = worker_init(&workers[i]);
+		workers[i].index = i;
 		if (ret == 0)
 			ret = -pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
 		if (ret < 0) {

@@ -26,6 +26,7 @@
 
 #include "fake_ring.h"
 #include "tcmu_internal.h"
+#include "worker_task.h"
 
 /* The largest window the daemon allows. */
 #define POLL_LIMIT_US 100000
@@ -301,6 +302,184 @@ static void test_command_left_queued_for_want_of_memory_is_served(void **state)
 			 __atomic_load_n(&fixture->fake.mailbox->cmd_head, __ATOMIC_ACQUIRE));
 }
 
+/*
+ * A long command: one handler op per round of the worker (a task that
+ * queues itself again), each a busy millisecond, as scsi_steps.c runs a
+ * VERIFY of many chunks.
+ */
+#define LONG_COMMAND_ROUNDS 300
+static struct worker_task long_task;
+static struct tcmu_request *long_request;
+static unsigned int long_rounds;
+static unsigned int long_started, long_finished;
+
+static void long_round(struct worker_task *task)
+{
+	uint64_t until = (monotonic_ns() / 1000) + 1000;
+
+	while ((monotonic_ns() / 1000) < until)
+		;
+	if (++long_rounds < LONG_COMMAND_ROUNDS) {
+		assert_true(worker_defer(task));
+		return;
+	}
+	ring_complete_request(long_request, 0, NULL, 0, 0);
+	__atomic_store_n(&long_finished, 1, __ATOMIC_RELEASE);
+}
+
+static void start_long_command(struct tcmu_request *req)
+{
+	long_request = req;
+	long_rounds = 0;
+	long_task.run = long_round;
+	assert_true(worker_defer(&long_task));
+	__atomic_store_n(&long_started, 1, __ATOMIC_RELEASE);
+}
+
+/* A command that holds the worker until released: a handler call that blocks. */
+static bool blocking;
+static unsigned int blocked;
+
+static void block_worker(struct tcmu_request *req)
+{
+	__atomic_store_n(&blocked, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&blocking, __ATOMIC_ACQUIRE))
+		sleep_us(1000);
+	__atomic_store_n(&blocked, 0, __ATOMIC_RELEASE);
+	ring_complete_request(req, 0, NULL, 0, 0);
+}
+
+/* A second device on the fixture's worker. */
+struct second_device {
+	struct fake_ring fake;
+	struct tcmu_device dev;
+	uint16_t next_cmd_id;
+};
+
+static void second_device_create(struct second_device *second)
+{
+	memset(second, 0, sizeof(*second));
+	assert_int_equal(fake_ring_create(&second->fake), 0);
+	second->dev.log_prefix = "test/second";
+	second->dev.uio_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(second->dev.uio_fd >= 0);
+	assert_int_equal(ring_init(&second->dev.ring, &second->dev, second->fake.map,
+				   FAKE_RING_MAP_SIZE, complete_and_count, count_kick), 0);
+}
+
+static void second_device_destroy(struct second_device *second)
+{
+	ring_destroy(&second->dev.ring);
+	close(second->dev.uio_fd);
+	fake_ring_destroy(&second->fake);
+}
+
+static void second_device_command(struct second_device *second)
+{
+	static const uint8_t test_unit_ready[6] = { 0x00 };
+	uint64_t one = 1;
+
+	fake_ring_put_command(&second->fake, second->next_cmd_id++, test_unit_ready,
+			      sizeof(test_unit_ready), 0, 0);
+	assert_int_equal(write(second->dev.uio_fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* The fixture's device runs dispatch in place of the counting one. */
+static void redirect_dispatch(struct worker_fixture *fixture, ring_dispatch_fn dispatch)
+{
+	worker_remove_device(&fixture->dev);
+	fixture->dev.ring.dispatch = dispatch;
+	assert_int_equal(worker_add_device(&fixture->dev), 0);
+}
+
+/*
+ * While a long command runs round after round, the worker still adds a
+ * device and serves that device's commands: each waits for one round, not
+ * for the whole command (300 ms at least).
+ */
+static void test_long_command_gives_way(void **state)
+{
+	struct worker_fixture *fixture = *state;
+	struct second_device second;
+	uint64_t start;
+
+	second_device_create(&second);
+	__atomic_store_n(&long_started, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&long_finished, 0, __ATOMIC_RELAXED);
+	redirect_dispatch(fixture, start_long_command);
+	queue_command(fixture);
+	signal_device(fixture);
+	assert_true(wait_counter(&long_started, 1, SERVED_DEADLINE_MS));
+
+	start = (monotonic_ns() / 1000);
+	assert_int_equal(worker_add_device(&second.dev), 0);
+	second_device_command(&second);
+	assert_true(wait_counter(&dispatched, 1, SERVED_DEADLINE_MS));
+	assert_false(__atomic_load_n(&long_finished, __ATOMIC_ACQUIRE));
+	assert_in_range((monotonic_ns() / 1000) - start, 0, LONG_COMMAND_ROUNDS * 1000 / 2);
+
+	assert_true(wait_counter(&long_finished, 1, SERVED_DEADLINE_MS));
+	assert_int_equal(long_rounds, LONG_COMMAND_ROUNDS);
+	assert_int_equal(worker_remove_device(&second.dev), 0);
+	second_device_destroy(&second);
+}
+
+/*
+ * A worker held by a handler call that does not return: adding a device
+ * gives up after the control timeout, and the add is withdrawn (the device
+ * may be freed: the worker never takes it). A removal gives up too, and
+ * the worker does it once it is free again; later requests work.
+ */
+static void test_control_request_times_out(void **state)
+{
+	struct worker_fixture *fixture = *state;
+	struct second_device second;
+	uint64_t start;
+
+	second_device_create(&second);
+	redirect_dispatch(fixture, block_worker);
+	__atomic_store_n(&blocking, true, __ATOMIC_RELEASE);
+	queue_command(fixture);
+	signal_device(fixture);
+	assert_true(wait_counter(&blocked, 1, SERVED_DEADLINE_MS));
+
+	start = (monotonic_ns() / 1000);
+	assert_int_equal(worker_add_device(&second.dev), -ETIMEDOUT);
+	assert_in_range((monotonic_ns() / 1000) - start, 4000000, 30000000);
+	__atomic_store_n(&blocking, false, __ATOMIC_RELEASE);
+	second_device_command(&second);
+	sleep_us(NOT_SERVED_WAIT_MS * 1000);
+	assert_int_equal(dispatched_now(), 0);
+
+	/* Held again: the removal times out, and the device must stay. */
+	__atomic_store_n(&blocking, true, __ATOMIC_RELEASE);
+	queue_command(fixture);
+	signal_device(fixture);
+	assert_true(wait_counter(&blocked, 1, SERVED_DEADLINE_MS));
+	assert_int_equal(worker_remove_device(&fixture->dev), -ETIMEDOUT);
+	assert_ptr_not_equal(fixture->dev.worker, NULL);
+	__atomic_store_n(&blocking, false, __ATOMIC_RELEASE);
+
+	/*
+	 * The worker removed it on its own: the next request finds the slot
+	 * free, and the fixture's device is served no more. The second
+	 * device's command queued while its add was withdrawn is served once
+	 * it is added for good.
+	 */
+	assert_int_equal(worker_add_device(&second.dev), 0);
+	queue_command(fixture);
+	signal_device(fixture);
+	assert_true(wait_counter(&dispatched, 1, SERVED_DEADLINE_MS));
+	second_device_command(&second);
+	assert_true(wait_counter(&dispatched, 2, SERVED_DEADLINE_MS));
+	sleep_us(NOT_SERVED_WAIT_MS * 1000);
+	assert_int_equal(dispatched_now(), 2);
+	assert_int_equal(__atomic_load_n(&blocked, __ATOMIC_ACQUIRE), 0);
+	fixture->attached = false;
+	assert_int_equal(worker_remove_device(&second.dev), 0);
+	second_device_destroy(&second);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -312,6 +491,10 @@ int main(void)
 						setup_polling_on, teardown),
 		cmocka_unit_test_setup_teardown(test_command_left_queued_for_want_of_memory_is_served,
 						setup_polling_off, teardown),
+		cmocka_unit_test_setup_teardown(test_long_command_gives_way, setup_polling_off,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_control_request_times_out, setup_polling_off,
+						teardown),
 	};
 
 	log_set_level(TCMU_LOG_CRIT);
