@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "worker_task.h"
+
 struct tcmu_device;
 struct tcmu_request;
 
@@ -347,6 +349,8 @@ void scsi_gate_leave(struct tcmu_device *dev, bool exclusive);
  */
 struct scsi_steps {
 	struct tcmu_request *req;
+	/* The next op, queued on the ring worker between ops. */
+	struct worker_task resume;
 	int (*issue)(struct scsi_steps *steps);
 	bool (*completed)(struct scsi_steps *steps, int result);
 	void (*done)(struct scsi_steps *steps);
@@ -384,8 +388,13 @@ void scsi_naa_designator(const struct tcmu_device *dev, uint8_t designator[16]);
 	(16 + 32 * SCSI_COPY_MAX_CSCD_DESCRIPTORS + 28 * SCSI_COPY_MAX_SEGMENT_DESCRIPTORS)
 #define SCSI_COPY_SEGMENT_BLOCK_TO_BLOCK	0x02
 #define SCSI_COPY_CSCD_IDENTIFICATION		0xe4
-/* Bytes one segment may copy: its block count is 16 bits. */
-#define SCSI_COPY_MAX_SEGMENT_BYTES(block_size)	(0xffffu * (block_size))
+/*
+ * Bytes one segment may copy: 8 MiB, or fewer when the 16-bit block count
+ * cannot say that many. With 64 segments one command moves at most 512
+ * MiB, as much as the largest READ does over the default ring.
+ */
+#define SCSI_COPY_MAX_SEGMENT_BYTES(block_size) \
+	((block_size) * 0xffffu < (8u << 20) ? (block_size) * 0xffffu : (8u << 20))
 void scsi_extended_copy(struct tcmu_request *req);
 void scsi_receive_copy_results(struct tcmu_request *req);
 /* scsi_mode.c */

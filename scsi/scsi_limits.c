@@ -38,9 +38,12 @@ bool scsi_has_unmap(const struct tcmu_device *dev)
 /*
  * What one command may ask of the handler, in bytes. Unmap stays at 1M
  * blocks of 512 bytes: hosts take larger explicit limits for garbage.
+ * WRITE SAME writes all of it when it cannot deallocate: 128 MiB keeps
+ * that within seconds even on a slow medium, far from the initiator's
+ * command timeout (Linux sd splits write-zeroes at this length).
  */
 #define MAX_UNMAP_BYTES		(1ull << 29)
-#define MAX_WRITE_SAME_BYTES	(1ull << 30)
+#define MAX_WRITE_SAME_BYTES	(1ull << 27)
 
 uint32_t scsi_max_compare_and_write_blocks(const struct tcmu_device *dev)
 {

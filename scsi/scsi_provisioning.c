@@ -10,7 +10,10 @@
 
 #include "tcmu_internal.h"
 
-/* WRITE SAME writes through a buffer of at most this many bytes. */
+/*
+ * WRITE SAME writes through a buffer of at most this many bytes; with the
+ * write cache off, one flush after the last chunk makes them all durable.
+ */
 #define WRITE_SAME_CHUNK_BYTES (1u << 20)
 /* GET LBA STATUS answers with at most this many descriptors. */
 #define LBA_STATUS_MAX_DESCRIPTORS 64
@@ -25,7 +28,8 @@ struct write_same_job {
 	uint64_t chunk_blocks;
 	uint64_t writing_blocks;
 	bool deallocate;
-	uint32_t write_flags;
+	bool flush;		/* write-through: one flush at the end, not per chunk */
+	bool flushed;
 	struct iovec iov;
 	uint8_t buffer[];
 };
@@ -37,8 +41,13 @@ static int write_same_issue(struct scsi_steps *steps)
 	struct tcmu_device *dev = req->dev;
 	uint64_t blocks;
 
-	if (job->blocks_done == job->blocks)
-		return 1;
+	if (job->blocks_done == job->blocks) {
+		if (!job->flush || job->flushed)
+			return 1;
+		job->flushed = true;
+		job->writing_blocks = 0;
+		return dev->handler->flush(dev, req);
+	}
 	if (job->deallocate) {
 		job->writing_blocks = job->blocks;
 		return dev->handler->unmap(dev, req, job->lba * dev->block_size,
@@ -52,7 +61,7 @@ static int write_same_issue(struct scsi_steps *steps)
 	job->iov.iov_len = blocks * dev->block_size;
 	return dev->handler->write(dev, req, &job->iov, 1,
 				   (job->lba + job->blocks_done) * dev->block_size,
-				   blocks * dev->block_size, job->write_flags);
+				   blocks * dev->block_size, 0);
 }
 
 static bool write_same_completed(struct scsi_steps *steps, int result)
@@ -132,7 +141,7 @@ void scsi_write_same(struct tcmu_request *req)
 	job->blocks = range.blocks;
 	job->chunk_blocks = chunk_blocks;
 	job->deallocate = deallocate;
-	job->write_flags = scsi_write_flags(req->dev, false);
+	job->flush = scsi_write_flags(req->dev, false) & TCMU_WRITE_FUA;
 	scsi_steps_run(&job->steps);
 	return;
 

@@ -6,7 +6,15 @@
  * later from another thread; a hand-off counter decides which side goes
  * on: whoever arrives second. So the loop never recurses per op and no
  * op result is lost or handled twice.
+ *
+ * On a ring worker the loop gives way after every op: the next op is a
+ * task the worker runs once it has served its other rings and control
+ * requests, so a command of many ops (a VERIFY of the whole medium) delays
+ * them by one op, not by the whole command. Ops completed on a handler's
+ * own thread go on there, as before.
  */
+#include <stddef.h>
+
 #include "tcmu_internal.h"
 
 static void finish(struct scsi_steps *steps)
@@ -22,14 +30,26 @@ static void finish(struct scsi_steps *steps)
 	scsi_finish(req, &outcome, outcome.status == SCSI_STATUS_GOOD ? read_length : 0);
 }
 
+static void loop(struct scsi_steps *steps, bool have_result);
+
+static void resume(struct worker_task *task)
+{
+	loop((struct scsi_steps *)((char *)task - offsetof(struct scsi_steps, resume)), false);
+}
+
 /* have_result: an op completed and steps->result holds its result. */
 static void loop(struct scsi_steps *steps, bool have_result)
 {
 	for (;;) {
 		int result;
 
-		if (have_result && !steps->completed(steps, steps->result))
-			break;
+		if (have_result) {
+			if (!steps->completed(steps, steps->result))
+				break;
+			steps->resume.run = resume;
+			if (worker_defer(&steps->resume))
+				return;
+		}
 		__atomic_store_n(&steps->handoff, 0, __ATOMIC_RELAXED);
 		result = steps->issue(steps);
 		if (result > 0)

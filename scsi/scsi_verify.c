@@ -173,7 +173,13 @@ static void verify_command(struct tcmu_request *req, bool writes)
 		outcome = scsi_lba_out_of_range(range.lba);
 		goto fail;
 	}
-	if ((writes || check == CHECK_ALL) && max_blocks && range.blocks > max_blocks) {
+	/*
+	 * SBC-4 puts VERIFY under MAXIMUM TRANSFER LENGTH whatever BYTCHK
+	 * says: a check of the medium alone moves no data over the ring, but
+	 * reads as much, and the command must end within the initiator's
+	 * timeout.
+	 */
+	if (max_blocks && range.blocks > max_blocks) {
 		outcome = scsi_invalid_cdb_field(range.length_byte, 7);
 		goto fail;
 	}

@@ -38,6 +38,36 @@ void ring_complete_request(struct tcmu_request *req, uint8_t scsi_status,
 	fake.completion = *completion;
 }
 
+bool worker_defer(struct worker_task *task)
+{
+	if (!fake.on_worker)
+		return false;
+	task->next = NULL;
+	if (fake.tasks_tail)
+		fake.tasks_tail->next = task;
+	else
+		fake.tasks_head = task;
+	fake.tasks_tail = task;
+	return true;
+}
+
+unsigned int fake_worker_round(void)
+{
+	struct worker_task *task = fake.tasks_head;
+	unsigned int count = 0;
+
+	fake.tasks_head = NULL;
+	fake.tasks_tail = NULL;
+	while (task) {
+		struct worker_task *next = task->next;
+
+		task->run(task);
+		task = next;
+		count++;
+	}
+	return count;
+}
+
 const struct fake_completion *fake_completion_of(const struct tcmu_request *req)
 {
 	for (unsigned int i = 0; i < fake.completion_count; i++)

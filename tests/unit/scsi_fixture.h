@@ -56,6 +56,11 @@ struct fake {
 
 	struct fake_handler_call calls[64];
 	unsigned int call_count;
+
+	/* Plays a ring worker thread: worker_defer() queues tasks here. */
+	bool on_worker;
+	struct worker_task *tasks_head;
+	struct worker_task *tasks_tail;
 };
 
 extern struct fake fake;
@@ -79,6 +84,11 @@ void fake_release_next(void);
 /* Starts a CDB on a request of the caller's (several may be in flight). */
 void fake_start(struct tcmu_request *req, struct iovec *iov, const uint8_t *cdb,
 		size_t cdb_length, void *buffer, size_t length);
+/*
+ * Runs the tasks worker_defer() queued, as a worker does after serving its
+ * events (those they queue wait for the next round). Returns how many ran.
+ */
+unsigned int fake_worker_round(void);
 /* What the request was completed with; NULL while it is not. */
 const struct fake_completion *fake_completion_of(const struct tcmu_request *req);
 

@@ -375,6 +375,7 @@ static void test_copy_between_devices_out_of_range(void **state)
 	/* The other device has 512 blocks; this one 2048. */
 	const struct segment past_end = { 0, 1, 8, 1000, 508 };
 	const struct segment source_past_end = { 1, 0, 2, 511, 0 };
+	const struct segment too_long = { 0, 1, 16385, 0, 0 };
 	size_t length;
 
 	(void)state;
@@ -389,6 +390,12 @@ static void test_copy_between_devices_out_of_range(void **state)
 	length = two_device_list(list, &source_past_end, 1, BLOCK);
 	extended_copy(list, length);
 	assert_segment_error(SCSI_ASC_NONE, 0, true, 12, 7);
+	assert_int_equal(other.writes + other.reads, 0);
+
+	/* 16385 blocks of 512 bytes: one more than a segment's 8 MiB. */
+	length = two_device_list(list, &too_long, 1, BLOCK);
+	extended_copy(list, length);
+	assert_segment_error(SCSI_ASC_NONE, 0, true, 10, 7);
 	assert_int_equal(other.writes + other.reads, 0);
 }
 
@@ -478,7 +485,7 @@ static void test_receive_copy_results(void **state)
 	assert_int_equal(buffer[4], 0x01);
 	assert_int_equal(scsi_get_be16(buffer + 8), 8);
 	assert_int_equal(scsi_get_be16(buffer + 10), 64);
-	assert_int_equal(scsi_get_be32(buffer + 16), 0xffff * 512);
+	assert_int_equal(scsi_get_be32(buffer + 16), 8 << 20);	/* 8 MiB: less than 0xffff blocks */
 	assert_int_equal(scsi_get_be32(buffer + 20), 0);	/* no inline data */
 	assert_int_equal(buffer[37], 9);			/* 2^9 = 512 */
 	assert_int_equal(buffer[43], 2);

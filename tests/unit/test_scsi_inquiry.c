@@ -196,7 +196,7 @@ static void test_third_party_copy(void **state)
 	descriptor += 8;
 	assert_int_equal(scsi_get_be16(descriptor), 0x8001);
 	assert_int_equal(scsi_get_be16(descriptor + 2), 0x20);
-	assert_int_equal(scsi_get_be32(descriptor + 12), 0xffff * 512);
+	assert_int_equal(scsi_get_be32(descriptor + 12), 8 << 20);	/* 8 MiB: less than 0xffff blocks */
 	assert_int_equal(descriptor[16], 9);
 }
 
@@ -214,6 +214,8 @@ static void test_block_limits(void **state)
 	assert_int_equal(scsi_get_be32(buffer + 8), 128);
 	assert_int_equal(scsi_get_be32(buffer + 20), (1u << 29) / 512);
 	assert_int_equal(scsi_get_be32(buffer + 24), 256);
+	/* MAXIMUM WRITE SAME LENGTH: 128 MiB. */
+	assert_int_equal(scsi_get_be64(buffer + 36), (128u << 20) / 512);
 }
 
 /* With a ring, half its data area bounds a transfer, if above hw_max_sectors. */

@@ -36,11 +36,14 @@ static void test_write_same_pattern(void **state)
 		assert_memory_equal(fake.medium + (10 + i) * BLOCK, block, BLOCK);
 	assert_int_equal(fake.medium[15 * BLOCK], 0);
 
-	/* With the write cache off, GOOD means durable. */
+	/* With the write cache off, GOOD means durable: one flush after the writes. */
 	fake.dev.write_cache = false;
 	EXECUTE(write_same10, block, sizeof(block));
 	assert_good();
-	assert_int_equal(fake.calls[0].flags, TCMU_WRITE_FUA);
+	assert_int_equal(fake.call_count, 2);
+	assert_int_equal(fake.calls[0].op, 'w');
+	assert_int_equal(fake.calls[0].flags, 0);
+	assert_int_equal(fake.calls[1].op, 'f');
 }
 
 static void test_write_same_unmap(void **state)
@@ -356,6 +359,52 @@ static void test_get_lba_status_without_handler_op(void **state)
 	assert_descriptor(buffer + 8, 7, BLOCKS - 7, 0x00);
 }
 
+/*
+ * MAXIMUM WRITE SAME LENGTH (VPD page B0h) is 128 MiB: one block more is
+ * refused before anything is written, on a device large enough for it.
+ */
+static void test_write_same_length_limit(void **state)
+{
+	uint8_t block[BLOCK] = { 0 };
+	const uint32_t limit = (128u << 20) / BLOCK;
+
+	(void)state;
+	fake.dev.size = 1ull << 30;	/* no op reaches the 1 MiB medium */
+	write_same16(0x00, 0, limit + 1, block, sizeof(block));
+	assert_invalid_cdb_field(10, 7);
+	write_same16(0x08, 0, limit + 1, block, sizeof(block));
+	assert_invalid_cdb_field(10, 7);
+	assert_no_handler_call();
+}
+
+/* On a ring worker, the chunks and the final flush each wait for a round. */
+static void test_write_same_gives_way_on_worker(void **state)
+{
+	uint8_t write_same16_cdb[16] = { 0x93, 0x00 };
+	uint8_t block[BLOCK];
+	struct tcmu_request req;
+	struct iovec iov;
+
+	(void)state;
+	memset(block, 0x6b, sizeof(block));
+	fake.dev.write_cache = false;
+	scsi_put_be32(write_same16_cdb + 10, 2048);	/* the whole medium: one 1 MiB chunk */
+	fake.on_worker = true;
+	fake_start(&req, &iov, write_same16_cdb, sizeof(write_same16_cdb), block, sizeof(block));
+	assert_int_equal(fake.call_count, 1);
+	assert_int_equal(fake.calls[0].op, 'w');
+	assert_int_equal(fake.calls[0].flags, 0);
+	assert_null(fake_completion_of(&req));
+	assert_int_equal(fake_worker_round(), 1);
+	assert_int_equal(fake.call_count, 2);
+	assert_int_equal(fake.calls[1].op, 'f');
+	assert_null(fake_completion_of(&req));
+	assert_int_equal(fake_worker_round(), 1);
+	assert_non_null(fake_completion_of(&req));
+	assert_int_equal(fake_completion_of(&req)->status, SCSI_STATUS_GOOD);
+	assert_memory_equal(fake.medium + 2047 * BLOCK, block, BLOCK);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, fake_setup, fake_teardown)
 #define TEST_NO_UNMAP(name) cmocka_unit_test_setup_teardown(name, fake_setup_no_unmap, fake_teardown)
 
@@ -373,6 +422,8 @@ int main(void)
 		TEST(test_unmap_many_descriptors),
 		TEST(test_get_lba_status),
 		TEST(test_get_lba_status_without_handler_op),
+		TEST(test_write_same_length_limit),
+		TEST(test_write_same_gives_way_on_worker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* VERIFY, WRITE AND VERIFY, COMPARE AND WRITE, and the write gate. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scsi_fixture.h"
@@ -286,6 +287,100 @@ static void test_reads_pass_the_gate(void **state)
 	assert_non_null(fake_completion_of(&c));
 }
 
+/*
+ * SBC-4: MAXIMUM TRANSFER LENGTH bounds VERIFY whatever BYTCHK says, so a
+ * check of the medium alone cannot read a whole large LUN in one command.
+ */
+static void test_verify_medium_only_is_limited(void **state)
+{
+	uint8_t verify16[16] = { 0x8f, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 129, 0, 0 };
+	uint8_t verify10[10] = { 0x2f, 0x00, 0, 0, 0, 0, 0, 0, 128, 0 };
+
+	(void)state;
+	EXECUTE(verify16, NULL, 0);
+	assert_invalid_cdb_field(10, 7);
+	assert_no_handler_call();
+	EXECUTE(verify10, NULL, 0);
+	assert_good();
+}
+
+/*
+ * On a ring worker, a VERIFY of several chunks reads one chunk per round
+ * of the worker: it completes only after the last round, and a command
+ * that arrives meanwhile on the same device is answered at once. The
+ * handler completes each read before its call returns; the loop still
+ * issues the next read from the worker's round, not from inside the call.
+ */
+static void test_verify_gives_way_between_chunks(void **state)
+{
+	const uint32_t blocks = 5000;	/* 2048 + 2048 + 904 blocks of 1 MiB chunks */
+	uint8_t verify16[16] = { 0x8f, 0x00 };
+	uint8_t read10[10] = { 0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	struct tcmu_request verify, read;
+	struct iovec verify_iov, read_iov;
+	uint8_t block[BLOCK];
+
+	(void)state;
+	free(fake.medium);
+	fake.medium = calloc(1, (size_t)blocks * BLOCK);
+	assert_non_null(fake.medium);
+	fake.dev.size = (uint64_t)blocks * BLOCK;
+	fake.dev.max_sectors = blocks;
+	scsi_put_be32(verify16 + 10, blocks);
+	fake.on_worker = true;
+
+	fake_start(&verify, &verify_iov, verify16, sizeof(verify16), NULL, 0);
+	assert_int_equal(fake.call_count, 1);
+	assert_null(fake_completion_of(&verify));
+
+	fake_start(&read, &read_iov, read10, sizeof(read10), block, sizeof(block));
+	assert_non_null(fake_completion_of(&read));
+	assert_int_equal(fake.call_count, 2);
+
+	assert_int_equal(fake_worker_round(), 1);
+	assert_int_equal(fake.call_count, 3);
+	assert_int_equal(fake.calls[2].offset, 2048 * BLOCK);
+	assert_null(fake_completion_of(&verify));
+	assert_int_equal(fake_worker_round(), 1);
+	assert_int_equal(fake.call_count, 4);
+	assert_int_equal(fake.calls[3].length, 904 * BLOCK);
+	assert_null(fake_completion_of(&verify));
+	assert_int_equal(fake_worker_round(), 1);
+	assert_non_null(fake_completion_of(&verify));
+	assert_int_equal(fake_completion_of(&verify)->status, SCSI_STATUS_GOOD);
+	assert_int_equal(fake_worker_round(), 0);
+	assert_int_equal(fake.call_count, 4);
+}
+
+/* A read that fails mid-way ends the command at that chunk, on the worker too. */
+static void test_verify_chunk_error_on_worker(void **state)
+{
+	const uint32_t blocks = 4096;
+	uint8_t verify16[16] = { 0x8f, 0x00 };
+	struct tcmu_request verify;
+	struct iovec verify_iov;
+	const struct fake_completion *completion;
+
+	(void)state;
+	free(fake.medium);
+	fake.medium = calloc(1, (size_t)blocks * BLOCK);
+	assert_non_null(fake.medium);
+	fake.dev.size = (uint64_t)blocks * BLOCK;
+	fake.dev.max_sectors = blocks;
+	scsi_put_be32(verify16 + 10, blocks);
+	fake.on_worker = true;
+
+	fake_start(&verify, &verify_iov, verify16, sizeof(verify16), NULL, 0);
+	fake.complete_error = -EIO;
+	assert_int_equal(fake_worker_round(), 1);
+	completion = fake_completion_of(&verify);
+	assert_non_null(completion);
+	assert_int_equal(completion->status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(completion->sense[2] & 0x0f, SCSI_SENSE_MEDIUM_ERROR);
+	assert_int_equal(fake.call_count, 2);
+	assert_int_equal(fake_worker_round(), 0);
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, fake_setup, fake_teardown)
 
 int main(void)
@@ -300,6 +395,9 @@ int main(void)
 		TEST(test_compare_and_write_invalid),
 		TEST(test_compare_and_write_is_atomic),
 		TEST(test_reads_pass_the_gate),
+		TEST(test_verify_medium_only_is_limited),
+		TEST(test_verify_gives_way_between_chunks),
+		TEST(test_verify_chunk_error_on_worker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
