@@ -22,7 +22,7 @@ tutorial_packages=(
 test_packages=(
 	qemu-system-x86 busybox-static cpio
 	dpkg-dev systemd man-db groff-base logrotate strace
-	dmsetup xfsprogs dosfstools
+	dmsetup xfsprogs dosfstools jq
 	clang libclang-rt-14-dev
 	prometheus python3-jsonschema
 	nbdkit qemu-utils
