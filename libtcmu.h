@@ -128,7 +128,9 @@ struct tcmu_handler {
 	 * Optional: applies a change to an open device. Returns 0 or -errno
 	 * (the change is then refused and nothing changed). Without it only
 	 * changes that leave the values as they are are accepted, plus write
-	 * cache changes, which the core handles itself.
+	 * cache changes, which the core handles itself (turning the cache off,
+	 * it flushes first). Called on the daemon's main thread, or on the
+	 * ring thread for a write cache change an initiator makes (MODE SELECT).
 	 */
 	int (*reconfigure)(struct tcmu_device *dev,
 			   const struct tcmu_device_change *change);

@@ -500,12 +500,10 @@ static int device_write_cache_off(struct tcmu_device *dev)
 {
 	int ret;
 
-	__atomic_store_n(&dev->write_cache, false, __ATOMIC_SEQ_CST);
+	write_cache_begin(dev, false);
 	ret = device_flush(dev);
-	if (ret < 0) {
-		__atomic_store_n(&dev->write_cache, true, __ATOMIC_SEQ_CST);
-		tcmu_dev_err(dev, "write cache stays on: flushing it failed: %s", strerror(-ret));
-	}
+	if (ret < 0)
+		write_cache_flush_failed(dev, ret);
 	return ret;
 }
 
@@ -567,8 +565,7 @@ int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change 
 		if (ret < 0) {
 			/* Nothing changed, so neither did the cache (flushing it did no harm). */
 			if (handler_change.what & TCMU_CHANGE_WRITE_CACHE)
-				__atomic_store_n(&dev->write_cache, !handler_change.write_cache,
-						 __ATOMIC_SEQ_CST);
+				write_cache_restore(dev, handler_change.write_cache);
 			goto out;
 		}
 	}
@@ -597,10 +594,8 @@ int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change 
 		__atomic_store_n(&dev->scsi.capacity_changed, true, __ATOMIC_RELEASE);
 		tcmu_dev_info(dev, "size is now %" PRIu64 " bytes", handler_change.size);
 	}
-	if (handler_change.what & TCMU_CHANGE_WRITE_CACHE) {
-		__atomic_store_n(&dev->write_cache, handler_change.write_cache, __ATOMIC_RELAXED);
-		tcmu_dev_info(dev, "write cache %s", handler_change.write_cache ? "on" : "off");
-	}
+	if (handler_change.what & TCMU_CHANGE_WRITE_CACHE)
+		write_cache_commit(dev, handler_change.write_cache);
 out:
 	free(subtype);
 	free(config);

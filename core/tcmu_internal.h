@@ -327,6 +327,19 @@ int device_attach_existing(void);
 /* Daemon shutdown: every device detached, none removed. */
 void device_detach_all(void);
 
+/* -------------------------------------------------------- write_cache.c */
+
+/* Turning the write cache off: write-through from now on, before the flush. */
+void write_cache_begin(struct tcmu_device *dev, bool write_cache);
+/* The change failed: the cache is as before it. */
+void write_cache_restore(struct tcmu_device *dev, bool write_cache);
+/* The flush before turning it off failed (-errno): it stays on, and that is logged. */
+void write_cache_flush_failed(struct tcmu_device *dev, int error);
+/* The handler's reconfigure hears of it, and may refuse (then restored). 0 or -errno. */
+int write_cache_tell_handler(struct tcmu_device *dev, bool write_cache);
+/* The change is in force; logged. */
+void write_cache_commit(struct tcmu_device *dev, bool write_cache);
+
 /* -------------------------------------------------------- device_list.c */
 
 /* The list of attached devices; only the main thread changes it. */

@@ -197,10 +197,18 @@ fail:
 	scsi_finish(req, &outcome, 0);
 }
 
+/* The rest of the write cache's way off (write_cache.c), once it was flushed. */
 static void select_flushed(struct tcmu_request *req, int result)
 {
-	struct scsi_outcome outcome = scsi_outcome_from_errno(result, true);
+	struct scsi_outcome outcome;
 
+	if (result < 0)
+		write_cache_flush_failed(req->dev, result);
+	else
+		result = write_cache_tell_handler(req->dev, false);
+	if (result == 0)
+		write_cache_commit(req->dev, false);
+	outcome = scsi_outcome_from_errno(result, true);
 	scsi_finish(req, &outcome, 0);
 }
 
@@ -357,14 +365,25 @@ void scsi_mode_select(struct tcmu_request *req)
 
 	__atomic_store_n(&dev->scsi.descriptor_sense, settings.descriptor_sense,
 			 __ATOMIC_RELAXED);
-	__atomic_store_n(&dev->write_cache, settings.write_cache, __ATOMIC_RELEASE);
-	/* Writes that completed into the cache must be durable once it is off. */
+	/*
+	 * The write cache changes as RECONFIG changes it (write_cache.c); the
+	 * flush is a request, which an asynchronous handler completes later.
+	 */
 	if (before.write_cache && !settings.write_cache) {
+		write_cache_begin(dev, false);
 		req->io_done = select_flushed;
 		result = dev->handler->flush(dev, req);
 		if (result < 0)
 			select_flushed(req, result);
 		return;
+	}
+	if (!before.write_cache && settings.write_cache) {
+		result = write_cache_tell_handler(dev, true);
+		if (result < 0) {
+			outcome = scsi_outcome_from_errno(result, true);
+			goto fail;
+		}
+		write_cache_commit(dev, true);
 	}
 	scsi_finish_good(req);
 	return;

@@ -209,6 +209,7 @@ static int setup(bool with_unmap)
 		fake.handler.get_lba_status = fake_get_lba_status;
 	}
 	fake.dev.name = "disk0";
+	fake.dev.log_prefix = "fake/disk0";
 	fake.dev.unit_serial = "0a1b2c3d-4e5f-6789-abcd-ef0123456789";
 	fake.dev.handler = &fake.handler;
 	fake.dev.size = FAKE_SIZE;

@@ -206,6 +206,74 @@ static void test_select_write_cache(void **state)
 	assert_int_equal(buffer[6], 0x04);
 }
 
+static struct tcmu_device_change reconfigured;
+static unsigned int reconfigure_count;
+static int reconfigure_result;
+
+static int record_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change *change)
+{
+	(void)dev;
+	reconfigured = *change;
+	reconfigure_count++;
+	return reconfigure_result;
+}
+
+/* The handler hears of the change as of a RECONFIG's, and may refuse it. */
+static void test_select_write_cache_reaches_handler(void **state)
+{
+	uint8_t list[4 + 20] = { 0, 0, 0, 0, 0x08, 0x12, 0x00 };
+
+	(void)state;
+	fake.handler.reconfigure = record_reconfigure;
+	reconfigure_count = 0;
+	reconfigure_result = -EIO;
+	mode_select6(0x10, list, sizeof(list));
+	assert_int_equal(fake.completion.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(fake.completion.sense[2] & 0x0f, SCSI_SENSE_MEDIUM_ERROR);
+	assert_true(fake.dev.write_cache);
+	assert_int_equal(reconfigure_count, 1);
+	assert_false(reconfigured.write_cache);
+
+	reconfigure_result = 0;
+	fake.call_count = 0;
+	mode_select6(0x10, list, sizeof(list));
+	assert_good();
+	assert_int_equal(reconfigure_count, 2);
+	assert_int_equal(reconfigured.what, TCMU_CHANGE_WRITE_CACHE);
+	assert_false(reconfigured.write_cache);
+	assert_false(fake.dev.write_cache);
+	/* Flushed before the handler heard of it. */
+	assert_int_equal(fake.call_count, 1);
+	assert_int_equal(fake.calls[0].op, 'f');
+
+	/* Unchanged: the handler is not asked. */
+	mode_select6(0x10, list, sizeof(list));
+	assert_good();
+	assert_int_equal(reconfigure_count, 2);
+
+	list[6] = 0x04;
+	mode_select6(0x10, list, sizeof(list));
+	assert_good();
+	assert_int_equal(reconfigure_count, 3);
+	assert_true(reconfigured.write_cache);
+	assert_true(fake.dev.write_cache);
+}
+
+/* A failed flush leaves the cache on; the handler is not told. */
+static void test_select_write_cache_failed_flush(void **state)
+{
+	uint8_t list[4 + 20] = { 0, 0, 0, 0, 0x08, 0x12, 0x00 };
+
+	(void)state;
+	fake.handler.reconfigure = record_reconfigure;
+	reconfigure_count = 0;
+	fake.complete_error = -EIO;
+	mode_select6(0x10, list, sizeof(list));
+	assert_int_equal(fake.completion.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_true(fake.dev.write_cache);
+	assert_int_equal(reconfigure_count, 0);
+}
+
 static void test_select_descriptor_sense(void **state)
 {
 	uint8_t list[8 + 8 + 12] = { 0, 0, 0, 0, 0, 0, 0, 8,
@@ -314,6 +382,8 @@ int main(void)
 		TEST(test_sense10),
 		TEST(test_sense_block_count_saturates),
 		TEST(test_select_write_cache),
+		TEST(test_select_write_cache_reaches_handler),
+		TEST(test_select_write_cache_failed_flush),
 		TEST(test_select_descriptor_sense),
 		TEST(test_select_refuses_unchangeable),
 		TEST(test_select_all_or_nothing),

@@ -74,6 +74,15 @@ echo 1 > "$alloc/attrib/emulate_write_cache"
 assert_wce_matches_attribute
 echo 0 > "$alloc/attrib/emulate_write_cache"
 assert_wce_matches_attribute
+# The initiator's MODE SELECT (sd writes the caching page for cache_type)
+# goes the way of RECONFIG: the handler is asked, the daemon logs it.
+wce_on_logged() { [ "$(grep -c '\] write cache on$' "$DAEMON_LOG")" -gt "$1" ]; }
+logged_before=$(grep -c '\] write cache on$' "$DAEMON_LOG" || true)
+echo "write back" > "$(echo /sys/block/"${disk#/dev/}"/device/scsi_disk/*/cache_type)" ||
+	fail "MODE SELECT of the caching page refused"
+wait_for 10 "the MODE SELECT's write cache change in the log" wce_on_logged "$logged_before"
+byte=$(sg_modes --page=8 "$disk" | awk '/>> Caching/ { getline; print $4; exit }')
+[ $(((16#$byte >> 2) & 1)) -eq 1 ] || fail "WCE is not set after MODE SELECT: 0x$byte"
 
 out=$(sg_opcodes --no-inquiry "$disk" 2>&1)
 for opcode in '28 .*Read\(10\)' '2a .*Write\(10\)' '42 .*Unmap' '93 .*Write same\(16\)' \
