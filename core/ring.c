@@ -452,14 +452,11 @@ int ring_process(struct tcmu_ring *ring)
 		parse_result = request_parse(ring, req, entry, length);
 		dispatched++;
 		if (parse_result < 0) {
-			struct scsi_outcome failure = scsi_check(SCSI_SENSE_HARDWARE_ERROR,
-								 SCSI_ASC_INTERNAL_TARGET_FAILURE);
-
 			tcmu_dev_err(ring->dev, "command %u at ring offset %u: %s; answered with "
 				     "HARDWARE ERROR", req->cmd_id, offset,
 				     parse_result == -ENOMEM ? "no memory for its iovecs"
 							     : "it points outside the map");
-			scsi_finish(req, &failure, 0);
+			scsi_finish_internal_failure(req);
 			continue;
 		}
 		ring->dispatch(req);

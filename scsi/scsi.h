@@ -72,10 +72,11 @@ void scsi_device_destroy(struct tcmu_device *dev);
 
 /* Executes one command taken from the ring. */
 void scsi_execute(struct tcmu_request *req);
-
-/* ------------------------------------ internal to api.c and scsi_*.c */
-
-#define SCSI_SENSE_BUFFER_SIZE 96	/* TCMU_SENSE_BUFFERSIZE */
+/*
+ * Completes a command the ring could not take apart with HARDWARE ERROR,
+ * INTERNAL TARGET FAILURE, in the device's sense format.
+ */
+void scsi_finish_internal_failure(struct tcmu_request *req);
 
 /* SPC-4 and SBC-3 operation codes (CDB byte 0). */
 enum scsi_opcode {
@@ -129,6 +130,10 @@ enum scsi_service_action {
 	SCSI_SA_GET_LBA_STATUS = 0x12,	/* SCSI_OP_SERVICE_ACTION_IN_16 */
 	SCSI_SA_REPORT_SUPPORTED_OPERATION_CODES = 0x0c,	/* SCSI_OP_MAINTENANCE_IN */
 };
+
+/* ------------------------------------ internal to api.c and scsi_*.c */
+
+#define SCSI_SENSE_BUFFER_SIZE 96	/* TCMU_SENSE_BUFFERSIZE */
 
 /* SAM-5 status codes. */
 enum scsi_status {

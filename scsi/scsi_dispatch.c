@@ -42,6 +42,14 @@ void scsi_finish(struct tcmu_request *req, const struct scsi_outcome *outcome,
 			      read_length);
 }
 
+void scsi_finish_internal_failure(struct tcmu_request *req)
+{
+	struct scsi_outcome outcome = scsi_check(SCSI_SENSE_HARDWARE_ERROR,
+						 SCSI_ASC_INTERNAL_TARGET_FAILURE);
+
+	scsi_finish(req, &outcome, 0);
+}
+
 void scsi_finish_good(struct tcmu_request *req)
 {
 	struct scsi_outcome outcome = scsi_good();
