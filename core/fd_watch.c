@@ -79,15 +79,15 @@ void watch_set_free_retired(struct watch_set *set)
 int watch_set_add_device(struct watch_set *set, struct tcmu_device *dev)
 {
 	struct worker_watch *watch;
-	int ret;
+	int result;
 
 	for (watch = dev->watches; watch; watch = watch->next) {
-		ret = watch_set_apply(set, watch);
-		if (ret < 0) {
-			tcmu_dev_err(dev, "watch fd %d: %s", watch->fd, strerror(-ret));
+		result = watch_set_apply(set, watch);
+		if (result < 0) {
+			tcmu_dev_err(dev, "watch fd %d: %s", watch->fd, strerror(-result));
 			for (watch = dev->watches; watch; watch = watch->next)
 				watch_set_leave(set, watch);
-			return ret;
+			return result;
 		}
 	}
 	return 0;
@@ -157,7 +157,7 @@ int watch_fd_set(struct tcmu_device *dev, int fd, uint32_t events)
 {
 	struct worker_watch **link, *watch;
 	uint32_t previous;
-	int ret;
+	int result;
 
 	if (fd < 0 || (events & ~(TCMU_FD_READABLE | TCMU_FD_WRITABLE)) ||
 	    !dev->handler || !dev->handler->fd_ready)
@@ -169,10 +169,10 @@ int watch_fd_set(struct tcmu_device *dev, int fd, uint32_t events)
 		watch = *link;
 		previous = watch->events;
 		watch->events = events;
-		ret = dev->watch_set ? watch_set_apply(dev->watch_set, watch) : 0;
-		if (ret < 0)
+		result = dev->watch_set ? watch_set_apply(dev->watch_set, watch) : 0;
+		if (result < 0)
 			watch->events = previous;
-		return ret;
+		return result;
 	}
 	watch = calloc(1, sizeof(*watch));
 	if (!watch)
@@ -181,10 +181,10 @@ int watch_fd_set(struct tcmu_device *dev, int fd, uint32_t events)
 	watch->dev = dev;
 	watch->fd = fd;
 	watch->events = events;
-	ret = dev->watch_set ? watch_set_apply(dev->watch_set, watch) : 0;
-	if (ret < 0) {
+	result = dev->watch_set ? watch_set_apply(dev->watch_set, watch) : 0;
+	if (result < 0) {
 		free(watch);
-		return ret;
+		return result;
 	}
 	watch->next = dev->watches;
 	dev->watches = watch;

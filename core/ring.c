@@ -508,11 +508,11 @@ int ring_wait_drained(struct tcmu_ring *ring, int timeout_ms)
 		.tv_sec = (time_t)(deadline_ns / 1000000000),
 		.tv_nsec = (long)(deadline_ns % 1000000000),
 	};
-	int ret = 0;
+	int result = 0;
 
 	pthread_mutex_lock(&ring->lock);
-	while (ring->in_flight > 0 && ret == 0)
-		ret = pthread_cond_timedwait(&ring->drained, &ring->lock, &deadline);
+	while (ring->in_flight > 0 && result == 0)
+		result = pthread_cond_timedwait(&ring->drained, &ring->lock, &deadline);
 	pthread_mutex_unlock(&ring->lock);
-	return ret == ETIMEDOUT ? -ETIMEDOUT : 0;
+	return result == ETIMEDOUT ? -ETIMEDOUT : 0;
 }
