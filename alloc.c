@@ -4,38 +4,41 @@
  *
  * Configuration string
  * --------------------
- * alloc takes no configuration: the handler part of dev_config must be
- * empty ("alloc/" in configfs, cfgstring= in targetcli). Anything else is
- * refused by check_config with a reason, so that a string meant for another
- * handler is not silently ignored. The size is the device's dev_size.
+ * The handler part of dev_config names the memory that holds the disk, a
+ * file in the memory directory: "alloc/test_0" keeps the disk in
+ * /run/tcmu/alloc/test_0, and targetcli lists "test_0" beside the device,
+ * so that an administrator finds it. A name has up to 128 letters, digits,
+ * '_', '.' and '-' and starts with neither '.' nor '-'. The empty string
+ * (targetcli without cfgstring=) names it after the backstore,
+ * "user_<hba>-<name>". Anything else, such as a path meant for the file
+ * handler, is refused with a reason. Open refuses a name that another
+ * alloc device in configfs uses: two devices never share a memory.
  *
  * Storage
  * -------
- * The data is kept in a file in shared memory named after the backstore,
- * /dev/shm/tcmu-alloc-<hba>-<name> (the '/' of "user_<hba>/<name>" becomes
- * '-'; the HBA part is always "user_<number>", so distinct backstores never
- * map to one file). The file outlives the daemon: a daemon that restarts,
- * even after kill -9, finds the data again when the kernel's device is
- * opened. The removal of the device from the kernel (the remove callback)
- * deletes it. A device removed while no daemon ran cannot be told about, so
- * when the handler is loaded it deletes the memory files of alloc devices
- * that configfs no longer has; otherwise a new device of the same name would
- * start with the old one's data.
+ * The memory directory, /run/tcmu/alloc (or $TCMU_ALLOC_DIRECTORY), belongs
+ * to the daemon's user and nobody else may enter it: no local user can read
+ * a disk, plant a file under a disk's name or fill the file system under it.
+ * The systemd unit mounts a tmpfs of its own there; a daemon started
+ * otherwise creates the directory in /run. A file is created with O_EXCL,
+ * opened without following symbolic links and used only as a private
+ * regular file of the daemon's user with one link; an advisory lock keeps
+ * two daemons from serving it. It outlives the daemon: a daemon that
+ * restarts, even after kill -9, finds the data again. The kernel's removal
+ * of the device (the remove callback) deletes it; as a device removed while
+ * no daemon ran cannot be told about, loading the handler deletes the files
+ * that no alloc device in configfs names. Earlier versions kept the memory
+ * in world-writable /dev/shm, as tcmu-alloc-user_<hba>-<name>: the first
+ * open moves such a file of the daemon's user here, and leaves any other
+ * alone, unread.
  *
  * The file is sparse: memory is used only for blocks that were written,
  * reads of holes return zeros without allocating (which is why I/O goes
  * through preadv/pwritev and not through a mapping, where a read fault on a
  * hole would allocate a page), UNMAP punches holes to give memory back and
  * GET LBA STATUS reports the holes (SEEK_HOLE/SEEK_DATA). Writes beyond the
- * capacity of /dev/shm fail with -ENOSPC. The memory shows in the shared
- * memory of the system (Shmem in /proc/meminfo, du of the file), not in the
- * daemon's RSS.
- *
- * /dev/shm is writable by every user, so the file is opened without
- * following symbolic links and must be a regular file owned by the daemon's
- * user, accessible to nobody else; otherwise open refuses it rather than
- * exposing or importing somebody else's data. An advisory lock keeps two
- * daemons from serving the same memory.
+ * capacity of the tmpfs fail with -ENOSPC. The memory counts as shared
+ * memory (Shmem in /proc/meminfo), not as the daemon's RSS.
  */
 #include "libtcmu.h"
 
@@ -52,71 +55,238 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ALLOC_SHM_DIRECTORY "/dev/shm"
-#define ALLOC_SHM_PREFIX "tcmu-alloc-"
+#define ALLOC_PARENT "/run/tcmu"
+#define ALLOC_DIRECTORY ALLOC_PARENT "/alloc"
+#define ALLOC_DIRECTORY_VARIABLE "TCMU_ALLOC_DIRECTORY"
+#define ALLOC_OLD_DIRECTORY "/dev/shm"
+#define ALLOC_OLD_PREFIX "tcmu-alloc-"
 #define ALLOC_CONFIGFS_CORE "/sys/kernel/config/target/core"
+#define ALLOC_NAME_MAX 128
+#define ALLOC_NAME_CHARACTERS							\
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+#define ALLOC_COPY_CHUNK (1024 * 1024)
 
 #define ALLOC_CONFIG_DESCRIPTION						\
-	"alloc takes no configuration string: leave it empty (cfgstring=).\n"	\
-	"The disk lives in shared memory, " ALLOC_SHM_DIRECTORY "/"		\
-	ALLOC_SHM_PREFIX "<hba>-<name>, allocated as blocks are written,\n"	\
-	"kept across daemon restarts and freed when the backstore is deleted."
+	"The name of the memory that holds the disk, a file in "		\
+	ALLOC_DIRECTORY " (for example cfgstring=disk0):\n"			\
+	"up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'.\n" \
+	"Empty (no cfgstring=) names it user_<hba>-<name> after the backstore.\n" \
+	"Memory is allocated as blocks are written, kept across daemon restarts\n" \
+	"and freed when the backstore is deleted."
 
 struct alloc_state {
 	int fd;
+	char *memory;
 };
 
-/*
- * Whether configfs has an alloc device for the memory file named
- * "user_<hba>-<name>" after the prefix. Unknown is taken as yes.
- */
-static bool alloc_device_exists(const char *backstore)
+/* The memory directory, opened once; -1 until a device or load needs it. */
+static int alloc_directory_fd = -1;
+
+static const char *alloc_directory(void)
 {
-	char dev_config[sizeof("alloc/")] = "";
-	size_t hba_length;
-	char *path;
-	bool exists;
+	const char *directory = getenv(ALLOC_DIRECTORY_VARIABLE);
+
+	return directory && directory[0] ? directory : ALLOC_DIRECTORY;
+}
+
+/*
+ * Opens the memory directory, creating it (and its parent) when missing.
+ * Refuses a directory that another user owns; one of ours that others may
+ * enter is made private.
+ */
+static int alloc_directory_open(void)
+{
+	const char *path = alloc_directory();
+	struct stat status;
+	int result;
 	int fd;
 
-	if (strncmp(backstore, "user_", strlen("user_")) != 0)
-		return true;
-	hba_length = strlen("user_") + strspn(backstore + strlen("user_"), "0123456789");
-	if (hba_length == strlen("user_") || backstore[hba_length] != '-')
-		return true;
-	if (asprintf(&path, ALLOC_CONFIGFS_CORE "/%.*s/%s/attrib/dev_config",
-		     (int)hba_length, backstore, backstore + hba_length + 1) < 0)
-		return true;
+	if (alloc_directory_fd >= 0)
+		return 0;
+	/* /run/tcmu, its parent, is missing on a first start outside systemd. */
+	if (strcmp(path, ALLOC_DIRECTORY) == 0)
+		mkdir(ALLOC_PARENT, 0755);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		result = -errno;
+		tcmu_err("alloc: create the memory directory '%s': %m", path);
+		return result;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &status) < 0) {
+		result = -errno;
+		tcmu_err("alloc: open the memory directory '%s': %m", path);
+	} else if (status.st_uid != geteuid()) {
+		result = -EPERM;
+		tcmu_err("alloc: the memory directory '%s' belongs to user %u, not to %u; refusing to use it",
+			 path, (unsigned int)status.st_uid, (unsigned int)geteuid());
+	} else if ((status.st_mode & (S_IRWXG | S_IRWXO)) && fchmod(fd, 0700) < 0) {
+		result = -errno;
+		tcmu_err("alloc: make the memory directory '%s' private: %m", path);
+	} else {
+		alloc_directory_fd = fd;
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return result;
+}
+
+static bool alloc_name_valid(const char *name)
+{
+	size_t length = strlen(name);
+
+	return length > 0 && length <= ALLOC_NAME_MAX && name[0] != '.' && name[0] != '-' &&
+	       strspn(name, ALLOC_NAME_CHARACTERS) == length;
+}
+
+/* The malloc'd name of the memory for config and backstore, or NULL. */
+static char *alloc_memory_name(const char *config, const char *backstore)
+{
+	char *name;
+
+	if (config[0] != '\0')
+		return strdup(config);
+	name = strdup(backstore);
+	if (name)
+		for (char *c = name; *c; c++)
+			if (*c == '/')
+				*c = '-';
+	return name;
+}
+
+/* Reads the configfs file "<backstore>/<attribute>": its first line, or -errno. */
+static int alloc_configfs_read(const char *backstore, const char *attribute, char *buffer,
+			       size_t size)
+{
+	ssize_t length = -1;
+	char *path;
+	int fd;
+
+	if (asprintf(&path, ALLOC_CONFIGFS_CORE "/%s/%s", backstore, attribute) < 0)
+		return -ENOMEM;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	free(path);
 	if (fd < 0)
-		return errno != ENOENT;
-	/* Another subtype now under that name: the memory is not its data. */
-	exists = read(fd, dev_config, sizeof(dev_config) - 1) < 0 ||
-		 strcmp(dev_config, "alloc/") == 0;
+		return -errno;
+	length = read(fd, buffer, size - 1);
 	close(fd);
-	return exists;
+	if (length < 0)
+		return -EIO;
+	buffer[length] = '\0';
+	buffer[strcspn(buffer, "\n")] = '\0';
+	return 0;
 }
 
-static void alloc_free_memory_of_removed_devices(void)
+/*
+ * The name of the memory of the configfs device "user_<hba>/<name>" in
+ * *ret_memory (malloc'd), or NULL when it is no enabled alloc device (one
+ * that is not enabled holds no data yet). 0 or -errno.
+ */
+static int alloc_configfs_memory(const char *backstore, char **ret_memory)
 {
-	struct dirent *entry;
-	DIR *directory;
+	char dev_config[4096], enable[8];
+	const char *config;
+	int result;
 
-	/* Without the target configfs there is no telling which devices exist. */
-	if (access(ALLOC_CONFIGFS_CORE, F_OK) < 0)
-		return;
-	directory = opendir(ALLOC_SHM_DIRECTORY);
+	*ret_memory = NULL;
+	result = alloc_configfs_read(backstore, "enable", enable, sizeof(enable));
+	if (result == 0)
+		result = alloc_configfs_read(backstore, "attrib/dev_config", dev_config,
+					     sizeof(dev_config));
+	if (result < 0)
+		return result == -ENOENT || result == -ENOTDIR ? 0 : result;
+	if (strcmp(enable, "1") != 0 || strncmp(dev_config, "alloc/", strlen("alloc/")) != 0)
+		return 0;
+	/* Options ("alloc/;name=value;<config>") end at the last ';', a name has none. */
+	config = strrchr(dev_config, ';');
+	*ret_memory = alloc_memory_name(config ? config + 1 : dev_config + strlen("alloc/"),
+					backstore);
+	return *ret_memory ? 0 : -ENOMEM;
+}
+
+/*
+ * Whether an alloc device in configfs other than except_backstore (NULL:
+ * none excepted) keeps its disk in the memory of that name: 1 (with its
+ * backstore in *ret_owner, malloc'd, when not NULL), 0, or -errno when
+ * configfs cannot tell.
+ */
+static int alloc_memory_owner(const char *memory, const char *except_backstore,
+			      char **ret_owner)
+{
+	struct dirent **backstores;
+	bool unknown = false;
+	int result = 0;
+	int count;
+
+	/* Two levels, "user_<hba>/<name>", of which only directories are devices. */
+	count = scandir(ALLOC_CONFIGFS_CORE, &backstores, NULL, alphasort);
+	if (count < 0)
+		return -errno;
+	for (int i = 0; i < count; i++) {
+		struct dirent **devices = NULL;
+		int device_count = 0;
+		char *hba_path;
+
+		if (result == 0 && strncmp(backstores[i]->d_name, "user_", strlen("user_")) == 0 &&
+		    asprintf(&hba_path, ALLOC_CONFIGFS_CORE "/%s", backstores[i]->d_name) >= 0) {
+			device_count = scandir(hba_path, &devices, NULL, alphasort);
+			free(hba_path);
+		}
+		for (int d = 0; d < device_count; d++) {
+			char *backstore = NULL, *owner_memory = NULL;
+
+			if (result == 0 && devices[d]->d_name[0] != '.' &&
+			    asprintf(&backstore, "%s/%s", backstores[i]->d_name,
+				     devices[d]->d_name) >= 0) {
+				unknown |= alloc_configfs_memory(backstore, &owner_memory) < 0;
+				result = owner_memory && strcmp(owner_memory, memory) == 0 &&
+					 (!except_backstore || strcmp(backstore, except_backstore) != 0);
+			}
+			if (result == 1 && ret_owner && !*ret_owner)
+				*ret_owner = backstore;
+			else
+				free(backstore);
+			free(owner_memory);
+			free(devices[d]);
+		}
+		free(devices);
+		free(backstores[i]);
+	}
+	free(backstores);
+	return result == 0 && unknown ? -EIO : result;
+}
+
+/* Whether fd is a regular file of ours that nobody else can reach. */
+static bool alloc_file_private(const struct stat *status)
+{
+	return S_ISREG(status->st_mode) && status->st_uid == geteuid() &&
+	       !(status->st_mode & (S_IRWXG | S_IRWXO)) && status->st_nlink == 1;
+}
+
+/* Deletes the files "<prefix><memory>" that no alloc device names. */
+static void alloc_free_unnamed(const char *directory_path, const char *prefix)
+{
+	DIR *directory = opendir(directory_path);
+	struct dirent *entry;
+
 	if (!directory)
 		return;
 	while ((entry = readdir(directory))) {
-		if (strncmp(entry->d_name, ALLOC_SHM_PREFIX, strlen(ALLOC_SHM_PREFIX)) != 0 ||
-		    alloc_device_exists(entry->d_name + strlen(ALLOC_SHM_PREFIX)))
+		struct stat status;
+
+		if (entry->d_name[0] == '.' ||
+		    strncmp(entry->d_name, prefix, strlen(prefix)) != 0 ||
+		    alloc_memory_owner(entry->d_name + strlen(prefix), NULL, NULL) != 0)
+			continue;
+		/* In /dev/shm, a file of another user is not ours to delete. */
+		if (fstatat(dirfd(directory), entry->d_name, &status, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(status.st_mode) || status.st_uid != geteuid())
 			continue;
 		if (unlinkat(dirfd(directory), entry->d_name, 0) == 0)
-			tcmu_info("alloc: freed memory '" ALLOC_SHM_DIRECTORY "/%s' of a device removed while no daemon ran",
-				  entry->d_name);
+			tcmu_info("alloc: freed memory '%s/%s' of a device removed while no daemon ran",
+				  directory_path, entry->d_name);
 		else
-			tcmu_warn("alloc: unlink '" ALLOC_SHM_DIRECTORY "/%s': %m", entry->d_name);
+			tcmu_warn("alloc: unlink '%s/%s': %m", directory_path, entry->d_name);
 	}
 	closedir(directory);
 }
@@ -124,49 +294,196 @@ static void alloc_free_memory_of_removed_devices(void)
 static int alloc_load(void)
 {
 	tcmu_info("alloc: handler_init");
-	alloc_free_memory_of_removed_devices();
+	/* A failure is logged; each open tries again and refuses with the reason. */
+	if (alloc_directory_open() == 0)
+		tcmu_info("alloc: memory directory '%s'", alloc_directory());
+	/* Without the target configfs there is no telling which devices exist. */
+	if (access(ALLOC_CONFIGFS_CORE, F_OK) < 0)
+		return 0;
+	if (alloc_directory_fd >= 0)
+		alloc_free_unnamed(alloc_directory(), "");
+	alloc_free_unnamed(ALLOC_OLD_DIRECTORY, ALLOC_OLD_PREFIX);
 	return 0;
+}
+
+static void alloc_unload(void)
+{
+	if (alloc_directory_fd >= 0)
+		close(alloc_directory_fd);
+	alloc_directory_fd = -1;
 }
 
 static int alloc_check_config(const char *config, char **ret_reason)
 {
 	*ret_reason = NULL;
-	if (config[0] == '\0')
+	if (config[0] == '\0' || alloc_name_valid(config))
 		return 0;
 	if (asprintf(ret_reason,
-		     "alloc takes no configuration string, got '%s'; leave it empty",
-		     config) < 0)
+		     "alloc's config string is the name of the memory that holds the disk, a file in %s: "
+		     "up to %d letters, digits, '_', '.' and '-', not starting with '.' or '-' "
+		     "(or empty, for user_<hba>-<name>); got '%s'",
+		     alloc_directory(), ALLOC_NAME_MAX, config) < 0)
 		*ret_reason = NULL;
 	return -EINVAL;
 }
 
-/* Returns the malloc'd path of the device's memory file, or NULL. */
-static char *alloc_shm_path(const struct tcmu_device *dev)
+/* Copies the data regions of from into to, leaving holes as holes. */
+static int alloc_copy_sparse(int from, int to, uint64_t size)
 {
-	char *path;
+	struct iovec iov = { .iov_len = ALLOC_COPY_CHUNK };
+	uint64_t position = 0;
+	int result = 0;
 
-	if (asprintf(&path, ALLOC_SHM_DIRECTORY "/" ALLOC_SHM_PREFIX "%s",
-		     tcmu_device_get_backstore(dev)) < 0)
-		return NULL;
-	for (char *c = path + strlen(ALLOC_SHM_DIRECTORY "/"); *c; c++)
-		if (*c == '/')
-			*c = '-';
-	return path;
+	iov.iov_base = malloc(ALLOC_COPY_CHUNK);
+	if (!iov.iov_base)
+		return -ENOMEM;
+	while (result == 0 && position < size) {
+		off_t data = lseek(from, (off_t)position, SEEK_DATA);
+		off_t hole = data < 0 ? -1 : lseek(from, data, SEEK_HOLE);
+
+		if (hole < 0) {
+			result = data < 0 && errno == ENXIO ? 0 : -errno;
+			break;
+		}
+		for (position = (uint64_t)data; result == 0 && position < (uint64_t)hole;
+		     position += iov.iov_len) {
+			iov.iov_len = (uint64_t)hole - position < ALLOC_COPY_CHUNK ?
+				      (size_t)((uint64_t)hole - position) : ALLOC_COPY_CHUNK;
+			result = tcmu_fd_read(from, &iov, 1, position, iov.iov_len);
+			if (result == 0)
+				result = tcmu_fd_write(to, &iov, 1, position, iov.iov_len);
+		}
+	}
+	free(iov.iov_base);
+	if (result == 0 && ftruncate(to, (off_t)size) < 0)
+		result = -errno;
+	return result;
+}
+
+/*
+ * Moves the memory of an earlier version, /dev/shm/tcmu-alloc-<memory>,
+ * into the new, empty file fd. 0 (also when there is none, or none of
+ * ours) or -errno: then fd holds nothing that counts and the old file is
+ * intact.
+ */
+static int alloc_migrate(struct tcmu_device *dev, int fd, const char *memory)
+{
+	struct stat status;
+	char *old_path;
+	int result;
+	int old;
+
+	if (asprintf(&old_path, ALLOC_OLD_DIRECTORY "/" ALLOC_OLD_PREFIX "%s", memory) < 0)
+		return -ENOMEM;
+	old = open(old_path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (old < 0) {
+		result = 0;
+		if (errno == ELOOP)
+			tcmu_dev_warn(dev, "'%s' is a symbolic link; left alone, not followed",
+				      old_path);
+		else if (errno != ENOENT)
+			result = -errno;
+		if (result < 0)
+			tcmu_dev_err(dev, "open '%s' to move its data: %m", old_path);
+		goto out_free;
+	}
+	if (fstat(old, &status) < 0 || !alloc_file_private(&status)) {
+		tcmu_dev_warn(dev, "'%s' is not a private file of user %u; left alone, not read",
+			      old_path, (unsigned int)geteuid());
+		result = 0;
+		goto out_close;
+	}
+	if (flock(old, LOCK_EX | LOCK_NB) < 0) {
+		result = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		tcmu_dev_err(dev, "lock '%s': %m (another process serves this device)", old_path);
+		goto out_close;
+	}
+	result = alloc_copy_sparse(old, fd, (uint64_t)status.st_size);
+	if (result < 0) {
+		tcmu_dev_err(dev, "move the data of '%s' to '%s/%s': %s; '%s' is kept", old_path,
+			     alloc_directory(), memory, strerror(-result), old_path);
+		goto out_close;
+	}
+	if (unlink(old_path) < 0)
+		tcmu_dev_warn(dev, "unlink '%s': %m (its data now lives in '%s/%s')", old_path,
+			      alloc_directory(), memory);
+	tcmu_dev_info(dev, "memory '%s' moved to '%s/%s'", old_path, alloc_directory(), memory);
+out_close:
+	close(old);
+out_free:
+	free(old_path);
+	return result;
+}
+
+/*
+ * Opens the memory file, creating it when missing (with the data of the
+ * old location when there is some). The descriptor or -errno.
+ */
+static int alloc_memory_open(struct tcmu_device *dev, const char *memory)
+{
+	bool created = false;
+	struct stat status;
+	int result;
+	int fd;
+
+	fd = openat(alloc_directory_fd, memory, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		fd = openat(alloc_directory_fd, memory,
+			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		created = fd >= 0;
+	}
+	if (fd < 0) {
+		result = -errno;
+		tcmu_dev_err(dev, "open '%s/%s': %m", alloc_directory(), memory);
+		return result;
+	}
+	if (fstat(fd, &status) < 0) {
+		result = -errno;
+		tcmu_dev_err(dev, "stat '%s/%s': %m", alloc_directory(), memory);
+		goto out_close;
+	}
+	if (!alloc_file_private(&status)) {
+		result = -EPERM;
+		tcmu_dev_err(dev, "'%s/%s' is not a private regular file of user %u with one link (%ju links); refusing to use it",
+			     alloc_directory(), memory, (unsigned int)geteuid(),
+			     (uintmax_t)status.st_nlink);
+		goto out_close;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		result = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		tcmu_dev_err(dev, "lock '%s/%s': %m (another process serves this device)",
+			     alloc_directory(), memory);
+		goto out_close;
+	}
+	if (created) {
+		result = alloc_migrate(dev, fd, memory);
+		if (result < 0) {
+			unlinkat(alloc_directory_fd, memory, 0);
+			goto out_close;
+		}
+	}
+	return fd;
+
+out_close:
+	close(fd);
+	return result;
 }
 
 static int alloc_open(struct tcmu_device *dev)
 {
+	const char *backstore = tcmu_device_get_backstore(dev);
 	uint64_t size = tcmu_device_get_size(dev);
-	char *reason = NULL;
 	struct alloc_state *state;
+	char *reason = NULL;
+	char *owner = NULL;
 	struct stat status;
-	char *path;
 	int result;
 	int fd;
 
 	tcmu_dev_info(dev, "alloc_open");
 	tcmu_dev_info(dev, "dev size: %" PRIu64, size);
 
+	/* A name with a '/' would leave the memory directory. */
 	result = alloc_check_config(tcmu_device_get_config(dev), &reason);
 	if (result < 0) {
 		tcmu_dev_err(dev, "%s", reason ? reason : "invalid configuration");
@@ -177,60 +494,56 @@ static int alloc_open(struct tcmu_device *dev)
 		tcmu_dev_err(dev, "size %" PRIu64 " is too large", size);
 		return -EFBIG;
 	}
-
-	path = alloc_shm_path(dev);
-	if (!path)
+	result = alloc_directory_open();
+	if (result < 0) {
+		tcmu_dev_err(dev, "no usable memory directory '%s': %s", alloc_directory(),
+			     strerror(-result));
+		return result;
+	}
+	state = calloc(1, sizeof(*state));
+	if (!state)
 		return -ENOMEM;
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	state->memory = alloc_memory_name(tcmu_device_get_config(dev), backstore);
+	if (!state->memory) {
+		result = -ENOMEM;
+		goto out_free;
+	}
+	if (alloc_memory_owner(state->memory, backstore, &owner) == 1) {
+		tcmu_dev_err(dev, "memory '%s' holds the disk of %s; give this device another name",
+			     state->memory, owner);
+		free(owner);
+		result = -EEXIST;
+		goto out_free;
+	}
+	fd = alloc_memory_open(dev, state->memory);
 	if (fd < 0) {
-		result = -errno;
-		tcmu_dev_err(dev, "open '%s': %m", path);
-		goto out_free_path;
+		result = fd;
+		goto out_free;
 	}
 	if (fstat(fd, &status) < 0) {
 		result = -errno;
-		tcmu_dev_err(dev, "stat '%s': %m", path);
-		goto out_close;
-	}
-	if (!S_ISREG(status.st_mode) || status.st_uid != geteuid() ||
-	    (status.st_mode & (S_IRWXG | S_IRWXO))) {
-		result = -EPERM;
-		tcmu_dev_err(dev, "'%s' is not a private regular file of user %u; refusing to use it",
-			     path, (unsigned int)geteuid());
-		goto out_close;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		result = -errno;
-		if (errno == EWOULDBLOCK)
-			result = -EBUSY;
-		tcmu_dev_err(dev, "lock '%s': %m (another process serves this device)", path);
 		goto out_close;
 	}
 	if ((uint64_t)status.st_size != size && ftruncate(fd, (off_t)size) < 0) {
 		result = -errno;
-		tcmu_dev_err(dev, "resize '%s' to %" PRIu64 " bytes: %m", path, size);
-		goto out_close;
-	}
-
-	state = malloc(sizeof(*state));
-	if (!state) {
-		result = -ENOMEM;
+		tcmu_dev_err(dev, "resize '%s/%s' to %" PRIu64 " bytes: %m", alloc_directory(),
+			     state->memory, size);
 		goto out_close;
 	}
 	state->fd = fd;
 	tcmu_device_set_private(dev, state);
 	if (status.st_size > 0)
-		tcmu_dev_info(dev, "memory '%s' re-attached, %" PRIu64 " bytes in use",
-			      path, (uint64_t)status.st_blocks * 512);
+		tcmu_dev_info(dev, "memory '%s/%s' re-attached, %" PRIu64 " bytes in use",
+			      alloc_directory(), state->memory, (uint64_t)status.st_blocks * 512);
 	else
-		tcmu_dev_info(dev, "memory '%s' created", path);
-	free(path);
+		tcmu_dev_info(dev, "memory '%s/%s' created", alloc_directory(), state->memory);
 	return 0;
 
 out_close:
 	close(fd);
-out_free_path:
-	free(path);
+out_free:
+	free(state->memory);
+	free(state);
 	return result;
 }
 
@@ -240,23 +553,26 @@ static void alloc_close(struct tcmu_device *dev)
 
 	tcmu_device_set_private(dev, NULL);
 	close(state->fd);
+	free(state->memory);
 	free(state);
 }
 
 static void alloc_remove(struct tcmu_device *dev)
 {
-	char *path = alloc_shm_path(dev);
+	char *memory = alloc_memory_name(tcmu_device_get_config(dev),
+					 tcmu_device_get_backstore(dev));
 
-	if (!path) {
-		tcmu_dev_err(dev, "out of memory: its memory file in " ALLOC_SHM_DIRECTORY
-			     " is left behind");
+	if (!memory || alloc_directory_fd < 0) {
+		tcmu_dev_err(dev, "cannot free the device's memory in %s: %s", alloc_directory(),
+			     memory ? "no memory directory" : "out of memory");
+		free(memory);
 		return;
 	}
-	if (unlink(path) == 0)
-		tcmu_dev_info(dev, "memory '%s' freed", path);
+	if (unlinkat(alloc_directory_fd, memory, 0) == 0)
+		tcmu_dev_info(dev, "memory '%s/%s' freed", alloc_directory(), memory);
 	else if (errno != ENOENT)
-		tcmu_dev_err(dev, "unlink '%s': %m", path);
-	free(path);
+		tcmu_dev_err(dev, "unlink '%s/%s': %m", alloc_directory(), memory);
+	free(memory);
 }
 
 static int alloc_read(struct tcmu_device *dev, struct tcmu_request *req,
@@ -324,6 +640,7 @@ static int alloc_reconfigure(struct tcmu_device *dev,
 
 	if (change->what & TCMU_CHANGE_CONFIG) {
 		char *reason = NULL;
+		char *memory;
 		int result = alloc_check_config(change->config, &reason);
 
 		if (result < 0) {
@@ -331,6 +648,16 @@ static int alloc_reconfigure(struct tcmu_device *dev,
 			free(reason);
 			return result;
 		}
+		memory = alloc_memory_name(change->config, tcmu_device_get_backstore(dev));
+		if (!memory)
+			return -ENOMEM;
+		result = strcmp(memory, state->memory) == 0 ? 0 : -EINVAL;
+		if (result < 0)
+			tcmu_dev_err(dev, "config '%s' names the memory '%s', but the disk is in '%s'; the memory of a device keeps its name",
+				     change->config, memory, state->memory);
+		free(memory);
+		if (result < 0)
+			return result;
 	}
 	if (change->what & TCMU_CHANGE_SIZE) {
 		if (change->size > (uint64_t)INT64_MAX) {
@@ -351,9 +678,10 @@ static int alloc_reconfigure(struct tcmu_device *dev,
 
 static struct tcmu_handler alloc_handler = {
 	.subtype = "alloc",
-	.name = "Memory disk, kept in shared memory across daemon restarts",
+	.name = "Memory disk, kept in a private tmpfs across daemon restarts",
 	.config_description = ALLOC_CONFIG_DESCRIPTION,
 	.load = alloc_load,
+	.unload = alloc_unload,
 	.check_config = alloc_check_config,
 	.open = alloc_open,
 	.close = alloc_close,

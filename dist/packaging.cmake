@@ -45,7 +45,7 @@ install(FILES tcmu.conf DESTINATION ${TCMU_CONFIG_DIR})
 install(FILES tcmu-runner.conf DESTINATION ${TCMU_DBUS_POLICY_DIR})
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/org.kernel.TCMUService1.service
         DESTINATION ${TCMU_DBUS_SERVICE_DIR})
-install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tcmu-runner.service
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tcmu-runner.service dist/run-tcmu-alloc.mount
         DESTINATION ${TCMU_SYSTEMD_UNIT_DIR})
 install(FILES dist/tcmu-runner.logrotate DESTINATION ${TCMU_LOGROTATE_DIR}
         RENAME tcmu-runner)

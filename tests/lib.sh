@@ -41,6 +41,9 @@ else
 fi
 CONFIGFS=/sys/kernel/config/target
 CORE=$CONFIGFS/core
+# The alloc handler's memory directory; a device's file is "user_N-NAME"
+# there unless its config string names it.
+ALLOC_MEMORY=/run/tcmu/alloc
 LOOPBACK=$CONFIGFS/loopback
 DAEMON_PID=
 DAEMON_LOG=$OUT_DIR/$TEST_NAME.log

@@ -43,6 +43,7 @@ static char bus_address[256];
 static pid_t bus_pid = -1;
 static pid_t service_pid = -1;
 static char service_log[320];
+static char alloc_directory[320];
 static char slow_dev_size[320];
 static GDBusConnection *connection;
 static const struct tcmu_handler *file_handler;
@@ -224,7 +225,10 @@ static int group_setup(void **state)
 		return -1;
 	snprintf(service_log, sizeof(service_log), "%s/service.log", directory);
 	snprintf(slow_dev_size, sizeof(slow_dev_size), "%s/user_1/slow/attrib/dev_size", directory);
-	if (handler_load_file(HANDLER_FILE_PATH) < 0 || handler_load_file(HANDLER_ALLOC_PATH) < 0)
+	/* The alloc handler keeps its memory here, not in the host's /run. */
+	snprintf(alloc_directory, sizeof(alloc_directory), "%s/alloc", directory);
+	if (setenv("TCMU_ALLOC_DIRECTORY", alloc_directory, 1) < 0 ||
+	    handler_load_file(HANDLER_FILE_PATH) < 0 || handler_load_file(HANDLER_ALLOC_PATH) < 0)
 		return -1;
 	file_handler = handler_find("file");
 	alloc_handler = handler_find("alloc");

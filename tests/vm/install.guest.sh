@@ -158,7 +158,8 @@ check "ldd: so does an installed handler" \
 	resolves_libtcmu_to "$handler_dir/handler_alloc.so" "$libdir/libtcmu.so.1"
 for file in /etc/tcmu/tcmu.conf /usr/share/dbus-1/system.d/tcmu-runner.conf \
 	/usr/share/dbus-1/system-services/org.kernel.TCMUService1.service \
-	/lib/systemd/system/tcmu-runner.service /etc/logrotate.d/tcmu-runner; do
+	/lib/systemd/system/tcmu-runner.service /lib/systemd/system/run-tcmu-alloc.mount \
+	/etc/logrotate.d/tcmu-runner; do
 	check "installed $file" test -f "$file"
 done
 check "activation file starts the installed daemon" \
@@ -180,8 +181,10 @@ for page in tcmu-runner tcmu-scripts; do
 done
 
 step "systemd unit and logrotate file"
-output=$(systemd-analyze verify /lib/systemd/system/tcmu-runner.service 2>&1) && status=0 || status=$?
-check "systemd-analyze verify tcmu-runner.service${output:+: $output}" test "$status" = 0 -a -z "$output"
+for file in tcmu-runner.service run-tcmu-alloc.mount; do
+	output=$(systemd-analyze verify "/lib/systemd/system/$file" 2>&1) && status=0 || status=$?
+	check "systemd-analyze verify $file${output:+: $output}" test "$status" = 0 -a -z "$output"
+done
 check "unit: Type=dbus, BusName, Before=target.service, Restart=on-failure" sh -c '
 	unit=/lib/systemd/system/tcmu-runner.service
 	grep -qx Type=dbus $unit && grep -qx BusName=org.kernel.TCMUService1 $unit &&

@@ -74,8 +74,8 @@ wait "$alloc_loop" || status=$?
 wait "$file_loop" || status=$?
 [ "$status" -eq 0 ] || fail "fio on the file device failed"
 wait_for 10 "the daemon's file descriptors to return to $baseline_fds" fd_count_is "$baseline_fds"
-[ "$(ls /dev/shm | grep -c '^tcmu-alloc-')" -eq 1 ] ||
-	fail "alloc memory files left behind: $(ls /dev/shm)"
+[ "$(ls "$ALLOC_MEMORY" | wc -l)" -eq 1 ] ||
+	fail "alloc memory files left behind: $(ls "$ALLOC_MEMORY")"
 echo "soak: $seconds s, $churn churn rounds, fio passes: alloc $(cat "$OUT_DIR/soak-passes-alloc")," \
 	"file $(cat "$OUT_DIR/soak-passes-file")"
 assert_log_lacks ' CRIT '

@@ -31,15 +31,25 @@ mount_read_only "$pid" /usr || fail "ProtectSystem=full: /usr is writable for th
 mount_read_only "$pid" /etc || fail "ProtectSystem=full: /etc is writable for the daemon"
 [ "$(readlink "/proc/$pid/cwd")" = /var/lib/tcmu ] || fail "WorkingDirectory= is not /var/lib/tcmu"
 
-# It serves a device in that sandbox: configfs, netlink, /dev/uio*, /dev/shm.
+# The alloc handler's memory: a tmpfs of its own that only root enters.
+[ "$(findmnt -n -o FSTYPE /run/tcmu/alloc)" = tmpfs ] ||
+	fail "run-tcmu-alloc.mount did not mount a tmpfs on /run/tcmu/alloc: $(findmnt /run/tcmu/alloc)"
+[ "$(stat -c %a:%U /run/tcmu/alloc)" = 700:root ] ||
+	fail "/run/tcmu/alloc is $(stat -c %a:%U /run/tcmu/alloc), not 700:root"
+
+# It serves a device in that sandbox: configfs, netlink, /dev/uio*, its memory.
 random_file /var/tmp/pattern 1M
 backstore_create next served 16777216 alloc/
+memory=/run/tcmu/alloc/$(basename "$(dirname "$BACKSTORE")")-served
 loop_expose "$BACKSTORE"
 write_and_verify "$DISK" /var/tmp/pattern
+[ "$(stat -c %b "$memory")" -ge 2048 ] || fail "$memory does not hold the 1 MiB written"
 
 # Restart=on-failure: systemd starts a new daemon, which takes the device over.
 kill -KILL "$pid"
 wait_for 60 "systemd to restart $unit after SIGKILL" restarted "$pid"
+cmp <(dd if="$DISK" bs=1M count=1 iflag=direct status=none) /var/tmp/pattern ||
+	fail "the alloc disk lost its data when systemd restarted $unit"
 write_and_verify "$DISK" /var/tmp/pattern
 [ "$(systemctl show -P NRestarts "$unit")" = 1 ] || fail "NRestarts is not 1"
 
@@ -64,6 +74,9 @@ systemctl stop "$unit" || fail "systemctl stop $unit"
 is_active && fail "$unit still active after stop"
 [ "$(systemctl show -P Result "$unit")" = success ] ||
 	fail "the daemon did not stop cleanly: Result=$(systemctl show -P Result "$unit")"
+# The memory outlives the daemon: its tmpfs stays mounted.
+[ "$(findmnt -n -o FSTYPE /run/tcmu/alloc)" = tmpfs ] ||
+	fail "stopping $unit unmounted /run/tcmu/alloc"
 
 # Bus activation: the bus hands the name to systemd (SystemdService=).
 gdbus call --system --timeout 120 --dest org.kernel.TCMUService1 \

@@ -6,7 +6,7 @@
 #   acknowledged block is in the backing file, read directly; a new daemon
 #   serves the stuck write and the next ones within 5 s;
 # - an alloc backstore keeps its data across kill -9 and restart, and its
-#   /dev/shm memory file goes away with the backstore;
+#   memory file goes away with the backstore;
 # - a second daemon refuses to start while one runs, saying why.
 source "$(dirname "$0")/../lib.sh"
 
@@ -33,7 +33,7 @@ alloc_backstore=$BACKSTORE
 loop_expose "$alloc_backstore"
 alloc_disk=$DISK
 hba=$(basename "$(dirname "$alloc_backstore")")
-shm_file=/dev/shm/tcmu-alloc-$hba-kill9_alloc
+shm_file=$ALLOC_MEMORY/$hba-kill9_alloc
 [ -f "$shm_file" ] || fail "no alloc memory file $shm_file"
 random_file /tmp/alloc_pattern 4M
 write_and_verify "$alloc_disk" /tmp/alloc_pattern

@@ -61,7 +61,7 @@ for round in 2 3; do
 done
 wait_for 10 "the daemon's file descriptors to return to $baseline_fds" \
 	fd_count_is "$baseline_fds"
-ls /dev/shm | grep '^tcmu-alloc-' >/dev/null && fail "removed alloc devices left memory files: $(ls /dev/shm)"
+[ -z "$(ls "$ALLOC_MEMORY")" ] || fail "removed alloc devices left memory files: $(ls "$ALLOC_MEMORY")"
 
 status=0
 wait "$steady_fio" || status=$?

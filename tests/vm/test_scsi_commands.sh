@@ -22,7 +22,7 @@ start_daemon
 alloc_size=$((64 * 1048576))
 backstore_create 0 scsi_alloc "$alloc_size" alloc/
 alloc=$BACKSTORE
-alloc_shm=/dev/shm/tcmu-alloc-user_0-scsi_alloc
+alloc_shm=$ALLOC_MEMORY/user_0-scsi_alloc
 [ -f "$alloc_shm" ] || fail "alloc device has no $alloc_shm"
 loop_expose "$alloc"
 disk=$DISK

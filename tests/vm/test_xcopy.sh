@@ -138,7 +138,7 @@ from_disk=$DISK
 from_sg=$(sg_node "$from_disk")
 backstore_create next xto 16777216 alloc/
 to_backstore=$BACKSTORE
-to_memory=/dev/shm/tcmu-alloc-$(basename "$(dirname "$to_backstore")")-xto
+to_memory=$ALLOC_MEMORY/$(basename "$(dirname "$to_backstore")")-xto
 loop_expose "$to_backstore"
 to_disk=$DISK
 to_sg=$(sg_node "$to_disk")
