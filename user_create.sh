@@ -15,10 +15,12 @@ bytes under the next free user_N HBA in configfs, has the running
 tcmu-runner open it, and prints its directory:
   [INFO] Your backstore directory: user_N/NAME
 SIZE takes the suffixes K, M and G (times 1024, 1024^2, 1024^3) and must be a
-multiple of 512. CFGSTRING is the handler's configuration string; for file
-without one, the data is kept in a file named NAME in tcmu-runner's working
-folder (the project folder with ./run.sh). Run as root, with tcmu-runner
-running. When tcmu-runner refuses the device, nothing is left behind.
+multiple of 512. CFGSTRING is the handler's configuration string. Without
+one, alloc keeps the disk in the memory named NAME (/run/tcmu/alloc/NAME),
+and file in a file named NAME in tcmu-runner's working folder (the project
+folder with ./run.sh); targetcli ls shows the string beside the backstore.
+Run as root, with tcmu-runner running. When tcmu-runner refuses the
+device, nothing is left behind.
 Examples:
   ./user_create.sh alloc test_0 1048576
   ./user_create.sh file test_1 4096
@@ -111,6 +113,9 @@ if [ "$subtype" = file ] && ! $have_config; then
 	# absolute path says where the data is whatever the daemon's folder.
 	daemon_cwd=$(readlink /proc/"$pid"/cwd) || die "cannot read tcmu-runner's working folder"
 	config=${daemon_cwd%/}/$name
+elif [ "$subtype" = alloc ] && ! $have_config; then
+	# alloc's string names the memory of the disk: NAME, as targetcli lists it.
+	config=$name
 fi
 stored_config=$config
 if [ "$subtype" = nbd ]; then

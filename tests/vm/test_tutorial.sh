@@ -3,8 +3,9 @@
 # The README's tutorial as a newcomer types it: the daemon from run.sh, two
 # backstores from user_create.sh, an iSCSI target on 127.0.0.1 from
 # target_create.sh and target_setup.sh, open-iscsi login, two "LIO-ORG TCMU
-# device" disks that keep what dd writes, targetcli listing both, logout and
-# a teardown that leaves configfs empty.
+# device" disks that keep what dd writes, targetcli listing both as the
+# README's tutorial prints them (before and after target_setup.sh), logout
+# and a teardown that leaves configfs empty.
 source "$(dirname "$0")/../lib.sh"
 requires targetcli targetcli-fb
 requires iscsiadm open-iscsi
@@ -27,6 +28,30 @@ if [ ! -s /etc/iscsi/initiatorname.iscsi ]; then
 	echo "InitiatorName=$(iscsi-iname)" > /etc/iscsi/initiatorname.iscsi
 fi
 initiator=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
+
+# The backstores part of the README's listing that follows the line
+# matching $1, as targetcli prints it here: without the alua groups the
+# README leaves out, the file in the project folder, and the run of dots
+# between name and value (it depends on the width) as "...".
+normalized_backstores() {
+	sed -E 's/^\t\t//; s/ \.+ \[/ ... [/' |
+		sed -n '/^  o- backstores /,/^  o- iscsi /p' | sed '$d' |
+		grep -Ev ' o- (alua|default_tg_pt_gp) ' |
+		sed "s|/root/tcmu-runner/|$SOURCE_DIR/|"
+}
+readme_backstores() {
+	sed -n "/$1/,/^###/p" README.md | grep $'^\t\t.*o- ' | normalized_backstores
+}
+# compare_listing README_MARKER: targetcli ls against the README's listing.
+compare_listing() {
+	targetcli ls > /tmp/targetcli_ls
+	cat /tmp/targetcli_ls
+	normalized_backstores < /tmp/targetcli_ls > /tmp/listing.printed
+	readme_backstores "$1" > /tmp/listing.readme
+	[ -s /tmp/listing.readme ] || fail "no listing after '$1' in README.md"
+	diff -u /tmp/listing.readme /tmp/listing.printed ||
+		fail "targetcli ls differs from README's listing after '$1'"
+}
 
 # run.sh: foreground daemon, from the project folder.
 DAEMON_CWD=$SOURCE_DIR TCMU_BUILD_DIR=$BUILD_DIR start_daemon_command ./run.sh
@@ -52,6 +77,15 @@ grep -q "refuses config '/nonexistent-dir/bad.img': directory '/nonexistent-dir'
 	fail "user_create.sh did not give the handler's reason"
 [ ! -e "$CORE/user_2" ] || fail "the refused backstore left user_2 behind"
 
+# The alloc disk lives in the memory its config string names.
+[ "$(cat "$CORE/user_0/test_0/attrib/dev_config")" = alloc/test_0 ] ||
+	fail "user_create.sh gave test_0 the config '$(cat "$CORE/user_0/test_0/attrib/dev_config")'"
+[ -f /run/tcmu/alloc/test_0 ] || fail "the memory of test_0 is not /run/tcmu/alloc/test_0"
+compare_listing 'All created config can be seen'
+# The seed tutorial's own line, whatever the width.
+grep -Eq 'o- test_0 \.+ \[test_0 \(1\.0MiB\) deactivated\]$' /tmp/targetcli_ls ||
+	fail "targetcli ls does not show [test_0 (1.0MiB) deactivated]"
+
 ./target_create.sh | tee /tmp/out_target
 iqn=$(sed -n 's/^\[INFO\] Target \(iqn\.2017-07\.com\.test:target-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]\) created$/\1/p' /tmp/out_target)
 [ -n "$iqn" ] || fail "target_create.sh did not print '[INFO] Target iqn.2017-07.com.test:target-HH-MM-SS created'"
@@ -59,12 +93,10 @@ grep -qx '\[INFO\] Portal: 127.0.0.1:3260' /tmp/out_target || fail "target_creat
 ./target_setup.sh "$iqn" user_0/test_0
 ./target_setup.sh "$iqn" user_1/test_1
 
-targetcli ls > /tmp/targetcli_ls
-cat /tmp/targetcli_ls
-grep -Eq 'user:alloc' /tmp/targetcli_ls || fail "targetcli ls does not show user:alloc"
-# rtslib shows "[<cfgstring> (<size>) activated]": alloc's is empty, file's the path.
-grep -Eq 'o- test_0 \.+ \[ \(1\.0MiB\) activated\]' /tmp/targetcli_ls ||
-	fail "targetcli ls does not show test_0 (1.0MiB) activated"
+# rtslib shows "[<cfgstring> (<size>) activated]": alloc's names the memory, file's the path.
+compare_listing 'The result can be seen with'
+grep -Eq 'o- test_0 \.+ \[test_0 \(1\.0MiB\) activated\]$' /tmp/targetcli_ls ||
+	fail "targetcli ls does not show [test_0 (1.0MiB) activated]"
 grep -Eq "o- test_1 \.+ \[$SOURCE_DIR/test_1 \(4\.0KiB\) activated\]" /tmp/targetcli_ls ||
 	fail "targetcli ls does not show test_1 (4.0KiB) activated"
 grep -Eq "$initiator .*\[Mapped LUNs: 2\]" /tmp/targetcli_ls || fail "targetcli ls does not show the ACL with 2 LUNs"
