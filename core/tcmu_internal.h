@@ -340,6 +340,31 @@ int write_cache_tell_handler(struct tcmu_device *dev, bool write_cache);
 /* The change is in force; logged. */
 void write_cache_commit(struct tcmu_device *dev, bool write_cache);
 
+/* ---------------------------------------------------------- device_io.c */
+
+/* A handler's read or write that a command of another device needs. */
+struct device_io {
+	struct worker_task task;	/* when posted to dev's worker */
+	struct tcmu_device *dev;
+	struct tcmu_request *req;	/* completed through its io_done, as usual */
+	bool write;
+	const struct iovec *iov;	/* one buffer */
+	uint64_t offset;
+	uint64_t length;
+	uint32_t flags;			/* TCMU_WRITE_* */
+};
+
+/*
+ * Fills io and calls dev's handler to read or write length bytes at offset
+ * into or from iov, on the thread that serves dev: at once when that is
+ * this thread (or no worker serves it), else posted to it. Returns what
+ * the handler returned, or 0 once posted (a refusal there then completes
+ * req with its error). io stays untouched until req completes.
+ */
+int device_io_issue(struct device_io *io, struct tcmu_device *dev, struct tcmu_request *req,
+		    bool write, const struct iovec *iov, uint64_t offset, uint64_t length,
+		    uint32_t flags);
+
 /* -------------------------------------------------------- device_list.c */
 
 /* The list of attached devices; only the main thread changes it. */
@@ -379,6 +404,15 @@ int worker_add_device(struct tcmu_device *dev);
  */
 void workers_set_poll_limit(unsigned int microseconds);
 unsigned int workers_get_poll_limit(void);
+/* For worker.c (worker_poll.c): the largest window, and the next window after a sleep. */
+uint64_t worker_poll_limit_ns(void);
+uint64_t worker_poll_adapt(uint64_t window_ns, uint64_t slept_ns);
+/*
+ * Any thread: runs task on the thread that serves dev, after the events
+ * pending there. False, doing nothing, when this is that thread or no
+ * worker serves dev (then the caller runs it itself).
+ */
+bool worker_post(struct tcmu_device *dev, struct worker_task *task);
 unsigned int workers_count(void);
 /*
  * Detach, first step: the worker takes no more commands from the ring but

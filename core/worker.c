@@ -16,17 +16,10 @@
  * worker_stop_ring() ends the ring's service while the handler's fds are
  * still served, so that requests in flight can complete through them.
  *
- * Adaptive polling. Sleeping in epoll_wait costs a wakeup per batch (on
- * another CPU, an inter-processor interrupt and two context switches),
- * which dominates the latency of a command at low queue depth. So after a
- * batch the worker watches its rings' heads for a short window before it
- * sleeps. The window adapts as KVM's halt polling does: it grows while
- * commands keep arriving soon after the worker fell asleep (a longer window
- * would have caught them) and shrinks when it slept longer than the largest
- * window (polling only burnt CPU), so idle devices cost nothing. With one
- * online CPU polling is off: the submitter could not run while we spin.
- * While handler fds are watched, the window also ends when the epoll set
- * has an event, so their completions are not held back by it.
+ * Adaptive polling (worker_poll.c): after a batch the worker watches its
+ * rings' heads for a window before it sleeps. While handler fds are watched,
+ * the window also ends when the epoll set has an event, so their
+ * completions are not held back by it.
  *
  * Long commands give way between their ops (worker_task.c): while tasks
  * are queued the worker neither polls nor sleeps. The main thread waits
@@ -49,8 +42,6 @@
 #include "worker_task.h"
 
 #define EVENTS_PER_WAIT 64
-/* First window when polling starts to pay; it doubles from there. */
-#define POLL_START_NS 10000ULL
 /* How soon a ring that stopped for want of memory is served again. */
 #define STARVED_RETRY_MS 1
 #define CONTROL_TIMEOUT_MS 5000
@@ -62,6 +53,7 @@ struct ring_worker {
 	int control_fd;
 	struct worker_watch control_watch;
 	struct watch_set watches;	/* the epoll set and the handler fds in it */
+	struct worker_inbox inbox;	/* ops other threads post (worker_post) */
 	unsigned int device_count;	/* for placement; atomic */
 
 	pthread_mutex_t lock;		/* the one pending control request, releases */
@@ -91,11 +83,6 @@ static struct ring_worker *workers;
 static unsigned int worker_count;
 /* Stopped with devices still waiting for commands in flight (workers_stop). */
 static struct ring_worker *abandoned_workers;
-/* The largest polling window; 0 turns polling off. Changed at runtime. */
-static uint64_t poll_limit_ns;
-/* ring_poll_us as last set (main thread only), for the log of its changes. */
-static unsigned int poll_limit_us;
-static bool poll_limit_set;
 
 static int worker_track_device(struct ring_worker *worker, struct tcmu_device *dev)
 {
@@ -374,20 +361,6 @@ static bool worker_retry_starved(struct ring_worker *worker)
 	return starved;
 }
 
-/* After a sleep of slept_ns: would a longer window have caught the work? */
-static void worker_adapt_poll(struct ring_worker *worker, uint64_t slept_ns)
-{
-	uint64_t limit = __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED);
-
-	if (slept_ns > limit) {
-		worker->poll_ns /= 2;
-		if (worker->poll_ns < POLL_START_NS)
-			worker->poll_ns = 0;
-	} else {
-		worker->poll_ns = worker->poll_ns ? worker->poll_ns * 2 : POLL_START_NS;
-	}
-}
-
 static void *worker_main(void *argument)
 {
 	struct ring_worker *worker = argument;
@@ -402,8 +375,8 @@ static void *worker_main(void *argument)
 		int count, i;
 
 		/* The window's one clamp: after it grew, or ring_poll_us shrank. */
-		if (worker->poll_ns > __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED))
-			worker->poll_ns = __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED);
+		if (worker->poll_ns > worker_poll_limit_ns())
+			worker->poll_ns = worker_poll_limit_ns();
 		/*
 		 * Work found by polling is served already; epoll_wait then only
 		 * collects control requests and the events of that work, without
@@ -421,8 +394,8 @@ static void *worker_main(void *argument)
 			tcmu_crit("worker epoll_wait: %m");
 			return NULL;
 		}
-		if (!polled && !starved && !busy && __atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED) > 0)
-			worker_adapt_poll(worker, monotonic_ns() - sleep_start);
+		if (!polled && !starved && !busy && worker_poll_limit_ns() > 0)
+			worker->poll_ns = worker_poll_adapt(worker->poll_ns, monotonic_ns() - sleep_start);
 		for (i = 0; i < count; i++) {
 			struct worker_watch *watch = events[i].data.ptr;
 
@@ -440,6 +413,8 @@ static void *worker_main(void *argument)
 				break;
 			}
 		}
+		if (control)
+			worker_inbox_take(&worker->inbox);
 		/* After the batch: a device removed now is in no pending event. */
 		if (control && !worker_handle_control(worker))
 			return NULL;
@@ -449,14 +424,19 @@ static void *worker_main(void *argument)
 	}
 }
 
+bool worker_post(struct tcmu_device *dev, struct worker_task *task)
+{
+	struct ring_worker *worker = dev->worker;
+
+	if (!worker || pthread_equal(worker->thread, pthread_self()))
+		return false;
+	worker_inbox_post(&worker->inbox, task);
+	return true;
+}
+
 unsigned int workers_count(void)
 {
 	return worker_count;
-}
-
-unsigned int workers_get_poll_limit(void)
-{
-	return (unsigned int)(__atomic_load_n(&poll_limit_ns, __ATOMIC_RELAXED) / 1000);
 }
 
 /* With worker->lock held: false when the request is still pending at the deadline. */
@@ -605,6 +585,7 @@ static int worker_init(struct ring_worker *worker)
 	if (worker->watches.epoll_fd < 0 || worker->control_fd < 0 ||
 	    epoll_ctl(worker->watches.epoll_fd, EPOLL_CTL_ADD, worker->control_fd, &event) < 0)
 		return -errno;
+	worker_inbox_init(&worker->inbox, worker->control_fd);
 	return 0;
 }
 
@@ -614,6 +595,8 @@ static void worker_release(struct ring_worker *worker)
 		close(worker->watches.epoll_fd);
 	if (worker->control_fd >= 0)
 		close(worker->control_fd);
+	if (worker->control_fd >= 0)
+		worker_inbox_destroy(&worker->inbox);
 	pthread_cond_destroy(&worker->done_cond);
 	pthread_mutex_destroy(&worker->control_serial);
 	pthread_mutex_destroy(&worker->lock);
@@ -652,25 +635,6 @@ int workers_start(unsigned int count)
 		workers_stop();
 	}
 	return ret;
-}
-
-void workers_set_poll_limit(unsigned int microseconds)
-{
-	uint64_t limit = (uint64_t)microseconds * 1000;
-
-	if (poll_limit_set && microseconds == poll_limit_us)
-		return;
-	if (poll_limit_set)
-		tcmu_info("ring polling window %u -> %u us", poll_limit_us, microseconds);
-	else
-		tcmu_dbg("ring polling window %u us", microseconds);
-	poll_limit_us = microseconds;
-	poll_limit_set = true;
-	if (microseconds > 0 && sysconf(_SC_NPROCESSORS_ONLN) < 2) {
-		tcmu_dbg("one online CPU: ring polling stays off");
-		limit = 0;
-	}
-	__atomic_store_n(&poll_limit_ns, limit, __ATOMIC_RELAXED);
 }
 
 unsigned int workers_stop(void)

@@ -7,6 +7,7 @@
 #ifndef TCMU_WORKER_TASK_H
 #define TCMU_WORKER_TASK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 struct worker_task {
@@ -15,11 +16,31 @@ struct worker_task {
 };
 
 /*
+ * Tasks that other threads hand to one ring worker: a handler must be
+ * called on the thread that serves its device (async-api), so a command
+ * of one device that reads or writes another (EXTENDED COPY) posts the op
+ * to that device's worker.
+ */
+struct worker_inbox {
+	pthread_mutex_t lock;
+	struct worker_task *head, *tail;
+	int wake_fd;			/* the worker's control eventfd */
+};
+
+/*
  * Called on a ring worker thread: queues task to run once the worker has
  * served the events pending now (rings, handler fds, control requests),
  * without sleeping. Returns false, queuing nothing, on any other thread.
  */
 bool worker_defer(struct worker_task *task);
+
+/* For worker.c: an empty inbox that wakes the worker through wake_fd. */
+void worker_inbox_init(struct worker_inbox *inbox, int wake_fd);
+void worker_inbox_destroy(struct worker_inbox *inbox);
+/* Any thread: queues task for the inbox's worker and wakes it. */
+void worker_inbox_post(struct worker_inbox *inbox, struct worker_task *task);
+/* For worker.c, on the worker thread: what was posted joins this round's tasks. */
+void worker_inbox_take(struct worker_inbox *inbox);
 
 /* For worker.c: this thread is a ring worker from now on. */
 void worker_tasks_adopt(void);

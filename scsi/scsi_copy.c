@@ -89,6 +89,7 @@ struct copy_job {
 	struct iovec iov;
 	uint8_t *buffer;
 	uint64_t buffer_size;
+	struct device_io op;	/* the chunk's read or write, on its device's thread */
 	struct copy_segment segments[];
 };
 
@@ -220,7 +221,6 @@ static int enter_destination_gate(struct copy_job *job, struct tcmu_device *dest
 static int copy_issue(struct scsi_steps *steps)
 {
 	struct copy_job *job = (struct copy_job *)steps;
-	struct tcmu_request *req = steps->req;
 	const struct copy_segment *segment;
 	struct scsi_outcome outcome;
 	uint64_t start;
@@ -231,10 +231,9 @@ static int copy_issue(struct scsi_steps *steps)
 			return copy_stop(job, scsi_copy_aborted(SCSI_ASC_UNREACHABLE_COPY_TARGET,
 							    job->segment, false, -1, -1));
 		start = chunk_start(job, segment);
-		return segment->destination->handler->write(
-			segment->destination, req, &job->iov, 1,
-			destination_offset(segment) + start, job->moving,
-			scsi_write_flags(segment->destination, false));
+		return device_io_issue(&job->op, segment->destination, steps->req, true, &job->iov,
+				       destination_offset(segment) + start, job->moving,
+				       scsi_write_flags(segment->destination, false));
 	}
 	while (job->segment < job->count && job->bytes_done == job->segments[job->segment].length) {
 		job->segment++;
@@ -259,8 +258,8 @@ static int copy_issue(struct scsi_steps *steps)
 	start = chunk_start(job, segment);
 	job->iov.iov_base = job->buffer;
 	job->iov.iov_len = job->moving;
-	return segment->source->handler->read(segment->source, req, &job->iov, 1,
-					      source_offset(segment) + start, job->moving);
+	return device_io_issue(&job->op, segment->source, steps->req, false, &job->iov,
+			       source_offset(segment) + start, job->moving, 0);
 }
 
 /* A failing read or write aborts the copy with the additional sense of the cause. */
