@@ -3,14 +3,12 @@
  * nbd.c: a disk served by an NBD server (qemu-nbd, nbdkit...) through
  * libnbd, many commands in flight, driven from the device's ring thread.
  *
- * Config string, percent-decoded once (targetcli keeps none of ':', ','
- * and ' ': %3A, %2C, %20 stand for them, %25 for '%'): an NBD URI in
- * libnbd's syntax (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH,
- * nbds... with TLS), or exec:COMMAND ARGS, a server started by systemd
- * socket activation ("exec:qemu-nbd -f qcow2 /var/lib/vm.qcow2"). The
- * command is split at spaces and run with execvp, never by a shell: quotes,
- * '$', ';' and '|' reach it literally. Only root creates TCMU devices, so
- * only root chooses what runs.
+ * Config string, percent-decoded once (%3A, %2C, %20, %25 for ':', ',',
+ * ' ', '%', which targetcli would not keep): an NBD URI (libnbd's syntax:
+ * nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, nbds...) or
+ * exec:COMMAND ARGS, a server started by socket activation, split at
+ * spaces and run with execvp, never by a shell ('$', ';', '|' reach it as
+ * they are). Only root creates TCMU devices, so only root chooses what runs.
  *
  * The export must hold the device; a read-only one fails writes with
  * -EROFS. Durable writes use FUA, else a flush after the write. UNMAP is
@@ -30,6 +28,7 @@
 #include <inttypes.h>
 #include <libnbd.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -191,13 +190,19 @@ static int64_t nbd_now_ms(void)
 static struct nbd_handle *nbd_handle_start(const struct nbd_target *target)
 {
 	struct nbd_handle *handle = nbd_create();
+	sigset_t none, previous;
+	int result = -1;
 
-	if (handle && (target->argv ? nbd_aio_connect_systemd_socket_activation(handle, target->argv)
-				    : nbd_aio_connect_uri(handle, target->uri)) < 0) {
-		nbd_close(handle);
-		return NULL;
-	}
-	return handle;
+	/* A server keeps the forking thread's signal mask; ring threads block all (SIGTERM). */
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, &previous);
+	if (handle)
+		result = target->argv ? nbd_aio_connect_systemd_socket_activation(handle, target->argv)
+				      : nbd_aio_connect_uri(handle, target->uri);
+	pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	if (result < 0)
+		nbd_close(handle);	/* NULL-safe */
+	return result < 0 ? NULL : handle;
 }
 
 /*
@@ -290,8 +295,7 @@ static int nbd_take_export(struct nbd_state *state, struct nbd_handle *handle, c
 	state->can_zero = nbd_can_zero(handle) == 1;
 	tcmu_dev_info(state->dev, "%s %s '%s': export of %" PRId64 " bytes, dev size: %" PRIu64 "%s; FUA "
 		      "%s, flush %s, zeroing %s", what, state->target.kind, state->target.text,
-		      export_size, size,
-		      state->read_only ? ", read-only: writes fail with DATA PROTECT" : "",
+		      export_size, size, state->read_only ? ", read-only: writes fail with DATA PROTECT" : "",
 		      state->can_fua ? "yes" : "no (a flush follows durable writes)",
 		      state->can_flush ? "yes" : "no", state->can_zero ? "yes" : "no");
 	return 0;
@@ -336,6 +340,7 @@ static int nbd_update_watch(struct nbd_state *state)
 /* Drops the connection (its commands have failed) and schedules the next attempt. */
 static void nbd_disconnected(struct nbd_state *state, const char *why)
 {
+	why = why ? why : "connection closed";
 	if (!state->lost) {
 		char reason[512];
 
@@ -348,13 +353,11 @@ static void nbd_disconnected(struct nbd_state *state, const char *why)
 		tcmu_dev_dbg(state->dev, "reconnection failed: %s", why);
 	}
 	state->ready = false;
-	if (state->handle) {
-		struct nbd_handle *handle = state->handle;
-
-		state->handle = NULL;
-		nbd_update_watch(state);
-		nbd_handle_close(handle, &state->target);
-	}
+	if (state->watched_fd >= 0)
+		tcmu_device_unwatch_fd(state->dev, state->watched_fd);
+	state->watched_fd = -1;
+	nbd_handle_close(state->handle, &state->target);
+	state->handle = NULL;
 	nbd_arm_timer(state, state->backoff_ms);
 	state->backoff_ms = MIN(state->backoff_ms * 2, NBD_BACKOFF_LAST_MS);
 }
@@ -378,9 +381,7 @@ static void nbd_follow_connection(struct nbd_state *state)
 	if (!state->handle)
 		return;
 	if (nbd_aio_is_dead(state->handle) || nbd_aio_is_closed(state->handle)) {
-		const char *error = nbd_get_error();
-
-		nbd_disconnected(state, error ? error : "connection closed");
+		nbd_disconnected(state, nbd_get_error());
 		return;
 	}
 	if (!state->ready && nbd_aio_is_ready(state->handle)) {
@@ -596,9 +597,8 @@ static void nbd_device_fd_ready(struct tcmu_device *dev, int fd, uint32_t events
 		else if (!state->handle)
 			nbd_reconnect_start(state);
 	} else if (state->handle && fd == nbd_aio_get_fd(state->handle)) {
-		unsigned int direction = nbd_aio_get_direction(state->handle);
-
-		if ((events & TCMU_FD_WRITABLE) && (direction & LIBNBD_AIO_DIRECTION_WRITE))
+		if ((events & TCMU_FD_WRITABLE) &&
+		    (nbd_aio_get_direction(state->handle) & LIBNBD_AIO_DIRECTION_WRITE))
 			nbd_aio_notify_write(state->handle);
 		if (events & TCMU_FD_READABLE)
 			nbd_aio_notify_read(state->handle);
@@ -621,7 +621,6 @@ static int nbd_check_config(const char *config, char **ret_reason)
 	struct nbd_handle *handle;
 	int result;
 
-	*ret_reason = NULL;
 	result = nbd_target_parse(config, &target, ret_reason);
 	if (result < 0)
 		return result;

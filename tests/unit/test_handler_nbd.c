@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -398,7 +399,8 @@ static void test_missing_export(void **state)
 	expect_refused(config, "cannot connect to the NBD server at");
 	snprintf(config, sizeof(config), "nbd+unix:///good?socket=%s/sock", directory);
 	expect_accepted(config);
-	kill(server, SIGTERM);
+	/* Started with every signal blocked, as the test runs: only SIGKILL stops it. */
+	kill(server, SIGKILL);
 	snprintf(config, sizeof(config), "rm -rf %s", directory);
 	assert_int_equal(system(config), 0);
 }
@@ -614,6 +616,7 @@ static void test_reconnect_after_server_death(void **state)
 int main(void)
 {
 	const struct tcmu_handler *(*init)(void);
+	sigset_t all;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_grammar_refusals, setup),
 		cmocka_unit_test_setup(test_exec_has_no_shell, setup),
@@ -630,6 +633,9 @@ int main(void)
 
 	/* A dying server must not kill the test through a write to its socket. */
 	signal(SIGPIPE, SIG_IGN);
+	/* As on a ring thread, which blocks every signal: servers must still stop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	handler_handle = dlopen(HANDLER_NBD_PATH, RTLD_NOW | RTLD_LOCAL);
 	if (!handler_handle) {
 		fprintf(stderr, "dlopen %s: %s\n", HANDLER_NBD_PATH, dlerror());
