@@ -26,11 +26,22 @@
  * a missing file, and a missing file whose directory does not exist or does
  * not allow creating it.
  *
+ * I/O
+ * ---
+ * Reads, writes and flushes are asynchronous, many of a device in flight on
+ * an io_uring of its own (file_uring.c), completed from the device's ring
+ * thread. Where io_uring cannot be set up (an old kernel, a seccomp filter
+ * without io_uring_setup), or when the daemon's environment has
+ * TCMU_FILE_SYNC_IO=1 (for tests), they are done one at a time on the ring
+ * thread instead; the log says at open which of the two a device uses.
+ *
  * Durability
  * ----------
  * Writes go to the page cache. A FUA write, or any write while the device's
- * write cache is disabled, and every flush (SYNCHRONIZE CACHE) complete only
- * after fdatasync succeeded. Once fdatasync has failed, data acknowledged
+ * write cache is disabled, is written through (RWF_DSYNC, or an fdatasync
+ * after it when synchronous); a flush (SYNCHRONIZE CACHE) is an fdatasync
+ * that starts once every request in flight before it completed. Once a
+ * sync has failed, data acknowledged
  * earlier may be lost, so every later flush and durable write fails with the
  * same error until the medium is changed or the device reopened. The same
  * goes, with -EIO, for a file deleted while in use (its data would vanish
@@ -47,6 +58,8 @@
  * devices or daemons from using the same file.
  */
 #include "libtcmu.h"
+#include "file_config.h"
+#include "file_uring.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -76,7 +89,6 @@
 	"size and not in use (mounted)."
 
 #define FILE_OPEN_ATTEMPTS 3	/* of a path that keeps changing under us */
-#define FILE_OPTION_ANY_SIZE "any_size:"	/* the file may differ from the device size */
 
 /* What file_ensure_size may do to a regular file whose size is not the device's. */
 enum file_sizing {
@@ -98,96 +110,8 @@ struct file_state {
 	int durability_error;
 	/* A failing disk fails every request: log the first one at error level only. */
 	bool io_error_logged;
+	struct file_uring *uring;	/* NULL: synchronous I/O */
 };
-
-static int file_refuse(char **ret_reason, int error, const char *format, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Returns error after storing a malloc'd reason; "%m" prints -error. */
-static int file_refuse(char **ret_reason, int error, const char *format, ...)
-{
-	va_list arguments;
-
-	va_start(arguments, format);
-	errno = -error;
-	if (vasprintf(ret_reason, format, arguments) < 0)
-		*ret_reason = NULL;
-	va_end(arguments);
-	return error;
-}
-
-/* The path in a config string, after the any_size: option when there is one. */
-static const char *file_config_path(const char *config, bool *ret_any_size)
-{
-	bool any_size = strncmp(config, FILE_OPTION_ANY_SIZE, strlen(FILE_OPTION_ANY_SIZE)) == 0;
-
-	if (ret_any_size)
-		*ret_any_size = any_size;
-	return any_size ? config + strlen(FILE_OPTION_ANY_SIZE) : config;
-}
-
-static int file_check_path(const char *path, char **ret_reason)
-{
-	struct stat status;
-	char *directory_copy;
-	const char *directory;
-	int result = 0;
-
-	*ret_reason = NULL;
-	if (path[0] == '\0')
-		return file_refuse(ret_reason, -EINVAL,
-				   "no path given: the configuration string is the path of the file that holds the disk");
-	if (strlen(path) >= PATH_MAX)
-		return file_refuse(ret_reason, -ENAMETOOLONG,
-				   "path is longer than %d bytes", PATH_MAX - 1);
-	for (const char *c = path; *c; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7f)
-			return file_refuse(ret_reason, -EINVAL,
-					   "path contains control characters");
-	if (path[strlen(path) - 1] == '/')
-		return file_refuse(ret_reason, -EISDIR, "'%s' names a directory", path);
-
-	if (stat(path, &status) == 0) {
-		if (S_ISDIR(status.st_mode))
-			return file_refuse(ret_reason, -EISDIR, "'%s' is a directory", path);
-		if (!S_ISREG(status.st_mode) && !S_ISBLK(status.st_mode))
-			return file_refuse(ret_reason, -EINVAL,
-					   "'%s' is neither a regular file nor a block device", path);
-		if (faccessat(AT_FDCWD, path, R_OK | W_OK, AT_EACCESS) < 0)
-			return file_refuse(ret_reason, -errno,
-					   "'%s' cannot be read and written: %m", path);
-		return 0;
-	}
-	if (errno == ENOTDIR)
-		return file_refuse(ret_reason, -ENOTDIR,
-				   "a component of '%s' is not a directory", path);
-	if (errno != ENOENT)
-		return file_refuse(ret_reason, -errno, "cannot access '%s': %m", path);
-	if (lstat(path, &status) == 0 && S_ISLNK(status.st_mode))
-		return file_refuse(ret_reason, -ENOENT,
-				   "'%s' is a symbolic link to a file that does not exist; "
-				   "files are not created through links", path);
-
-	directory_copy = strdup(path);
-	if (!directory_copy)
-		return file_refuse(ret_reason, -ENOMEM, "out of memory");
-	directory = dirname(directory_copy);
-	if (stat(directory, &status) < 0) {
-		if (errno == ENOENT)
-			result = file_refuse(ret_reason, -ENOENT,
-					     "directory '%s' does not exist", directory);
-		else
-			result = file_refuse(ret_reason, -errno,
-					     "cannot access directory '%s': %m", directory);
-	} else if (!S_ISDIR(status.st_mode)) {
-		result = file_refuse(ret_reason, -ENOTDIR, "'%s' is not a directory", directory);
-	} else if (faccessat(AT_FDCWD, directory, W_OK | X_OK, AT_EACCESS) < 0) {
-		result = file_refuse(ret_reason, -errno,
-				     "cannot create files in directory '%s': %m", directory);
-	}
-	free(directory_copy);
-	return result;
-}
 
 static int file_check_config(const char *config, char **ret_reason)
 {
@@ -408,6 +332,18 @@ static bool file_check_deleted(struct tcmu_device *dev, struct file_state *state
 	return true;
 }
 
+/* A failed sync: data acknowledged earlier may be lost. Returns the request's error. */
+static int file_sync_failed(struct tcmu_device *dev, struct file_state *state, int error)
+{
+	if (file_check_deleted(dev, state))
+		return -EIO;
+	errno = -error;
+	tcmu_dev_err(dev, "fdatasync '%s': %m; later flushes fail until the medium changes",
+		     state->path);
+	__atomic_store_n(&state->durability_error, error, __ATOMIC_SEQ_CST);
+	return error;
+}
+
 /* fdatasync with the sticky error described at the top. Returns 0 or -errno. */
 static int file_sync(struct tcmu_device *dev, struct file_state *state, bool check_deleted)
 {
@@ -416,20 +352,17 @@ static int file_sync(struct tcmu_device *dev, struct file_state *state, bool che
 	if (result < 0)
 		return result;
 	while (fdatasync(state->fd) < 0) {
-		if (errno == EINTR)
-			continue;
-		result = -errno;
-		if (file_check_deleted(dev, state))
-			return -EIO;
-		tcmu_dev_err(dev, "fdatasync '%s': %m; later flushes fail until the medium changes",
-			     state->path);
-		__atomic_store_n(&state->durability_error, result, __ATOMIC_SEQ_CST);
-		return result;
+		if (errno != EINTR)
+			return file_sync_failed(dev, state, -errno);
 	}
 	if (check_deleted && file_check_deleted(dev, state))
 		return -EIO;
 	return 0;
 }
+
+static void file_uring_done(struct tcmu_device *dev, struct tcmu_request *req,
+			    enum file_uring_operation operation, uint64_t offset,
+			    uint64_t length, bool durable, int result);
 
 static int file_open(struct tcmu_device *dev)
 {
@@ -471,6 +404,8 @@ static int file_open(struct tcmu_device *dev)
 	}
 	tcmu_device_set_unmap_supported(dev, file_can_punch(dev, state->fd, path));
 	tcmu_device_set_private(dev, state);
+	if (file_uring_open(dev, state->fd, file_uring_done, &state->uring) < 0)
+		state->uring = NULL;
 	return 0;
 
 out_destroy_lock:
@@ -488,7 +423,11 @@ static void file_close(struct tcmu_device *dev)
 
 	/* The page cache outlives us, but not a power failure after shutdown. */
 	file_sync(dev, state, true);
+	if (state->uring)
+		file_uring_close(state->uring);
 	tcmu_device_set_private(dev, NULL);
+	/* Unlocked now: an io_uring lets go of its file some time after it ends. */
+	flock(state->fd, LOCK_UN);
 	close(state->fd);
 	pthread_rwlock_destroy(&state->lock);
 	free(state->path);
@@ -518,6 +457,8 @@ static int file_read(struct tcmu_device *dev, struct tcmu_request *req,
 	 * The range is not asserted against the device size: a request checked
 	 * against the size before a reconfiguration may arrive after it.
 	 */
+	if (state->uring)
+		return file_uring_read(state->uring, req, iov, iov_count, offset, length);
 	pthread_rwlock_rdlock(&state->lock);
 	result = tcmu_fd_read(state->fd, iov, iov_count, offset, length);
 	/* Under the lock: a medium change frees state->path. */
@@ -536,6 +477,8 @@ static int file_write(struct tcmu_device *dev, struct tcmu_request *req,
 	bool durable = (flags & TCMU_WRITE_FUA) || !tcmu_device_get_write_cache(dev);
 	int result;
 
+	if (state->uring)
+		return file_uring_write(state->uring, req, iov, iov_count, offset, length, durable);
 	pthread_rwlock_rdlock(&state->lock);
 	result = tcmu_fd_write(state->fd, iov, iov_count, offset, length);
 	if (result < 0) {
@@ -552,13 +495,57 @@ static int file_write(struct tcmu_device *dev, struct tcmu_request *req,
 static int file_flush(struct tcmu_device *dev, struct tcmu_request *req)
 {
 	struct file_state *state = tcmu_device_get_private(dev);
-	int result;
+	int result = __atomic_load_n(&state->durability_error, __ATOMIC_SEQ_CST);
 
+	if (state->uring && result == 0)
+		return file_uring_flush(state->uring, req);
 	pthread_rwlock_rdlock(&state->lock);
 	result = file_sync(dev, state, true);
 	pthread_rwlock_unlock(&state->lock);
 	tcmu_request_complete(req, result);
 	return 0;
+}
+
+/* The end of a request done on the io_uring: as the synchronous path ends it. */
+static void file_uring_done(struct tcmu_device *dev, struct tcmu_request *req,
+			    enum file_uring_operation operation, uint64_t offset,
+			    uint64_t length, bool durable, int result)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+
+	pthread_rwlock_rdlock(&state->lock);
+	if (operation == FILE_URING_FLUSH) {
+		result = result < 0 ? file_sync_failed(dev, state, result)
+				    : file_check_deleted(dev, state) ? -EIO : 0;
+	} else if (result < 0) {
+		file_log_io_error(dev, state, operation == FILE_URING_READ ? "read" : "write",
+				  offset, length, result);
+		/* A write through may have failed in its sync, taking an earlier error along. */
+		if (!durable || result == -ENOSPC || result == -EDQUOT || result == -EFBIG)
+			file_check_deleted(dev, state);
+		else
+			result = file_sync_failed(dev, state, result);
+	} else if (durable) {
+		result = __atomic_load_n(&state->durability_error, __ATOMIC_SEQ_CST);
+	}
+	pthread_rwlock_unlock(&state->lock);
+	tcmu_request_complete(req, result);
+}
+
+static void file_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+
+	(void)events;
+	file_uring_reap(state->uring, fd);
+}
+
+static void file_batch_done(struct tcmu_device *dev)
+{
+	struct file_state *state = tcmu_device_get_private(dev);
+
+	if (state->uring)
+		file_uring_submit(state->uring);
 }
 
 static int file_unmap(struct tcmu_device *dev, struct tcmu_request *req,
@@ -632,6 +619,13 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 	 * lost either way, and the administrator asked for the new medium.
 	 */
 	file_sync(dev, state, true);
+	if (state->uring && file_uring_replace_file(state->uring, new_fd) < 0) {
+		pthread_rwlock_unlock(&state->lock);
+		tcmu_dev_err(dev, "'%s' cannot replace '%s' on the io_uring", path, state->path);
+		close(new_fd);
+		free(new_path);
+		return -EIO;
+	}
 	old_fd = state->fd;
 	old_path = state->path;
 	state->fd = new_fd;
@@ -643,6 +637,7 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 	pthread_rwlock_unlock(&state->lock);
 
 	tcmu_dev_info(dev, "medium changed from '%s' to '%s'", old_path, new_path);
+	flock(old_fd, LOCK_UN);
 	close(old_fd);
 	free(old_path);
 	return 0;
@@ -693,6 +688,8 @@ static struct tcmu_handler file_handler = {
 	.unmap = file_unmap,
 	.reconfigure = file_reconfigure,
 	.get_lba_status = file_get_lba_status,
+	.fd_ready = file_fd_ready,
+	.batch_done = file_batch_done,
 };
 
 TCMU_HANDLER_REGISTER(file_handler)

@@ -76,7 +76,7 @@ if(TCMU_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
-      "libc6, libglib2.0-0, libkmod2, libnl-3-200, libnl-genl-3-200")
+      "libc6, libglib2.0-0, libkmod2, libnl-3-200, libnl-genl-3-200, liburing2")
 endif()
 # A shlibs file, so that packages of third-party handlers depend on this one.
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)

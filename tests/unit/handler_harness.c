@@ -15,10 +15,10 @@
 /* Long enough for any storage the tests use; a request never completed fails. */
 #define ASYNC_COMPLETION_TIMEOUT_MS 10000
 
-struct tcmu_request {
-	int completions;
-	int result;
-};
+/* A wait on the watched fds; short, since another thread may reap the request. */
+#define ASYNC_POLL_MS 10
+
+static unsigned int completion_sequence;
 
 int tcmu_log_level_current = TCMU_LOG_DEBUG;
 
@@ -30,8 +30,10 @@ static void *handler_handle;
 
 void tcmu_request_complete(struct tcmu_request *req, int result)
 {
-	req->completions++;
 	req->result = result;
+	req->sequence = __atomic_add_fetch(&completion_sequence, 1, __ATOMIC_SEQ_CST);
+	/* Last: a thread waiting for the count then reads the rest. */
+	__atomic_add_fetch(&req->completions, 1, __ATOMIC_RELEASE);
 }
 
 const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }
@@ -191,9 +193,9 @@ static void serve_watched_fds(const struct tcmu_handler *handler, struct tcmu_de
 	}
 	if (count == 0)
 		fail_msg("the handler took a request, did not complete it and watches no fd");
-	ready = poll(polled, count, ASYNC_COMPLETION_TIMEOUT_MS);
+	ready = poll(polled, count, ASYNC_POLL_MS);
 	if (ready <= 0)
-		fail_msg("no watched fd became ready within %d ms", ASYNC_COMPLETION_TIMEOUT_MS);
+		return;
 	for (i = 0; i < count; i++) {
 		uint32_t watched = (polled[i].events & POLLIN ? TCMU_FD_READABLE : 0) |
 				   (polled[i].events & POLLOUT ? TCMU_FD_WRITABLE : 0);
@@ -221,11 +223,22 @@ static int finish(const struct tcmu_handler *handler, struct tcmu_device *dev,
 		return returned;
 	}
 	assert_int_equal(returned, 0);
+	return harness_wait(handler, dev, req);
+}
+
+int harness_wait(const struct tcmu_handler *handler, struct tcmu_device *dev,
+		 struct tcmu_request *req)
+{
+	int rounds = ASYNC_COMPLETION_TIMEOUT_MS / ASYNC_POLL_MS;
+
 	if (handler->batch_done)
 		handler->batch_done(dev);
-	while (handler->fd_ready && req->completions == 0)
+	while (handler->fd_ready && __atomic_load_n(&req->completions, __ATOMIC_ACQUIRE) == 0) {
+		if (rounds-- == 0)
+			fail_msg("request not completed within %d ms", ASYNC_COMPLETION_TIMEOUT_MS);
 		serve_watched_fds(handler, dev);
-	assert_int_equal(req->completions, 1);
+	}
+	assert_int_equal(__atomic_load_n(&req->completions, __ATOMIC_ACQUIRE), 1);
 	return req->result;
 }
 

@@ -37,6 +37,16 @@ struct tcmu_device {
 	unsigned int fd_ready_calls;
 };
 
+/*
+ * A request: how many times it was completed, with what, and when (the
+ * completions of a test process are numbered from 1 in the order they came).
+ */
+struct tcmu_request {
+	int completions;
+	int result;
+	unsigned int sequence;
+};
+
 /* dlopens path and returns its handler; fails the test on any problem. */
 const struct tcmu_handler *harness_load(const char *path);
 void harness_unload(void);
@@ -56,6 +66,14 @@ int harness_write(const struct tcmu_handler *handler, struct tcmu_device *dev,
 int harness_flush(const struct tcmu_handler *handler, struct tcmu_device *dev);
 int harness_unmap(const struct tcmu_handler *handler, struct tcmu_device *dev,
 		  uint64_t offset, uint64_t length);
+
+/*
+ * For a request the handler took (returned 0 for): batch_done, then the
+ * watched fds served as the ring thread would until req is completed, by
+ * this thread or another one. Returns its result; fails after 10 s.
+ */
+int harness_wait(const struct tcmu_handler *handler, struct tcmu_device *dev,
+		 struct tcmu_request *req);
 
 /* Everything logged since the last harness_log_clear(), one message a line. */
 const char *harness_log(void);

@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The file handler's asynchronous I/O on io_uring, dlopened from the build
+ * tree: many requests in flight before any completes, flushes that wait for
+ * the writes before them, write-through without a flush per write, reads
+ * past the end of the file, a medium change with requests in flight, and
+ * the synchronous fallback that TCMU_FILE_SYNC_IO=1 forces.
+ */
+#include "handler_harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define MIB (1024u * 1024u)
+#define BLOCK 4096u
+#define IN_FLIGHT 32u
+
+/* The handler's fdatasync calls (the executable's symbols are bound first). */
+static unsigned int fdatasync_calls;
+
+int fdatasync(int fd)
+{
+	__atomic_add_fetch(&fdatasync_calls, 1, __ATOMIC_SEQ_CST);
+	return (int)syscall(SYS_fdatasync, fd);
+}
+
+struct fixture {
+	const struct tcmu_handler *handler;
+	struct tcmu_device dev;
+	char directory[64];
+	char path[128];
+	char second_path[128];
+};
+
+static int setup(void **state)
+{
+	struct fixture *fixture = calloc(1, sizeof(*fixture));
+
+	assert_non_null(fixture);
+	fixture->handler = harness_load(HANDLER_FILE_PATH);
+	snprintf(fixture->directory, sizeof(fixture->directory), "/var/tmp/tcmu-async-test-XXXXXX");
+	assert_non_null(mkdtemp(fixture->directory));
+	snprintf(fixture->path, sizeof(fixture->path), "%s/disk.img", fixture->directory);
+	snprintf(fixture->second_path, sizeof(fixture->second_path), "%s/second.img",
+		 fixture->directory);
+	fixture->dev = (struct tcmu_device){
+		.name = "async_1",
+		.subtype = "file",
+		.backstore = "user_1/async_1",
+		.config = fixture->path,
+		.size = 16 * MIB,
+		.block_size = 512,
+		.write_cache = true,
+	};
+	*state = fixture;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fixture = *state;
+
+	unlink(fixture->path);
+	unlink(fixture->second_path);
+	rmdir(fixture->directory);
+	harness_unload();
+	unsetenv("TCMU_FILE_SYNC_IO");
+	free(fixture);
+	return 0;
+}
+
+/* Opens the device on io_uring: the handler says so and watches the ring. */
+static void open_async(struct fixture *fixture)
+{
+	harness_log_clear();
+	assert_int_equal(fixture->handler->open(&fixture->dev), 0);
+	assert_non_null(strstr(harness_log(), "asynchronous I/O on io_uring"));
+	assert_int_equal(fixture->dev.watched_count, 2);
+}
+
+static void close_device(struct fixture *fixture)
+{
+	fixture->handler->close(&fixture->dev);
+	assert_null(fixture->dev.private_data);
+}
+
+/* Starts a write of one block without waiting; it must not complete yet. */
+static void start_write(struct fixture *fixture, struct tcmu_request *req, struct iovec *iov,
+			uint64_t offset, uint32_t flags)
+{
+	*req = (struct tcmu_request){ 0 };
+	assert_int_equal(fixture->handler->write(&fixture->dev, req, iov, 1, offset,
+						 iov->iov_len, flags), 0);
+}
+
+/* Reaps until every request in reqs is completed once. */
+static void wait_all(struct fixture *fixture, struct tcmu_request *reqs, unsigned int count)
+{
+	for (unsigned int i = 0; i < count; i++)
+		assert_int_equal(harness_wait(fixture->handler, &fixture->dev, &reqs[i]), 0);
+}
+
+/*
+ * Requests are taken without completing: none completes before the ring
+ * thread reaps (fd_ready), so all are in flight together, then all end.
+ */
+static void test_many_in_flight(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	struct tcmu_request reqs[IN_FLIGHT];
+	struct iovec iov[IN_FLIGHT];
+	char *written = malloc(IN_FLIGHT * BLOCK);
+	char *read_back = calloc(IN_FLIGHT, BLOCK);
+
+	assert_non_null(written);
+	assert_non_null(read_back);
+	open_async(fixture);
+	harness_pattern(written, IN_FLIGHT * BLOCK, 7);
+	for (unsigned int i = 0; i < IN_FLIGHT; i++) {
+		iov[i] = (struct iovec){ written + i * BLOCK, BLOCK };
+		/* Scattered over the device, newest first. */
+		start_write(fixture, &reqs[i], &iov[i], (uint64_t)(IN_FLIGHT - i) * 3 * BLOCK, 0);
+	}
+	handler->batch_done(&fixture->dev);
+	for (unsigned int i = 0; i < IN_FLIGHT; i++)
+		assert_int_equal(reqs[i].completions, 0);
+	wait_all(fixture, reqs, IN_FLIGHT);
+
+	for (unsigned int i = 0; i < IN_FLIGHT; i++) {
+		iov[i] = (struct iovec){ read_back + i * BLOCK, BLOCK };
+		reqs[i] = (struct tcmu_request){ 0 };
+		assert_int_equal(handler->read(&fixture->dev, &reqs[i], &iov[i], 1,
+					       (uint64_t)(IN_FLIGHT - i) * 3 * BLOCK, BLOCK), 0);
+	}
+	handler->batch_done(&fixture->dev);
+	for (unsigned int i = 0; i < IN_FLIGHT; i++)
+		assert_int_equal(reqs[i].completions, 0);
+	wait_all(fixture, reqs, IN_FLIGHT);
+	assert_memory_equal(read_back, written, IN_FLIGHT * BLOCK);
+	close_device(fixture);
+	free(written);
+	free(read_back);
+}
+
+/*
+ * A flush queued behind writes still in flight completes after all of
+ * them (the core's flush when the write cache goes off relies on it).
+ */
+static void test_flush_after_writes_in_flight(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	struct tcmu_request reqs[IN_FLIGHT];
+	struct tcmu_request flush = { 0 };
+	struct iovec iov[IN_FLIGHT];
+	char *written = malloc(IN_FLIGHT * 16 * BLOCK);
+
+	assert_non_null(written);
+	open_async(fixture);
+	harness_pattern(written, IN_FLIGHT * 16 * BLOCK, 8);
+	for (unsigned int i = 0; i < IN_FLIGHT; i++) {
+		iov[i] = (struct iovec){ written + i * 16 * BLOCK, 16 * BLOCK };
+		start_write(fixture, &reqs[i], &iov[i], (uint64_t)i * 16 * BLOCK, 0);
+	}
+	assert_int_equal(handler->flush(&fixture->dev, &flush), 0);
+	assert_int_equal(harness_wait(handler, &fixture->dev, &flush), 0);
+	for (unsigned int i = 0; i < IN_FLIGHT; i++) {
+		assert_int_equal(reqs[i].completions, 1);
+		assert_int_equal(reqs[i].result, 0);
+		assert_true(reqs[i].sequence < flush.sequence);
+	}
+	close_device(fixture);
+	free(written);
+}
+
+/* Write-through and FUA writes are durable by themselves: no fdatasync per write. */
+static void test_write_through_without_flush(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	char written[BLOCK];
+	char read_back[BLOCK];
+	unsigned int before;
+
+	open_async(fixture);
+	harness_pattern(written, sizeof(written), 9);
+	before = __atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written),
+				       TCMU_WRITE_FUA), 0);
+	fixture->dev.write_cache = false;
+	assert_int_equal(harness_write(handler, &fixture->dev, BLOCK, written, sizeof(written),
+				       0), 0);
+	assert_int_equal(__atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST), before);
+	assert_int_equal(harness_read(handler, &fixture->dev, BLOCK, read_back,
+				      sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, sizeof(written));
+	assert_int_equal(harness_flush(handler, &fixture->dev), 0);
+	close_device(fixture);
+}
+
+/* A file shorter than the device (cut by someone else) reads as zeros past its end. */
+static void test_read_past_end_of_file(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	char written[2 * BLOCK];
+	char read_back[2 * BLOCK];
+	int fd;
+
+	open_async(fixture);
+	harness_pattern(written, sizeof(written), 10);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0), 0);
+	fd = open(fixture->path, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, BLOCK + 100), 0);
+	close(fd);
+	memset(read_back, 0xa5, sizeof(read_back));
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, sizeof(read_back)), 0);
+	assert_memory_equal(read_back, written, BLOCK + 100);
+	assert_true(harness_is_zero(read_back + BLOCK + 100, BLOCK - 100));
+	close_device(fixture);
+}
+
+/* Writes in flight during a medium change land in the old file; later ones in the new. */
+static void test_medium_change_in_flight(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	struct tcmu_device_change change = { .what = TCMU_CHANGE_CONFIG };
+	struct tcmu_request reqs[IN_FLIGHT];
+	struct iovec iov[IN_FLIGHT];
+	char *written = malloc(IN_FLIGHT * BLOCK);
+	char *read_back = malloc(IN_FLIGHT * BLOCK);
+	int fd;
+
+	assert_non_null(written);
+	assert_non_null(read_back);
+	open_async(fixture);
+	harness_pattern(written, IN_FLIGHT * BLOCK, 11);
+	for (unsigned int i = 0; i < IN_FLIGHT; i++) {
+		iov[i] = (struct iovec){ written + i * BLOCK, BLOCK };
+		start_write(fixture, &reqs[i], &iov[i], (uint64_t)i * BLOCK, 0);
+	}
+	handler->batch_done(&fixture->dev);
+	change.config = fixture->second_path;
+	assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+	wait_all(fixture, reqs, IN_FLIGHT);
+
+	fd = open(fixture->path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, read_back, IN_FLIGHT * BLOCK, 0), IN_FLIGHT * BLOCK);
+	close(fd);
+	assert_memory_equal(read_back, written, IN_FLIGHT * BLOCK);
+	/* The new file is empty and takes the next writes. */
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, BLOCK), 0);
+	assert_true(harness_is_zero(read_back, BLOCK));
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, BLOCK, 0), 0);
+	fd = open(fixture->second_path, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, read_back, BLOCK, 0), BLOCK);
+	close(fd);
+	assert_memory_equal(read_back, written, BLOCK);
+	close_device(fixture);
+	free(written);
+	free(read_back);
+}
+
+/*
+ * A request queued on the ring thread outside the device's own batch (the
+ * other device's EXTENDED COPY on a shared worker) makes a watched fd
+ * ready, so that the core calls fd_ready and batch_done, which submit it.
+ */
+static void test_queued_request_wakes_the_ring_thread(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	struct tcmu_request req = { 0 };
+	struct pollfd watched[2];
+	char buffer[BLOCK];
+	struct iovec iov = { buffer, sizeof(buffer) };
+
+	open_async(fixture);
+	/* The ring thread is known once it ended a batch. */
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, buffer, sizeof(buffer)), 0);
+	assert_int_equal(handler->read(&fixture->dev, &req, &iov, 1, BLOCK, BLOCK), 0);
+	for (unsigned int i = 0; i < 2; i++)
+		watched[i] = (struct pollfd){ .fd = fixture->dev.watched_fds[i], .events = POLLIN };
+	assert_true(poll(watched, 2, 1000) > 0);
+	assert_int_equal(harness_wait(handler, &fixture->dev, &req), 0);
+	close_device(fixture);
+}
+
+/* TCMU_FILE_SYNC_IO=1: no io_uring, every request completes before it returns. */
+static void test_forced_synchronous_fallback(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	struct tcmu_request req = { 0 };
+	char written[BLOCK];
+	struct iovec iov = { written, sizeof(written) };
+
+	assert_int_equal(setenv("TCMU_FILE_SYNC_IO", "1", 1), 0);
+	harness_log_clear();
+	assert_int_equal(handler->open(&fixture->dev), 0);
+	assert_non_null(strstr(harness_log(), "synchronous I/O, one request at a time"));
+	assert_int_equal(fixture->dev.watched_count, 0);
+	harness_pattern(written, sizeof(written), 12);
+	assert_int_equal(handler->write(&fixture->dev, &req, &iov, 1, 0, sizeof(written), 0), 0);
+	assert_int_equal(req.completions, 1);
+	assert_int_equal(req.result, 0);
+	handler->batch_done(&fixture->dev);
+	close_device(fixture);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_after_writes_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_through_without_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_past_end_of_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_medium_change_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queued_request_wakes_the_ring_thread, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_forced_synchronous_fallback, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
