@@ -69,12 +69,12 @@ verify16() {
 # The whole LUN in one VERIFY(16) is beyond the limit: INVALID FIELD IN CDB, at once.
 start=$SECONDS
 status=0
-out=$(verify16 0 "$BLOCKS" 2>&1) || status=$?
+out=$(set +x; verify16 0 "$BLOCKS" 2>&1) || status=$?
 [ "$status" -ne 0 ] || fail "a VERIFY(16) of the whole 8 GiB was accepted ($((SECONDS - start)) s)"
 grep -i 'invalid field in cdb' <<<"$out" >/dev/null || fail "whole-LUN VERIFY(16): $out"
 [ $((SECONDS - start)) -lt 5 ] || fail "the refusal took $((SECONDS - start)) s"
 # One block more than the limit, too; the limit itself is fine.
-out=$(verify16 0 $((max_transfer + 1)) 2>&1) && fail "VERIFY(16) of $((max_transfer + 1)) blocks accepted"
+out=$(set +x; verify16 0 $((max_transfer + 1)) 2>&1) && fail "VERIFY(16) of $((max_transfer + 1)) blocks accepted"
 grep -i 'invalid field in cdb' <<<"$out" >/dev/null || fail "VERIFY(16) past the limit: $out"
 
 # Back-to-back VERIFY(16) commands of the largest length over the LUN.
