@@ -10,7 +10,7 @@
 # slowest read and the attach took as long as a whole VERIFY (seconds).
 # Here both must take less than a quarter of the slowest VERIFY (the
 # attach as the daemon logs it, from the netlink event to "attached"), and
-# enabling the device less than 10 s.
+# enabling the device (shell and kernel included) less than 30 s.
 source "$(dirname "$0")/../lib.sh"
 requires sg_raw sg3-utils
 requires sg_vpd sg3-utils
@@ -19,7 +19,7 @@ requires jq
 
 BIG_SIZE=$((8 << 30))
 BLOCKS=$((BIG_SIZE / 512))
-MAX_ENABLE_MS=10000
+MAX_ENABLE_MS=30000
 
 # Milliseconds of the day of the daemon's first log line matching PATTERN.
 log_ms() {
