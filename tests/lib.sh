@@ -389,3 +389,102 @@ write_and_verify() {
 	cmp <(dd if="$disk" bs=1M count=$((size / 1048576)) iflag=direct status=none) "$pattern" ||
 		fail "data read back from $disk differs from what was written"
 }
+
+# read_blocks DISK LBA COUNT: COUNT 512-byte blocks from LBA, read with O_DIRECT.
+read_blocks() {
+	dd if="$1" bs=512 skip="$2" count="$3" iflag=direct status=none
+}
+
+# check_compare_and_write DISK PATTERN: DISK starts with PATTERN. COMPARE AND
+# WRITE at LBA 100 whose compare half is what is there writes its block; one
+# whose compare half differs ends in MISCOMPARE (status 14) and writes
+# nothing; VERIFY with BYTCHK agrees with both.
+check_compare_and_write() {
+	local disk=$1 pattern=$2 out status
+	random_file /tmp/new_block 512
+	cat <(head -c $((101 * 512)) "$pattern" | tail -c 512) /tmp/new_block > /tmp/caw_match
+	sg_compare_and_write --lba=100 --num=1 --in=/tmp/caw_match "$disk" ||
+		fail "COMPARE AND WRITE with matching data failed"
+	cmp <(read_blocks "$disk" 100 1) /tmp/new_block || fail "COMPARE AND WRITE did not write"
+	random_file /tmp/caw_wrong 1024
+	status=0
+	out=$(sg_compare_and_write --lba=100 --num=1 --in=/tmp/caw_wrong "$disk" 2>&1) || status=$?
+	[ "$status" -eq 14 ] || fail "COMPARE AND WRITE on wrong data: status $status, expected 14 (miscompare): $out"
+	grep -q 'Miscompare' <<<"$out" || fail "COMPARE AND WRITE on wrong data: $out"
+	cmp <(read_blocks "$disk" 100 1) /tmp/new_block || fail "a miscompared COMPARE AND WRITE wrote"
+
+	sg_verify --lba=0 --count=100 "$disk" || fail "VERIFY(10) failed"
+	sg_verify --lba=100 --count=1 --ebytchk=1 --ndo=512 --in=/tmp/new_block "$disk" ||
+		fail "VERIFY(10) with BYTCHK on the data there failed"
+	status=0
+	out=$(sg_verify --lba=100 --count=1 --ebytchk=1 --ndo=512 --in=/tmp/caw_wrong "$disk" 2>&1) || status=$?
+	[ "$status" -eq 14 ] || fail "VERIFY with BYTCHK on other data: status $status, expected 14 (miscompare): $out"
+}
+
+# check_unmap_reads_zeros DISK PATTERN: DISK starts with PATTERN (at least
+# 2.2 MiB). WRITE SAME(16) with UNMAP at LBA 4096 and UNMAP of the first
+# MiB leave zeros there and the block after the range untouched.
+check_unmap_reads_zeros() {
+	local disk=$1 pattern=$2
+	sg_write_same --16 --unmap --lba=4096 --num=100 "$disk" || fail "WRITE SAME(16) UNMAP failed"
+	cmp <(read_blocks "$disk" 4096 100) <(head -c $((100 * 512)) /dev/zero) ||
+		fail "blocks after WRITE SAME(16) UNMAP do not read as zeros"
+	cmp <(read_blocks "$disk" 4196 1) <(head -c $((4197 * 512)) "$pattern" | tail -c 512) ||
+		fail "WRITE SAME(16) UNMAP changed the block after its range"
+	sg_unmap --force --lba=0 --num=2048 "$disk" || fail "UNMAP failed"
+	cmp <(read_blocks "$disk" 0 2048) <(head -c 1M /dev/zero) || fail "unmapped blocks do not read as zeros"
+}
+
+# filesystem_discard_cycle DISK BACKING MKFS CHECK...: makes a file system on
+# DISK, mounts it with -o discard, writes and deletes files; the file BACKING
+# that holds DISK's data must shrink, and CHECK must find the file system clean.
+filesystem_discard_cycle() {
+	local disk=$1 backing=$2 mkfs=$3 mountpoint=/tmp/discard-cycle-mnt full i
+	shift 3
+	[ -s /tmp/pattern8 ] || random_file /tmp/pattern8 8M
+	$mkfs "$disk" || fail "$mkfs failed"
+	mkdir -p "$mountpoint"
+	mount -o discard "$disk" "$mountpoint" || fail "mounting after $mkfs failed"
+	for i in 1 2 3 4; do
+		cp /tmp/pattern8 "$mountpoint/file$i"
+	done
+	sync
+	cmp "$mountpoint/file3" /tmp/pattern8 || fail "file on the $mkfs file system differs"
+	full=$(stat -c %b "$backing")
+	rm "$mountpoint"/file*
+	sync
+	umount "$mountpoint"
+	[ "$(stat -c %b "$backing")" -lt "$full" ] ||
+		fail "deleting files on a -o discard mount did not free blocks of $backing ($full)"
+	"$@" "$disk" || fail "$* finds the $mkfs file system damaged"
+}
+
+# check_blkdiscard_frees DISK BACKING MIN_BLOCKS: BACKING, the file that holds
+# DISK's data, has at least MIN_BLOCKS 512-byte blocks allocated; after
+# blkdiscard of DISK it has almost none.
+check_blkdiscard_frees() {
+	local disk=$1 backing=$2 before after
+	before=$(stat -c %b "$backing")
+	[ "$before" -ge "$3" ] || fail "$backing holds only $before blocks, expected at least $3"
+	blkdiscard "$disk"
+	after=$(stat -c %b "$backing")
+	[ "$after" -lt 64 ] || fail "$backing still holds $after blocks after blkdiscard (was $before)"
+}
+
+# iscsi_login COUNT: starts iscsid, logs in to the targets on 127.0.0.1
+# (logged out at exit), waits for COUNT "LIO-ORG TCMU device" disks and sets
+# ISCSI_DISKS to their /dev nodes, indexed by LUN.
+ISCSI_DISKS=()
+iscsi_login() {
+	local count=$1 lun
+	iscsid
+	cleanup_fn iscsiadm -m session -u
+	iscsiadm -m discovery -t sendtargets -p 127.0.0.1 --login
+	wait_for 30 "$count TCMU disks in lsscsi" test "$(lsscsi | grep -c 'LIO-ORG *TCMU device')" -eq "$count"
+	lsscsi
+	ISCSI_DISKS=()
+	for ((lun = 0; lun < count; lun++)); do
+		ISCSI_DISKS[lun]=$(lsscsi | awk -v lun="$lun" '/LIO-ORG *TCMU device/ && $1 ~ ":" lun "]$" {print $NF}')
+		[ -b "${ISCSI_DISKS[lun]}" ] || fail "cannot find the disk of LUN $lun"
+	done
+}

@@ -83,14 +83,9 @@ cat /tmp/targetcli_ls
 grep -F 'o- mem0 ' /tmp/targetcli_ls | grep -F '[exec%3Anbdkit%20memory%2064M (64.0MiB) activated]' >/dev/null ||
 	fail "targetcli ls does not show mem0's config intact"
 
-iscsid
-cleanup_fn iscsiadm -m session -u
-iscsiadm -m discovery -t sendtargets -p 127.0.0.1 --login
-wait_for 30 "two TCMU disks in lsscsi" test "$(lsscsi | grep -c 'LIO-ORG *TCMU device')" -eq 2
-lsscsi
-disk_0=$(lsscsi | awk '/LIO-ORG *TCMU device/ && $1 ~ /:0]$/ {print $NF}')
-disk_1=$(lsscsi | awk '/LIO-ORG *TCMU device/ && $1 ~ /:1]$/ {print $NF}')
-[ -b "$disk_0" ] && [ -b "$disk_1" ] || fail "cannot find the disks of LUN 0 and 1"
+iscsi_login 2
+disk_0=${ISCSI_DISKS[0]}
+disk_1=${ISCSI_DISKS[1]}
 [ "$(blockdev --getsize64 "$disk_0")" -eq 67108864 ] || fail "$disk_0 is not 64 MiB"
 
 fio --name=verify --filename="$disk_0" --ioengine=libaio --direct=1 --rw=randwrite \

@@ -98,40 +98,8 @@ sg_sync "$disk" || fail "SYNCHRONIZE CACHE failed"
 random_file /tmp/pattern 4M
 dd if=/tmp/pattern of="$disk" bs=1M oflag=direct status=none
 
-# read_blocks LBA COUNT: the blocks, read with O_DIRECT.
-read_blocks() {
-	dd if="$disk" bs=512 skip="$1" count="$2" iflag=direct status=none
-}
-
-# COMPARE AND WRITE at LBA 100: the compare half is what is there.
-random_file /tmp/new_block 512
-cat <(head -c $((101 * 512)) /tmp/pattern | tail -c 512) /tmp/new_block > /tmp/caw_match
-sg_compare_and_write --lba=100 --num=1 --in=/tmp/caw_match "$disk" ||
-	fail "COMPARE AND WRITE with matching data failed"
-cmp <(read_blocks 100 1) /tmp/new_block || fail "COMPARE AND WRITE did not write"
-random_file /tmp/caw_wrong 1024
-status=0
-out=$(sg_compare_and_write --lba=100 --num=1 --in=/tmp/caw_wrong "$disk" 2>&1) || status=$?
-[ "$status" -eq 14 ] || fail "COMPARE AND WRITE on wrong data: status $status, expected 14 (miscompare): $out"
-grep -q 'Miscompare' <<<"$out" || fail "COMPARE AND WRITE on wrong data: $out"
-cmp <(read_blocks 100 1) /tmp/new_block || fail "a miscompared COMPARE AND WRITE wrote"
-
-sg_verify --lba=0 --count=100 "$disk" || fail "VERIFY(10) failed"
-sg_verify --lba=100 --count=1 --ebytchk=1 --ndo=512 --in=/tmp/new_block "$disk" ||
-	fail "VERIFY(10) with BYTCHK on the data there failed"
-status=0
-out=$(sg_verify --lba=100 --count=1 --ebytchk=1 --ndo=512 --in=/tmp/caw_wrong "$disk" 2>&1) || status=$?
-[ "$status" -eq 14 ] || fail "VERIFY with BYTCHK on other data: status $status, expected 14 (miscompare): $out"
-
-# WRITE SAME(16) with UNMAP over written blocks: they read as zeros.
-sg_write_same --16 --unmap --lba=4096 --num=100 "$disk" || fail "WRITE SAME(16) UNMAP failed"
-cmp <(read_blocks 4096 100) <(head -c $((100 * 512)) /dev/zero) ||
-	fail "blocks after WRITE SAME(16) UNMAP do not read as zeros"
-cmp <(read_blocks 4196 1) <(head -c $((4197 * 512)) /tmp/pattern | tail -c 512) ||
-	fail "WRITE SAME(16) UNMAP changed the block after its range"
-
-sg_unmap --force --lba=0 --num=2048 "$disk" || fail "UNMAP failed"
-cmp <(read_blocks 0 2048) <(head -c 1M /dev/zero) || fail "unmapped blocks do not read as zeros"
+check_compare_and_write "$disk" /tmp/pattern
+check_unmap_reads_zeros "$disk" /tmp/pattern
 out=$(sg_get_lba_status --lba=0 "$disk" 2>&1)
 grep -Eq 'LBA: 0x0000000000000000 +blocks: +2048 +deallocated' <<<"$out" ||
 	fail "GET LBA STATUS at 0 after UNMAP: $out"
@@ -140,12 +108,7 @@ grep -Eq 'LBA: 0x0000000000000800 +blocks: +[1-9][0-9]* +mapped' <<<"$out" ||
 	fail "GET LBA STATUS at 2048 (written): $out"
 
 # Discard frees the shared memory behind the device.
-blocks_before=$(stat -c %b "$alloc_shm")
-[ "$blocks_before" -ge 4096 ] || fail "$alloc_shm holds only $blocks_before blocks after 3 MiB written"
-blkdiscard "$disk"
-blocks_after=$(stat -c %b "$alloc_shm")
-[ "$blocks_after" -lt 64 ] ||
-	fail "$alloc_shm still holds $blocks_after blocks after blkdiscard (was $blocks_before)"
+check_blkdiscard_frees "$disk" "$alloc_shm" 4096
 out=$(sg_get_lba_status --lba=0 "$disk" 2>&1)
 grep -Eq "LBA: 0x0000000000000000 +blocks: +$((alloc_size / 512)) +deallocated" <<<"$out" ||
 	fail "GET LBA STATUS after blkdiscard: $out"
@@ -189,36 +152,10 @@ file_disk=$DISK
 
 random_file /tmp/pattern8 8M
 write_and_verify "$file_disk" /tmp/pattern8
-blocks_before=$(stat -c %b "$image")
-[ "$blocks_before" -ge 16384 ] || fail "$image holds only $blocks_before blocks after 8 MiB written"
-blkdiscard "$file_disk"
-blocks_after=$(stat -c %b "$image")
-[ "$blocks_after" -lt 64 ] || fail "$image still holds $blocks_after blocks after blkdiscard (was $blocks_before)"
+check_blkdiscard_frees "$file_disk" "$image" 16384
 
-# filesystem_cycle MKFS CHECK...: makes a file system, mounts it with
-# -o discard, writes and deletes files, then CHECK must find it clean.
-filesystem_cycle() {
-	local mkfs=$1 mountpoint=/tmp/scsi-commands-mnt
-	shift
-	$mkfs "$file_disk" || fail "$mkfs failed"
-	mkdir -p "$mountpoint"
-	mount -o discard "$file_disk" "$mountpoint" || fail "mounting after $mkfs failed"
-	for i in 1 2 3 4; do
-		cp /tmp/pattern8 "$mountpoint/file$i"
-	done
-	sync
-	cmp "$mountpoint/file3" /tmp/pattern8 || fail "file on the $mkfs file system differs"
-	local full
-	full=$(stat -c %b "$image")
-	rm "$mountpoint"/file*
-	sync
-	umount "$mountpoint"
-	[ "$(stat -c %b "$image")" -lt "$full" ] ||
-		fail "deleting files on a -o discard mount did not free blocks of $image ($full)"
-	"$@" "$file_disk" || fail "$* finds the $mkfs file system damaged"
-}
-filesystem_cycle 'mkfs.ext4 -q -F' fsck.ext4 -fn
-filesystem_cycle 'mkfs.xfs -q -f' xfs_repair -n
+filesystem_discard_cycle "$file_disk" "$image" 'mkfs.ext4 -q -F' fsck.ext4 -fn
+filesystem_discard_cycle "$file_disk" "$image" 'mkfs.xfs -q -f' xfs_repair -n
 
 # ------------------------------------------------------------------- end
 # Unexpose while the daemon runs: a LUN unlinked with no daemon waits for

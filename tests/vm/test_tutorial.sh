@@ -101,14 +101,9 @@ grep -Eq "o- test_1 \.+ \[$SOURCE_DIR/test_1 \(4\.0KiB\) activated\]" /tmp/targe
 	fail "targetcli ls does not show test_1 (4.0KiB) activated"
 grep -Eq "$initiator .*\[Mapped LUNs: 2\]" /tmp/targetcli_ls || fail "targetcli ls does not show the ACL with 2 LUNs"
 
-iscsid
-cleanup_fn iscsiadm -m session -u
-iscsiadm -m discovery -t sendtargets -p 127.0.0.1 --login
-wait_for 30 "two TCMU disks in lsscsi" test "$(lsscsi | grep -c 'LIO-ORG *TCMU device')" -eq 2
-lsscsi
-disk_0=$(lsscsi | awk '/LIO-ORG *TCMU device/ && $1 ~ /:0]$/ {print $NF}')
-disk_1=$(lsscsi | awk '/LIO-ORG *TCMU device/ && $1 ~ /:1]$/ {print $NF}')
-[ -b "$disk_0" ] && [ -b "$disk_1" ] || fail "cannot find the disks of LUN 0 and 1"
+iscsi_login 2
+disk_0=${ISCSI_DISKS[0]}
+disk_1=${ISCSI_DISKS[1]}
 [ "$(blockdev --getsize64 "$disk_0")" -eq 1048576 ] || fail "$disk_0 is not 1 MiB"
 [ "$(blockdev --getsize64 "$disk_1")" -eq 4096 ] || fail "$disk_1 is not 4 KiB"
 
