@@ -254,26 +254,6 @@ static void copy_from_shared(void *to, const void *from, size_t length)
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
-static uint32_t cdb_length_for_opcode(uint8_t opcode, const uint8_t *cdb, size_t available)
-{
-	switch (opcode >> 5) {
-	case 0:
-		return 6;
-	case 1:
-	case 2:
-		return 10;
-	case 4:
-		return 16;
-	case 5:
-		return 12;
-	default:
-		/* Variable length and vendor groups: length in byte 7 when present. */
-		if (opcode == SCSI_OP_VARIABLE_LENGTH && available >= 8)
-			return 8u + cdb[7];
-		return 16;
-	}
-}
-
 /*
  * Fills req from a CMD entry after checking every offset. Returns 0, or
  * -EPROTO when the entry points outside the map, or -ENOMEM; the command is
@@ -302,7 +282,7 @@ static int request_parse(struct tcmu_ring *ring, struct tcmu_request *req,
 	if (cdb_available > TCMU_MAX_CDB_LENGTH)
 		cdb_available = TCMU_MAX_CDB_LENGTH;
 	copy_from_shared(req->cdb, (const uint8_t *)ring->map + cdb_offset, cdb_available);
-	cdb_length = cdb_length_for_opcode(req->cdb[0], req->cdb, cdb_available);
+	cdb_length = scsi_cdb_length(req->cdb, cdb_available);
 	if (cdb_length > cdb_available)
 		return -EPROTO;
 	memset(req->cdb + cdb_length, 0, sizeof(req->cdb) - cdb_length);

@@ -160,26 +160,6 @@ static int fake_unmap(struct tcmu_device *dev, struct tcmu_request *req, uint64_
 	return finish_op(req);
 }
 
-/* As ring.c derives it: the group code of the opcode, or byte 7 of a variable-length CDB. */
-static uint32_t cdb_length_for(const uint8_t *cdb)
-{
-	switch (cdb[0] >> 5) {
-	case 0:
-		return 6;
-	case 1:
-	case 2:
-		return 10;
-	case 4:
-		return 16;
-	case 5:
-		return 12;
-	default:
-		if (cdb[0] == SCSI_OP_VARIABLE_LENGTH && 8u + cdb[7] <= TCMU_MAX_CDB_LENGTH)
-			return 8u + cdb[7];
-		return 16;
-	}
-}
-
 /* Takes up to length bytes of input; what is missing reads as zero. */
 static void take(const uint8_t **data, size_t *size, void *destination, size_t length)
 {
@@ -264,7 +244,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		take(&data, &size, request->buffer, length);
 
 		req->dev = &fuzz.dev;
-		req->cdb_length = cdb_length_for(req->cdb);
+		/* ring.c refuses a CDB longer than the entry holds; this one takes 16. */
+		req->cdb_length = scsi_cdb_length(req->cdb, TCMU_MAX_CDB_LENGTH);
+		if (req->cdb_length > TCMU_MAX_CDB_LENGTH)
+			req->cdb_length = 16;
 		req->cmd_id = (uint16_t)count;
 		pieces = length ? BEHAVIOUR_PIECES(request->behaviour) : 0;
 		piece = pieces ? length / pieces : 0;

@@ -73,6 +73,12 @@ void scsi_device_destroy(struct tcmu_device *dev);
 /* Executes one command taken from the ring. */
 void scsi_execute(struct tcmu_request *req);
 /*
+ * A CDB's length from its opcode's group code (SAM-5 5.2), or from byte 7
+ * of a variable-length CDB when the available bytes hold it: may exceed
+ * available, which the caller checks.
+ */
+uint32_t scsi_cdb_length(const uint8_t *cdb, size_t available);
+/*
  * Completes a command the ring could not take apart with HARDWARE ERROR,
  * INTERNAL TARGET FAILURE, in the device's sense format.
  */

@@ -10,6 +10,26 @@
 
 #include "tcmu_internal.h"
 
+uint32_t scsi_cdb_length(const uint8_t *cdb, size_t available)
+{
+	switch (cdb[0] >> 5) {
+	case 0:
+		return 6;
+	case 1:
+	case 2:
+		return 10;
+	case 4:
+		return 16;
+	case 5:
+		return 12;
+	default:
+		/* Variable length and vendor groups: length in byte 7 when present. */
+		if (cdb[0] == SCSI_OP_VARIABLE_LENGTH && available >= 8)
+			return 8u + cdb[7];
+		return 16;
+	}
+}
+
 bool scsi_command_available(const struct scsi_command *command, const struct tcmu_device *dev)
 {
 	return !command->available || command->available(dev);
