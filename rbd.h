@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rbd.h: what the rbd handler's files share (rbd.c: the handler and the
+ * device's life; rbd_config.c: the config string; rbd_cluster.c: the
+ * connection to the cluster; rbd_io.c: commands as librbd requests). Sees
+ * libtcmu.h only, as the handler does.
+ */
+#ifndef RBD_H
+#define RBD_H
+
+#include "libtcmu.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rados/librados.h>
+#include <rbd/librbd.h>
+
+/* Seconds check_config may wait for each step: D-Bus callers wait for it. */
+#define RBD_CHECK_TIMEOUT 5
+/* Seconds open may wait for the monitors. */
+#define RBD_CONNECT_TIMEOUT 15
+#define RBD_DEFAULT_OSD_OP_TIMEOUT 20
+#define RBD_MAX_OSD_OP_TIMEOUT 86400
+
+struct rbd_config {
+	char *pool;
+	char *namespace;	/* "" for the default namespace */
+	char *image;
+	char *name;		/* "pool/image" or "pool/namespace/image", for messages */
+	char *conf;		/* NULL: librados's search */
+	char *id;		/* NULL: admin */
+	unsigned osd_op_timeout;
+	bool osd_op_timeout_given;
+};
+
+struct rbd_state {
+	struct rbd_config config;
+	rados_t cluster;
+	rados_ioctx_t ioctx;
+	rbd_image_t image;
+	int event_fd;
+	/* Ring thread only: the transitions logged once. */
+	bool cluster_late;
+	bool blocklisted;
+};
+
+/* rbd_config.c */
+
+/* Returns error after storing a malloc'd reason (NULL when out of memory). */
+__attribute__((format(printf, 3, 4)))
+int rbd_refuse(char **ret_reason, int error, const char *format, ...);
+/* Parses the handler's config string into config (cleared on failure). */
+int rbd_parse_config(const char *text, struct rbd_config *config, char **ret_reason);
+void rbd_config_clear(struct rbd_config *config);
+
+/* rbd_cluster.c */
+
+/*
+ * Connects to the cluster and opens the image (read-only for a check):
+ * the monitors may take connect_timeout seconds, each request to the OSDs
+ * osd_timeout. On failure, nothing is left open and *ret_reason says why.
+ */
+int rbd_attach(const struct rbd_config *config, unsigned connect_timeout,
+	       unsigned osd_timeout, bool read_only, struct rbd_state *state,
+	       char **ret_reason);
+void rbd_detach(struct rbd_state *state);
+
+/* rbd_io.c: the handler's I/O callbacks (struct tcmu_handler). */
+
+int rbd_device_read(struct tcmu_device *dev, struct tcmu_request *req,
+		    const struct iovec *iov, size_t iov_count, uint64_t offset,
+		    uint64_t length);
+int rbd_device_write(struct tcmu_device *dev, struct tcmu_request *req,
+		     const struct iovec *iov, size_t iov_count, uint64_t offset,
+		     uint64_t length, uint32_t flags);
+int rbd_device_flush(struct tcmu_device *dev, struct tcmu_request *req);
+int rbd_device_unmap(struct tcmu_device *dev, struct tcmu_request *req,
+		     uint64_t offset, uint64_t length);
+void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events);
+int rbd_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
+		       bool *ret_mapped, uint64_t *ret_length);
+
+#endif
