@@ -35,6 +35,12 @@ void tcmu_request_complete(struct tcmu_request *req, int result)
 	req->io_done(req, result);
 }
 
+void tcmu_request_complete_miscompare(struct tcmu_request *req, uint64_t offset)
+{
+	req->miscompare_offset = offset;
+	req->io_done(req, REQUEST_MISCOMPARE);
+}
+
 /* ---- devices ---- */
 
 const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }
@@ -73,11 +79,14 @@ void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state
 /*
  * Weak references: a unit test that links the static core and stands in
  * for the ring or the devices (test_netlink, the SCSI fixture) needs this
- * file for the logging, and must not pull fd_watch.c, and the ring with
- * it, in. The library and the daemon always hold fd_watch.c.
+ * file for the logging, and must not pull fd_watch.c or the SCSI layer,
+ * and the ring and the device list with them, in. The library and the
+ * daemon always hold both.
  */
 #pragma weak watch_fd_set
 #pragma weak watch_fd_remove
+#pragma weak scsi_set_write_protected
+#pragma weak scsi_set_unit_serial
 
 int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
 {
@@ -87,6 +96,16 @@ int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
 int tcmu_device_unwatch_fd(struct tcmu_device *dev, int fd)
 {
 	return watch_fd_remove(dev, fd);
+}
+
+void tcmu_device_set_write_protected(struct tcmu_device *dev, bool write_protected)
+{
+	scsi_set_write_protected(dev, write_protected);
+}
+
+int tcmu_device_set_unit_serial(struct tcmu_device *dev, const char *serial)
+{
+	return scsi_set_unit_serial(dev, serial);
 }
 
 /* ---- file descriptor I/O ---- */

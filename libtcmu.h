@@ -167,6 +167,23 @@ struct tcmu_handler {
 	 * in one go (io_uring_submit) or changes what it watches.
 	 */
 	void (*batch_done)(struct tcmu_device *dev);
+
+	/*
+	 * Optional, since LIBTCMU_1.2: COMPARE AND WRITE, atomic against every
+	 * writer of the storage (not only this daemon's commands). Compares
+	 * length bytes at offset with compare_iov and, if equal, writes
+	 * write_iov there (flags: TCMU_WRITE_FUA); each iov array sums to
+	 * length. Complete with 0 (written), tcmu_request_complete_miscompare()
+	 * (nothing written), or -errno. Return -EOPNOTSUPP without taking the
+	 * request to let the core do it its own way (read, compare, write under
+	 * the device's write gate: atomic only against this daemon). The core
+	 * holds that gate around this call too, so that this daemon's own
+	 * writes to the range are ordered with it.
+	 */
+	int (*compare_and_write)(struct tcmu_device *dev, struct tcmu_request *req,
+				 const struct iovec *compare_iov, size_t compare_count,
+				 const struct iovec *write_iov, size_t write_count,
+				 uint64_t offset, uint64_t length, uint32_t flags);
 };
 
 /* Flags for tcmu_handler.flags. */
@@ -187,6 +204,12 @@ struct tcmu_handler {
 
 /* Completes a request taken by read/write/flush/unmap: 0 or -errno. */
 void tcmu_request_complete(struct tcmu_request *req, int result);
+/*
+ * Completes a compare_and_write whose byte at offset (from the command's
+ * first byte, less than its length) differed: MISCOMPARE with that offset
+ * in the sense's INFORMATION field. Since LIBTCMU_1.2.
+ */
+void tcmu_request_complete_miscompare(struct tcmu_request *req, uint64_t offset);
 
 /*
  * Asynchronous completion without a thread per device: the device's ring
@@ -240,6 +263,27 @@ void tcmu_device_set_private(struct tcmu_device *dev, void *private_data);
  * with true. Since LIBTCMU_1.1.
  */
 void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported);
+/*
+ * A write-protected device answers every command that would change the
+ * medium (WRITE*, WRITE SAME, UNMAP, COMPARE AND WRITE, WRITE AND VERIFY,
+ * FORMAT UNIT) with DATA PROTECT, WRITE PROTECTED (27h/00h); an EXTENDED
+ * COPY that would write it ends with COPY ABORTED, WRITE PROTECTED. MODE
+ * SENSE sets the WP bit of the device-specific parameter. Reads and
+ * SYNCHRONIZE CACHE work. Devices start writable. Callable from open() or
+ * from any callback on the ring thread. Since LIBTCMU_1.2.
+ */
+void tcmu_device_set_write_protected(struct tcmu_device *dev, bool write_protected);
+/*
+ * Sets the unit serial number (VPD page 80h; page 83h's vendor-specific
+ * and NAA designators are derived from it as from configfs's
+ * vpd_unit_serial) in place of configfs's wwn/vpd_unit_serial, so that
+ * every daemon serving the same storage gives the same identity: 1 to 254
+ * printable ASCII characters, no space at either end. The NAA designator
+ * takes the serial's hexadecimal digits, so a serial should have some.
+ * Only from open(). Returns 0, -EINVAL (a serial outside that form, or a
+ * call outside open()) or -ENOMEM. Since LIBTCMU_1.2.
+ */
+int tcmu_device_set_unit_serial(struct tcmu_device *dev, const char *serial);
 
 /*
  * What the storage behind a device is doing, for operators: tcmu-admin,

@@ -143,6 +143,8 @@ struct tcmu_request {
 	 * tcmu_request_complete() calls it with the handler's result.
 	 */
 	void (*io_done)(struct tcmu_request *req, int result);
+	/* Where a handler's compare_and_write found a difference (REQUEST_MISCOMPARE). */
+	uint64_t miscompare_offset;
 	/* Scratch space for multi-step SCSI commands (COMPARE AND WRITE...). */
 	void *scsi_private;
 	/* The command table entry scsi_execute() found for the CDB. */
@@ -152,6 +154,12 @@ struct tcmu_request {
 
 	struct tcmu_request *next;	/* ring order while in flight, free list after */
 };
+
+/*
+ * The io_done result of tcmu_request_complete_miscompare(): positive, so
+ * that no handler's -errno can be taken for it.
+ */
+#define REQUEST_MISCOMPARE 1
 
 /* Called for every well-formed CMD entry; must lead to one ring_complete_request(). */
 typedef void (*ring_dispatch_fn)(struct tcmu_request *req);

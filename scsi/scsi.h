@@ -35,6 +35,7 @@ struct scsi_device_state {
 	bool capacity_changed;		/* report CAPACITY DATA HAS CHANGED once */
 	bool stopped;			/* START STOP UNIT with START=0 */
 	bool descriptor_sense;		/* control mode page D_SENSE */
+	bool write_protected;		/* tcmu_device_set_write_protected() */
 
 	/*
 	 * COMPARE AND WRITE must be atomic against every other write: the
@@ -83,6 +84,11 @@ uint32_t scsi_cdb_length(const uint8_t *cdb, size_t available);
  * INTERNAL TARGET FAILURE, in the device's sense format.
  */
 void scsi_finish_internal_failure(struct tcmu_request *req);
+
+/* tcmu_device_set_write_protected() of libtcmu.c. */
+void scsi_set_write_protected(struct tcmu_device *dev, bool write_protected);
+/* tcmu_device_set_unit_serial() of libtcmu.c: 0, -EINVAL or -ENOMEM. */
+int scsi_set_unit_serial(struct tcmu_device *dev, const char *serial);
 
 /* SPC-4 and SBC-3 operation codes (CDB byte 0). */
 enum scsi_opcode {
@@ -302,6 +308,12 @@ struct scsi_command {
 #define SCSI_COMMAND_EXCLUSIVE			(1u << 2)
 /* Answered by the kernel (REPORT LUNS): listed by RSOC, never executed here. */
 #define SCSI_COMMAND_KERNEL			(1u << 3)
+/*
+ * Changes this device's medium: DATA PROTECT while it is write-protected.
+ * (EXTENDED COPY writes whichever device its segments name: scsi_copy.c
+ * checks each destination.)
+ */
+#define SCSI_COMMAND_CHANGES_MEDIUM		(1u << 4)
 
 extern const struct scsi_command scsi_commands[];
 extern const size_t scsi_command_count;
@@ -312,6 +324,7 @@ bool scsi_command_available(const struct scsi_command *command, const struct tcm
 uint64_t scsi_block_count(const struct tcmu_device *dev);
 uint32_t scsi_max_transfer_blocks(const struct tcmu_device *dev);
 bool scsi_has_unmap(const struct tcmu_device *dev);
+bool scsi_write_protected(const struct tcmu_device *dev);
 /* Most blocks one COMPARE AND WRITE compares and writes. */
 uint32_t scsi_max_compare_and_write_blocks(const struct tcmu_device *dev);
 /* Most blocks one WRITE SAME writes (without UNMAP it writes them all). */

@@ -15,8 +15,9 @@
  * Errors (SPC-4 5.17.7): the form of the list is checked whole before a
  * segment is processed, and is ILLEGAL REQUEST; what concerns a copy
  * target (a CSCD that names none the copy can use, a segment outside it,
- * a unit stopped, shrunk or detached meanwhile, a failing read or write)
- * is COPY ABORTED in the segment it stops, after the ones before it.
+ * a unit stopped, shrunk or detached meanwhile, a write-protected
+ * destination, a failing read or write) is COPY ABORTED in the segment it
+ * stops, after the ones before it.
  *
  * Another device is referenced from the check of the list until the copy
  * ends, so its detach waits for the copy, which stops at its next chunk.
@@ -106,7 +107,8 @@ static bool device_stopped(const struct tcmu_device *dev)
 /*
  * What may change while a copy runs, checked before each chunk: both ends
  * started (a stopped unit answers no media access, so it is no copy
- * target) and still holding the segment's blocks (a device may shrink).
+ * target), the destination writable, and both still holding the segment's
+ * blocks (a device may shrink).
  */
 static bool segment_ready(const struct copy_segment *segment, uint16_t number,
 			  struct scsi_outcome *ret_outcome)
@@ -122,6 +124,10 @@ static bool segment_ready(const struct copy_segment *segment, uint16_t number,
 	if (device_stopped(segment->destination)) {
 		*ret_outcome = scsi_copy_aborted(SCSI_ASC_COPY_TARGET_DEVICE_NOT_REACHABLE, number,
 					     true, 6, 7);
+		return false;
+	}
+	if (scsi_write_protected(segment->destination)) {
+		*ret_outcome = scsi_copy_aborted(SCSI_ASC_WRITE_PROTECTED, number, true, 6, 7);
 		return false;
 	}
 	/* Past the end: the pointer to the LBA says what no ASC of a copy does. */

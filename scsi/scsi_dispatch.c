@@ -46,6 +46,18 @@ void scsi_device_destroy(struct tcmu_device *dev)
 	pthread_mutex_destroy(&dev->scsi.gate_lock);
 }
 
+void scsi_set_write_protected(struct tcmu_device *dev, bool write_protected)
+{
+	if (__atomic_exchange_n(&dev->scsi.write_protected, write_protected,
+				__ATOMIC_ACQ_REL) != write_protected)
+		tcmu_dev_info(dev, "%s", write_protected ? "write-protected" : "writable again");
+}
+
+bool scsi_write_protected(const struct tcmu_device *dev)
+{
+	return __atomic_load_n(&dev->scsi.write_protected, __ATOMIC_ACQUIRE);
+}
+
 void scsi_finish(struct tcmu_request *req, const struct scsi_outcome *outcome,
 		 uint32_t read_length)
 {
@@ -187,7 +199,13 @@ void scsi_execute(struct tcmu_request *req)
 	if ((command->flags & SCSI_COMMAND_MEDIUM_ACCESS) &&
 	    __atomic_load_n(&dev->scsi.stopped, __ATOMIC_ACQUIRE)) {
 		outcome = scsi_check(SCSI_SENSE_NOT_READY,
-	  SCSI_ASC_NOT_READY_INITIALIZING_REQUIRED);
+				     SCSI_ASC_NOT_READY_INITIALIZING_REQUIRED);
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
+	/* Before the gate: a refused write must not wait there, nor hold anyone. */
+	if ((command->flags & SCSI_COMMAND_CHANGES_MEDIUM) && scsi_write_protected(dev)) {
+		outcome = scsi_check(SCSI_SENSE_DATA_PROTECT, SCSI_ASC_WRITE_PROTECTED);
 		scsi_finish(req, &outcome, 0);
 		return;
 	}

@@ -4,7 +4,9 @@
  * (SPC-4 6.6, 7.8; SBC-3 6.5).
  */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tcmu_internal.h"
@@ -16,6 +18,8 @@
 #define LIO_OUI			0x001405u
 
 #define DIRECT_ACCESS_DEVICE	0x00
+/* The longest unit serial number: LIO's, and what page 80h holds in 255 bytes. */
+#define SCSI_UNIT_SERIAL_MAX_LENGTH	254
 
 /* Space-padded ASCII field (SPC-4 4.4.1). */
 static void put_ascii(uint8_t *field, size_t width, const char *text)
@@ -106,12 +110,49 @@ static size_t page_supported(const struct tcmu_device *dev, uint8_t *page)
 	return ARRAY_SIZE(vpd_pages);
 }
 
+/*
+ * A serial the storage gives (tcmu_device_set_unit_serial): what VPD page
+ * 80h can carry, printable ASCII (SPC-4 7.8.15), without the spaces that
+ * pad fields at either end, which initiators strip.
+ */
+int scsi_set_unit_serial(struct tcmu_device *dev, const char *serial)
+{
+	size_t length = serial ? strlen(serial) : 0;
+	char *copy;
+
+	if (dev->handler_open) {
+		tcmu_dev_err(dev, "the unit serial number can only be set in open()");
+		return -EINVAL;
+	}
+	if (length == 0 || length > SCSI_UNIT_SERIAL_MAX_LENGTH || serial[0] == ' ' ||
+	    serial[length - 1] == ' ') {
+		tcmu_dev_err(dev, "unit serial number '%s': 1 to %d characters without a space "
+			     "at either end", serial ? serial : "", SCSI_UNIT_SERIAL_MAX_LENGTH);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < length; i++) {
+		if ((unsigned char)serial[i] < 0x20 || (unsigned char)serial[i] > 0x7e) {
+			tcmu_dev_err(dev, "unit serial number: byte %zu is not printable ASCII", i);
+			return -EINVAL;
+		}
+	}
+	copy = strdup(serial);
+	if (!copy)
+		return -ENOMEM;
+	if (dev->unit_serial && dev->unit_serial[0] && strcmp(dev->unit_serial, serial) != 0)
+		tcmu_dev_info(dev, "unit serial number '%s' from the storage, not configfs's '%s'",
+			      serial, dev->unit_serial);
+	free(dev->unit_serial);
+	dev->unit_serial = copy;
+	return 0;
+}
+
 static size_t page_unit_serial(const struct tcmu_device *dev, uint8_t *page)
 {
 	size_t length = dev->unit_serial ? strlen(dev->unit_serial) : 0;
 
-	if (length > 250)
-		length = 250;
+	if (length > SCSI_UNIT_SERIAL_MAX_LENGTH)
+		length = SCSI_UNIT_SERIAL_MAX_LENGTH;
 	if (length)
 		memcpy(page + 4, dev->unit_serial, length);
 	return length;

@@ -147,6 +147,7 @@ void scsi_mode_sense(struct tcmu_request *req)
 	size_t length = header_length;
 	bool code_known = false;
 	bool any = false;
+	uint8_t device_specific;
 	struct scsi_outcome outcome;
 
 	if (control == PAGE_SAVED) {
@@ -182,13 +183,16 @@ void scsi_mode_sense(struct tcmu_request *req)
 		outcome = code_known ? scsi_invalid_cdb_field(3, 7) : scsi_invalid_cdb_field(2, 5);
 		goto fail;
 	}
-	/* DPOFUA: DPO and FUA are honoured. WP stays 0. */
+	/* Device-specific parameter (SBC-3 6.4.1): WP, and DPOFUA (DPO and FUA are honoured). */
+	device_specific = 0x10;
+	if (scsi_write_protected(dev))
+		device_specific |= 0x80;
 	if (ten) {
 		scsi_put_be16(data, (uint16_t)(length - 2));
-		data[3] = 0x10;
+		data[3] = device_specific;
 	} else {
 		data[0] = (uint8_t)(length - 1);
-		data[2] = 0x10;
+		data[2] = device_specific;
 	}
 	scsi_finish_data_in(req, data, length, allocation_length);
 	return;

@@ -4,7 +4,9 @@
  * (10/12/16), WRITE AND VERIFY (10/12/16) and COMPARE AND WRITE (SBC-3
  * 5.2, 5.33-5.35, 5.41-5.43). A miscompare is MISCOMPARE, MISCOMPARE
  * DURING VERIFY OPERATION with the offset of the first differing byte in
- * the data-out buffer in INFORMATION.
+ * the data-out buffer in INFORMATION. COMPARE AND WRITE is the handler's
+ * own when it has one (atomic for every writer of the storage), else a
+ * read, compare and write here.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -254,6 +256,9 @@ struct compare_and_write_job {
 	uint32_t write_flags;
 	struct iovec *write_iov;
 	size_t write_iov_count;
+	/* The handler's compare_and_write: the verify data, in place. */
+	struct iovec *compare_iov;
+	size_t compare_iov_count;
 	struct iovec read_iov;
 	uint8_t buffer[];
 };
@@ -309,14 +314,69 @@ static void compare_and_write_done(struct scsi_steps *steps)
 {
 	struct compare_and_write_job *job = (struct compare_and_write_job *)steps;
 
+	free(job->compare_iov);
 	free(job->write_iov);
 	free(job);
+}
+
+/* The read, compare and write of the core, for a handler without its own. */
+static void compare_and_write_steps(struct compare_and_write_job *job)
+{
+	job->steps.issue = compare_and_write_issue;
+	job->steps.completed = compare_and_write_completed;
+	job->steps.done = compare_and_write_done;
+	job->steps.gated = true;
+	job->steps.exclusive = true;
+	scsi_steps_run(&job->steps);
+}
+
+static void handler_compare_and_write_done(struct tcmu_request *req, int result)
+{
+	struct compare_and_write_job *job = req->scsi_private;
+	struct scsi_outcome outcome;
+
+	if (result == REQUEST_MISCOMPARE)
+		outcome = miscompare(req->miscompare_offset);
+	else
+		outcome = scsi_outcome_from_errno(result, true);
+	compare_and_write_done(&job->steps);
+	scsi_finish_writer(req, &outcome);
+}
+
+/*
+ * The handler's compare_and_write, atomic against every writer of the
+ * storage. -EOPNOTSUPP, the request not taken, leaves it to the core.
+ */
+static void handler_compare_and_write(struct compare_and_write_job *job)
+{
+	struct tcmu_request *req = job->steps.req;
+	struct tcmu_device *dev = req->dev;
+	int result;
+
+	req->scsi_private = job;
+	req->io_done = handler_compare_and_write_done;
+	job->compare_iov = scsi_data_slice(req, 0, job->length, &job->compare_iov_count);
+	if (!job->compare_iov) {
+		handler_compare_and_write_done(req, -ENOMEM);
+		return;
+	}
+	result = dev->handler->compare_and_write(dev, req, job->compare_iov, job->compare_iov_count,
+						 job->write_iov, job->write_iov_count, job->offset,
+						 job->length, job->write_flags);
+	if (result == -EOPNOTSUPP) {
+		free(job->compare_iov);
+		job->compare_iov = NULL;
+		compare_and_write_steps(job);
+	} else if (result < 0) {
+		handler_compare_and_write_done(req, result);
+	}
 }
 
 /*
  * SBC-3 5.2. The data-out holds the verify data, then the write data,
  * NUMBER OF LOGICAL BLOCKS each. The dispatcher holds the write gate
- * alone for it, so nothing writes these blocks between read and write.
+ * alone for it, so nothing of this daemon writes these blocks between
+ * read and write, nor while the handler's own compare_and_write runs.
  */
 void scsi_compare_and_write(struct tcmu_request *req)
 {
@@ -348,11 +408,6 @@ void scsi_compare_and_write(struct tcmu_request *req)
 	if (!job)
 		goto out_of_memory;
 	job->steps.req = req;
-	job->steps.issue = compare_and_write_issue;
-	job->steps.completed = compare_and_write_completed;
-	job->steps.done = compare_and_write_done;
-	job->steps.gated = true;
-	job->steps.exclusive = true;
 	job->offset = lba * dev->block_size;
 	job->length = length;
 	job->write_flags = scsi_write_flags(req->dev, cdb[1] & 0x08);
@@ -361,7 +416,10 @@ void scsi_compare_and_write(struct tcmu_request *req)
 		free(job);
 		goto out_of_memory;
 	}
-	scsi_steps_run(&job->steps);
+	if (dev->handler->compare_and_write)
+		handler_compare_and_write(job);
+	else
+		compare_and_write_steps(job);
 	return;
 
 out_of_memory:

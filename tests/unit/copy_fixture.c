@@ -60,12 +60,6 @@ void extended_copy(uint8_t *list, size_t length)
 	EXECUTE(cdb, list, length);
 }
 
-void fill_pattern(uint8_t *buffer, size_t length, uint8_t seed)
-{
-	for (size_t i = 0; i < length; i++)
-		buffer[i] = (uint8_t)(seed + i * 31);
-}
-
 /*
  * A second device the daemon serves, "user_2/disk1", with a handler of
  * its own that completes at once; its block size varies by test.

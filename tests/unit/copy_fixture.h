@@ -44,7 +44,6 @@ void assert_copy_aborted(uint16_t asc_ascq);
  */
 void assert_segment_error(uint16_t asc_ascq, uint16_t segment, bool in_segment, int field,
 			  int bit);
-void fill_pattern(uint8_t *buffer, size_t length, uint8_t seed);
 
 /* Lists the other device with this block size. */
 void other_attach(uint32_t block_size);

@@ -36,6 +36,13 @@ void tcmu_request_complete(struct tcmu_request *req, int result)
 	__atomic_add_fetch(&req->completions, 1, __ATOMIC_RELEASE);
 }
 
+void tcmu_request_complete_miscompare(struct tcmu_request *req, uint64_t offset)
+{
+	req->miscompare = true;
+	req->miscompare_offset = offset;
+	tcmu_request_complete(req, 0);
+}
+
 const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }
 const char *tcmu_device_get_subtype(const struct tcmu_device *dev) { return dev->subtype; }
 const char *tcmu_device_get_backstore(const struct tcmu_device *dev) { return dev->backstore; }
@@ -47,6 +54,21 @@ void *tcmu_device_get_private(const struct tcmu_device *dev) { return dev->priva
 void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported)
 {
 	dev->unmap_unsupported = !supported;
+}
+void tcmu_device_set_write_protected(struct tcmu_device *dev, bool write_protected)
+{
+	dev->write_protected = write_protected;
+}
+/* The length and ends checked as the core does (test_scsi_inquiry tests the rest). */
+int tcmu_device_set_unit_serial(struct tcmu_device *dev, const char *serial)
+{
+	size_t length = serial ? strlen(serial) : 0;
+
+	if (length == 0 || length >= sizeof(dev->unit_serial) || serial[0] == ' ' ||
+	    serial[length - 1] == ' ')
+		return -EINVAL;
+	memcpy(dev->unit_serial, serial, length + 1);
+	return 0;
 }
 int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
 {
@@ -277,6 +299,29 @@ int harness_unmap(const struct tcmu_handler *handler, struct tcmu_device *dev,
 
 	assert_non_null(handler->unmap);
 	return finish(handler, dev, &req, handler->unmap(dev, &req, offset, length));
+}
+
+int harness_compare_and_write(const struct tcmu_handler *handler, struct tcmu_device *dev,
+			      uint64_t offset, const void *compare, const void *write,
+			      size_t length, uint32_t flags, uint64_t *ret_miscompare_offset)
+{
+	struct tcmu_request req = { 0 };
+	struct iovec compare_iov[4], write_iov[4];
+	size_t compare_count = split((void *)compare, length, compare_iov);
+	size_t write_count = split((void *)write, length, write_iov);
+	int result;
+
+	assert_non_null(handler->compare_and_write);
+	result = finish(handler, dev, &req,
+			handler->compare_and_write(dev, &req, compare_iov, compare_count,
+						   write_iov, write_count, offset, length, flags));
+	if (req.miscompare) {
+		assert_int_equal(result, 0);
+		assert_true(req.miscompare_offset < length);
+		*ret_miscompare_offset = req.miscompare_offset;
+		return 1;
+	}
+	return result;
 }
 
 void harness_pattern(void *buffer, size_t length, unsigned int seed)

@@ -30,6 +30,9 @@ struct tcmu_device {
 	void *private_data;
 	/* What the handler last passed to tcmu_device_set_unmap_supported(). */
 	bool unmap_unsupported;
+	/* ...to tcmu_device_set_write_protected() and tcmu_device_set_unit_serial(). */
+	bool write_protected;
+	char unit_serial[255];
 	/* The fds an asynchronous handler watches (tcmu_device_watch_fd). */
 	int watched_fds[HARNESS_MAX_WATCHES];
 	uint32_t watched_events[HARNESS_MAX_WATCHES];
@@ -45,6 +48,9 @@ struct tcmu_request {
 	int completions;
 	int result;
 	unsigned int sequence;
+	/* Completed by tcmu_request_complete_miscompare(), at this offset. */
+	bool miscompare;
+	uint64_t miscompare_offset;
 };
 
 /* dlopens path and returns its handler; fails the test on any problem. */
@@ -66,6 +72,14 @@ int harness_write(const struct tcmu_handler *handler, struct tcmu_device *dev,
 int harness_flush(const struct tcmu_handler *handler, struct tcmu_device *dev);
 int harness_unmap(const struct tcmu_handler *handler, struct tcmu_device *dev,
 		  uint64_t offset, uint64_t length);
+/*
+ * The handler's compare_and_write of length bytes at offset: compare with
+ * compare, write write. Its result, or 1 for a miscompare, with the offset
+ * in *ret_miscompare_offset.
+ */
+int harness_compare_and_write(const struct tcmu_handler *handler, struct tcmu_device *dev,
+			      uint64_t offset, const void *compare, const void *write,
+			      size_t length, uint32_t flags, uint64_t *ret_miscompare_offset);
 
 /*
  * For a request the handler took (returned 0 for): batch_done, then the

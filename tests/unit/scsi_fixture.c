@@ -320,6 +320,22 @@ void fake_release_next(void)
 	tcmu_request_complete(req, result);
 }
 
+void fill_pattern(uint8_t *buffer, size_t length, uint8_t seed)
+{
+	for (size_t i = 0; i < length; i++)
+		buffer[i] = (uint8_t)(seed + i * 31);
+}
+
+uint8_t *compare_and_write_cdb(uint8_t *cdb, uint64_t lba, uint8_t blocks, uint8_t flags)
+{
+	memset(cdb, 0, 16);
+	cdb[0] = SCSI_OP_COMPARE_AND_WRITE;
+	cdb[1] = flags;
+	scsi_put_be64(cdb + 2, lba);
+	cdb[13] = blocks;
+	return cdb;
+}
+
 void assert_status(uint8_t status)
 {
 	assert_int_equal(fake.completion.count, 1);

@@ -92,6 +92,11 @@ unsigned int fake_worker_round(void);
 /* What the request was completed with; NULL while it is not. */
 const struct fake_completion *fake_completion_of(const struct tcmu_request *req);
 
+/* Fills buffer with bytes that differ from those of another seed. */
+void fill_pattern(uint8_t *buffer, size_t length, uint8_t seed);
+/* A COMPARE AND WRITE CDB in cdb (16 bytes); returns cdb. */
+uint8_t *compare_and_write_cdb(uint8_t *cdb, uint64_t lba, uint8_t blocks, uint8_t flags);
+
 void assert_good(void);
 void assert_status(uint8_t status);
 /* CHECK CONDITION with fixed-format sense of that key and ASC/ASCQ. */

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * EXTENDED COPY errors (SPC-4 5.17.7): the list's form is ILLEGAL REQUEST
- * before anything moves; a copy target that cannot be used, or that goes
- * away, stops or shrinks mid-copy, is COPY ABORTED in the segment it
- * stops, with the segment number, a segment pointer and the residual.
+ * before anything moves; a copy target that cannot be used, is
+ * write-protected, or goes away, stops or shrinks mid-copy, is COPY ABORTED
+ * in the segment it stops, with the segment number, a segment pointer and
+ * the residual.
  */
 #include <errno.h>
 #include <string.h>
@@ -302,6 +303,42 @@ static void test_size_change_mid_copy(void **state)
 	assert_memory_equal(fake.medium, other.medium, 64 * BLOCK);
 }
 
+/*
+ * A write-protected destination ends the copy with COPY ABORTED, WRITE
+ * PROTECTED; a write-protected source is read as usual.
+ */
+static void test_write_protected_destination(void **state)
+{
+	uint8_t cscd[32], list[256];
+	const struct segment to_other = { 0, 1, 4, 0, 0 };
+	const struct segment within = { 0, 0, 4, 0, 8 };
+	size_t length;
+
+	(void)state;
+	allow_groups("disk0 disk1", NULL);
+	tcmu_device_set_write_protected(&other.dev, true);
+	length = two_device_list(list, &to_other, 1, BLOCK);
+	extended_copy(list, length);
+	assert_segment_error(SCSI_ASC_WRITE_PROTECTED, 0, true, 6, 7);
+	assert_no_handler_call();
+	assert_int_equal(other.writes, 0);
+
+	copy_two_segments_from_other(64, NULL);
+	assert_good();
+	assert_int_equal(other.reads, 2);
+	assert_memory_equal(fake.medium, other.medium, 64 * BLOCK);
+
+	/* Within a write-protected device: refused in its first segment too. */
+	tcmu_device_set_write_protected(&other.dev, false);
+	tcmu_device_set_write_protected(&fake.dev, true);
+	fake.call_count = 0;
+	own_cscd(cscd);
+	length = copy_list(list, cscd, 1, &within, 1);
+	extended_copy(list, length);
+	assert_segment_error(SCSI_ASC_WRITE_PROTECTED, 0, true, 6, 7);
+	assert_no_handler_call();
+}
+
 #define TEST(name) cmocka_unit_test_setup_teardown(name, fake_setup, fake_teardown)
 #define OTHER_TEST(name) cmocka_unit_test_setup_teardown(name, other_setup, other_teardown)
 
@@ -318,6 +355,7 @@ int main(void)
 		OTHER_TEST(test_shutdown_stops_copies),
 		OTHER_TEST(test_stopped_device),
 		OTHER_TEST(test_size_change_mid_copy),
+		OTHER_TEST(test_write_protected_destination),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

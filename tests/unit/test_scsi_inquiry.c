@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* INQUIRY: standard data and the VPD pages, byte by byte. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "scsi_fixture.h"
@@ -106,6 +108,62 @@ static void test_unit_serial(void **state)
 	assert_good();
 	assert_int_equal(fake.completion.read_length, 4);
 	assert_int_equal(scsi_get_be16(buffer + 2), 0);
+}
+
+/* A serial from the storage (tcmu_device_set_unit_serial) replaces configfs's everywhere. */
+static void test_unit_serial_from_storage(void **state)
+{
+	uint8_t buffer[512];
+	const char *serial = "5e3b6b8b4567";
+	const uint8_t naa[16] = { 0x60, 0x01, 0x40, 0x55, 0xe3, 0xb6, 0xb8, 0xb4, 0x56, 0x70 };
+	char longest[255];
+
+	(void)state;
+	fake.dev.unit_serial = strdup("0a1b2c3d-4e5f-6789-abcd-ef0123456789");
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, serial), 0);
+	inquiry(1, 0x80, 512, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(scsi_get_be16(buffer + 2), strlen(serial));
+	assert_memory_equal(buffer + 4, serial, strlen(serial));
+	inquiry(1, 0x83, 512, buffer, sizeof(buffer));
+	assert_good();
+	assert_memory_equal(buffer + 8, naa, sizeof(naa));
+	assert_int_equal(buffer[27], 8 + strlen(serial));
+	assert_memory_equal(buffer + 36, serial, strlen(serial));
+
+	/* Refused, and the serial stays: empty, spaces at an end, not printable, too long. */
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, ""), -EINVAL);
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, NULL), -EINVAL);
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, " abc"), -EINVAL);
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, "abc "), -EINVAL);
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, "ab\tc"), -EINVAL);
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, "caf\xc3\xa9"), -EINVAL);
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	longest[0] = 'b';
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, longest), 0);
+	inquiry(1, 0x80, 512, buffer, sizeof(buffer));
+	assert_good();
+	assert_int_equal(scsi_get_be16(buffer + 2), 254);
+	assert_memory_equal(buffer + 4, longest, 254);
+	{
+		char too_long[256];
+
+		memset(too_long, 'a', sizeof(too_long) - 1);
+		too_long[sizeof(too_long) - 1] = '\0';
+		assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, too_long), -EINVAL);
+	}
+	assert_string_equal(fake.dev.unit_serial, longest);
+	/* Spaces inside are printable ASCII like the rest. */
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, "pool image 1"), 0);
+	assert_string_equal(fake.dev.unit_serial, "pool image 1");
+
+	/* Only from open(). */
+	fake.dev.handler_open = true;
+	assert_int_equal(tcmu_device_set_unit_serial(&fake.dev, serial), -EINVAL);
+	assert_string_equal(fake.dev.unit_serial, "pool image 1");
+	free(fake.dev.unit_serial);
+	fake.dev.unit_serial = NULL;
 }
 
 static void test_device_identification(void **state)
@@ -300,6 +358,7 @@ int main(void)
 		TEST(test_invalid_fields),
 		TEST(test_supported_pages),
 		TEST(test_unit_serial),
+		TEST(test_unit_serial_from_storage),
 		TEST(test_device_identification),
 		TEST(test_extended_inquiry),
 		TEST(test_third_party_copy),

@@ -7,12 +7,6 @@
 
 #define BLOCKS (1024 * 1024 / 512)
 
-static void fill_pattern(uint8_t *buffer, size_t length, uint8_t seed)
-{
-	for (size_t i = 0; i < length; i++)
-		buffer[i] = (uint8_t)(seed + i * 7);
-}
-
 static void test_write10_then_read10(void **state)
 {
 	uint8_t out[4 * 512], in[4 * 512];

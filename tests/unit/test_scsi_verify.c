@@ -8,12 +8,6 @@
 
 #define BLOCK 512
 
-static void fill_pattern(uint8_t *buffer, size_t length, uint8_t seed)
-{
-	for (size_t i = 0; i < length; i++)
-		buffer[i] = (uint8_t)(seed + i * 13);
-}
-
 static void assert_miscompare(uint64_t offset)
 {
 	const uint8_t *sense = fake.completion.sense;
@@ -131,16 +125,6 @@ static void test_write_and_verify(void **state)
 	EXECUTE(one_block_check, data, sizeof(data));
 	assert_invalid_cdb_field(1, 2);
 	assert_no_handler_call();
-}
-
-static uint8_t *compare_and_write_cdb(uint8_t *cdb, uint64_t lba, uint8_t blocks, uint8_t flags)
-{
-	memset(cdb, 0, 16);
-	cdb[0] = 0x89;
-	cdb[1] = flags;
-	scsi_put_be64(cdb + 2, lba);
-	cdb[13] = blocks;
-	return cdb;
 }
 
 static void test_compare_and_write(void **state)
