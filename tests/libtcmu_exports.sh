@@ -47,10 +47,10 @@ check "every other export is in LIBTCMU_PRIVATE_$version${other:+ (not: $other)}
 private=$(sed -n "s/@@LIBTCMU_PRIVATE_$version\$//p" <<<"$exported")
 # The programs that bind it (linking proves they find all they call there).
 unused=$(for name in $private; do
-	grep -qw "$name" "$source_dir/main.c" "$source_dir/tests/unit/test_dbus.c" \
-		"$source_dir/fuzz/fuzz_config.c" || echo "$name"
+	grep -qw "$name" "$source_dir/main.c" "$source_dir"/tests/unit/test_dbus.c \
+		"$source_dir"/tests/unit/dbus_fixture.c "$source_dir/fuzz/fuzz_config.c" || echo "$name"
 done)
-check "main.c, test_dbus.c or fuzz_config.c calls each of them${unused:+ (not: $unused)}" \
+check "main.c, test_dbus (with dbus_fixture.c) or fuzz_config.c calls each of them${unused:+ (not: $unused)}" \
 	test -z "$unused"
 
 for handler in "$build_dir"/handler_*.so; do
