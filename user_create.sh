@@ -6,6 +6,13 @@ set -euo pipefail
 
 CORE=/sys/kernel/config/target/core
 ENABLE_TIMEOUT=60
+# Commands of up to 1 MiB: the kernel gives user backstores 128 blocks
+# (64 KiB) otherwise. The data area (the kernel's default cap is 1024 MiB
+# per device, against 2048 MiB for all of them) holds 64 such commands:
+# twice open-iscsi's default queue depth of 32, so a device never waits for
+# data space, and 32 busy devices fit under the global cap.
+MAX_SECTORS=2048
+DATA_AREA_MB=64
 
 usage() {
 	cat <<'EOF'
@@ -15,10 +22,13 @@ bytes under the next free user_N HBA in configfs, has the running
 tcmu-runner open it, and prints its directory:
   [INFO] Your backstore directory: user_N/NAME
 SIZE takes the suffixes K, M and G (times 1024, 1024^2, 1024^3) and must be a
-multiple of 512. CFGSTRING is the handler's configuration string. Without
-one, alloc keeps the disk in the memory named NAME (/run/tcmu/alloc/NAME),
-and file in a file named NAME in tcmu-runner's working folder (the project
-folder with ./run.sh); targetcli ls shows the string beside the backstore.
+multiple of 512. The backstore takes commands of up to 1 MiB
+(hw_max_sectors=2048 blocks of 512 bytes) and has a data area of 64 MiB
+(max_data_area_mb=64), room for 64 such commands in flight.
+CFGSTRING is the handler's configuration string. Without one, alloc keeps
+the disk in the memory named NAME (/run/tcmu/alloc/NAME), and file in a
+file named NAME in tcmu-runner's working folder (the project folder with
+./run.sh); targetcli ls shows the string beside the backstore.
 Run as root, with tcmu-runner running. When tcmu-runner refuses the
 device, nothing is left behind.
 Examples:
@@ -165,6 +175,9 @@ echo -n "dev_size=$size" > "$dir/control" 2>/dev/null ||
 	die "the kernel refused dev_size=$size"
 echo -n "dev_config=$dev_config" > "$dir/control" 2>/dev/null ||
 	die "the kernel refused dev_config=$dev_config (too long?)"
+for control in "hw_max_sectors=$MAX_SECTORS" "max_data_area_mb=$DATA_AREA_MB"; do
+	echo -n "$control" > "$dir/control" 2>/dev/null || die "the kernel refused $control"
+done
 
 # enable sends the device to tcmu-runner and waits for its answer; the
 # answer is an error when the handler refuses the config string.

@@ -3,7 +3,8 @@
 # The README's tutorial as a newcomer types it: the daemon from run.sh, two
 # backstores from user_create.sh, an iSCSI target on 127.0.0.1 from
 # target_create.sh and target_setup.sh, open-iscsi login, two "LIO-ORG TCMU
-# device" disks that keep what dd writes, targetcli listing both as the
+# device" disks that keep what dd writes and take a 1 MiB read as one
+# command, targetcli listing both as the
 # README's tutorial prints them (before and after target_setup.sh), logout
 # and a teardown that leaves configfs empty.
 source "$(dirname "$0")/../lib.sh"
@@ -114,6 +115,24 @@ dd if=/tmp/pattern_1 of="$disk_1" bs=4K oflag=direct status=none
 cmp <(dd if="$disk_0" bs=1M count=1 iflag=direct status=none) /tmp/pattern_0 || fail "$disk_0 read back differs"
 cmp <(dd if="$disk_1" bs=4K count=1 iflag=direct status=none) /tmp/pattern_1 || fail "$disk_1 read back differs"
 cmp "$SOURCE_DIR/test_1" /tmp/pattern_1 || fail "the file of test_1 does not hold the data"
+
+# user_create.sh's backstores take 1 MiB commands, with room for 64 of them:
+# one direct read of 1 MiB reaches the daemon as one command of 1 MiB.
+for backstore in user_0/test_0 user_1/test_1; do
+	[ "$(cat "$CORE/$backstore/attrib/hw_max_sectors")" -eq 2048 ] ||
+		fail "$backstore has hw_max_sectors $(cat "$CORE/$backstore/attrib/hw_max_sectors"), not 2048"
+	[ "$(cat "$CORE/$backstore/attrib/max_data_area_mb")" -eq 64 ] ||
+		fail "$backstore has max_data_area_mb $(cat "$CORE/$backstore/attrib/max_data_area_mb"), not 64"
+done
+read_stats() {
+	"$BUILD_DIR/tcmu-admin" --json stats user_0/test_0 |
+		python3 -c 'import json, sys; r = json.load(sys.stdin)[0]["kinds"]["read"]; print(r["commands"], r["bytes"])'
+}
+before=$(read_stats)
+dd if="$disk_0" of=/dev/null bs=1M count=1 iflag=direct status=none
+after=$(read_stats)
+[ "$(( ${after% *} - ${before% *} ))" -eq 1 ] && [ "$(( ${after#* } - ${before#* } ))" -eq 1048576 ] ||
+	fail "a 1 MiB read did not reach the daemon as one command of 1 MiB (reads, bytes: $before -> $after)"
 
 iscsiadm -m session -u
 wait_for 20 "the disks to go" test "$(lsscsi | grep -c 'LIO-ORG *TCMU device')" -eq 0
