@@ -188,6 +188,18 @@ struct tcmu_handler {
 
 /* Flags for tcmu_handler.flags. */
 #define TCMU_HANDLER_NON_ROTATING (1u << 0)	/* no seek penalty: memory, flash */
+/*
+ * Since LIBTCMU_1.2. The handler's read, write, flush or unmap may block
+ * (a synchronous network call, a disk that stalls): each of its devices
+ * then gets a ring thread of its own, named "tcmu-dev-<uio minor>" (top
+ * -H, ps -L), instead of a share of the workers that serve the other
+ * devices, so that a call that blocks stalls only that device. Everything
+ * else is as for other handlers: its callbacks, fd_ready and batch_done
+ * run on that one thread, never concurrently. It costs a thread per
+ * device; a handler that can complete asynchronously (tcmu_device_watch_fd)
+ * should do that instead.
+ */
+#define TCMU_HANDLER_BLOCKING (1u << 1)
 
 /*
  * Emits the handler's only exported symbol. The handler variable must not

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * worker.c: the threads that serve rings. There are as many workers as
- * CPUs, not as devices; each device is served by exactly one worker (the
- * least loaded when it attaches), which waits on the device's uio fd with
- * epoll and consumes the ring in batches. Handlers may complete requests
+ * worker.c: the threads that serve rings. Each device is served by
+ * exactly one worker (worker_pool.c chooses it: one of as many as CPUs, or
+ * one of its own for a blocking handler), which waits on the device's uio
+ * fd with epoll and consumes the ring in batches. Handlers may complete requests
  * from their own threads; that path does not involve the worker. An
  * asynchronous handler has the worker also wait for its file descriptors
  * (tcmu_device_watch_fd) and completes requests from fd_ready, on the
@@ -38,51 +38,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tcmu_internal.h"
-#include "worker_task.h"
+#include "ring_worker.h"
 
 #define EVENTS_PER_WAIT 64
 /* How soon a ring that stopped for want of memory is served again. */
 #define STARVED_RETRY_MS 1
 #define CONTROL_TIMEOUT_MS 5000
-
-enum worker_request_kind { WORKER_ADD, WORKER_STOP_RING, WORKER_REMOVE, WORKER_RUN, WORKER_STOP };
-
-struct ring_worker {
-	pthread_t thread;
-	int control_fd;
-	struct worker_watch control_watch;
-	struct watch_set watches;	/* the epoll set and the handler fds in it */
-	struct worker_inbox inbox;	/* ops other threads post (worker_post) */
-	unsigned int device_count;	/* for placement; atomic */
-
-	pthread_mutex_t lock;		/* the one pending control request, releases */
-	pthread_cond_t done_cond;
-	pthread_mutex_t control_serial;	/* one control request at a time */
-	enum worker_request_kind request;
-	bool request_posted;		/* atomic: ends a polling window early */
-	struct tcmu_device *request_device;
-	worker_function_fn request_function;	/* WORKER_RUN */
-	void *request_argument;
-	int request_result;
-	bool request_taken;		/* the worker runs it now */
-	bool request_done;		/* answered, withdrawn, or none posted */
-	unsigned int index;		/* for log lines */
-
-	/* Owned by the worker thread: the devices it serves, for polling. */
-	struct tcmu_device **devices;
-	unsigned int devices_served;
-	unsigned int devices_capacity;
-	uint64_t poll_ns;		/* the current window */
-	/* Devices whose detach timed out: waiting (atomic count), drained (list). */
-	unsigned int releases_pending;
-	struct tcmu_device *releases;
-};
-
-static struct ring_worker *workers;
-static unsigned int worker_count;
-/* Stopped with devices still waiting for commands in flight (workers_stop). */
-static struct ring_worker *abandoned_workers;
 
 static int worker_track_device(struct ring_worker *worker, struct tcmu_device *dev)
 {
@@ -434,11 +395,6 @@ bool worker_post(struct tcmu_device *dev, struct worker_task *task)
 	return true;
 }
 
-unsigned int workers_count(void)
-{
-	return worker_count;
-}
-
 /* With worker->lock held: false when the request is still pending at the deadline. */
 static bool worker_wait_done(struct ring_worker *worker, const struct timespec *deadline)
 {
@@ -451,8 +407,8 @@ static bool worker_wait_done(struct ring_worker *worker, const struct timespec *
 }
 
 /* -ETIMEDOUT when the worker did not take the request in time (see the top). */
-static int worker_call(struct ring_worker *worker, enum worker_request_kind request,
-		       struct tcmu_device *dev, worker_function_fn function, void *argument)
+int worker_call(struct ring_worker *worker, enum worker_request_kind request,
+		struct tcmu_device *dev, worker_function_fn function, void *argument)
 {
 	struct timespec deadline, *limit = request == WORKER_STOP ? NULL : &deadline;
 	uint64_t one = 1;
@@ -490,79 +446,9 @@ out:
 	pthread_mutex_unlock(&worker->lock);
 	pthread_mutex_unlock(&worker->control_serial);
 	if (result == -ETIMEDOUT)
-		tcmu_dev_err(dev, "ring worker %u has not answered for %d s (a handler call that "
-			     "does not return?)", worker->index, CONTROL_TIMEOUT_MS / 1000);
+		tcmu_dev_err(dev, "ring worker %s has not answered for %d s (a handler call that "
+			     "does not return?)", worker->name, CONTROL_TIMEOUT_MS / 1000);
 	return result;
-}
-
-int worker_add_device(struct tcmu_device *dev)
-{
-	struct ring_worker *chosen = NULL;
-	unsigned int i;
-	int ret;
-
-	if (!worker_count)
-		return -ESRCH;
-	for (i = 0; i < worker_count; i++)
-		if (!chosen || __atomic_load_n(&workers[i].device_count, __ATOMIC_RELAXED) <
-			       __atomic_load_n(&chosen->device_count, __ATOMIC_RELAXED))
-			chosen = &workers[i];
-	/* Set first: the handler may watch fds from the first command on. */
-	dev->worker = chosen;
-	dev->watch_set = &chosen->watches;
-	ret = worker_call(chosen, WORKER_ADD, dev, NULL, NULL);
-	if (ret < 0) {
-		dev->worker = NULL;
-		dev->watch_set = NULL;
-		return ret;
-	}
-	__atomic_add_fetch(&chosen->device_count, 1, __ATOMIC_RELAXED);
-	tcmu_dev_dbg(dev, "served by ring worker %u", chosen->index);
-	return 0;
-}
-
-int worker_stop_ring(struct tcmu_device *dev)
-{
-	int ret;
-
-	if (!dev->worker)
-		return 0;
-	ret = worker_call(dev->worker, WORKER_STOP_RING, dev, NULL, NULL);
-	if (ret == -ETIMEDOUT)
-		return ret;
-	if (ret < 0)
-		tcmu_dev_err(dev, "stop serving the ring: %s", strerror(-ret));
-	return 0;
-}
-
-int worker_remove_device(struct tcmu_device *dev)
-{
-	struct ring_worker *worker = dev->worker;
-	int ret;
-
-	if (!worker) {
-		/* Never served: the watches asked for in open() are only a list. */
-		watch_list_free(dev);
-		return 0;
-	}
-	ret = worker_call(worker, WORKER_REMOVE, dev, NULL, NULL);
-	if (ret == -ETIMEDOUT)
-		return ret;
-	if (ret < 0)
-		tcmu_dev_err(dev, "stop serving: %s", strerror(-ret));
-	__atomic_sub_fetch(&worker->device_count, 1, __ATOMIC_RELAXED);
-	dev->worker = NULL;
-	return 0;
-}
-
-int worker_run(struct tcmu_device *dev, worker_function_fn function, void *argument)
-{
-	if (!dev->worker) {
-		/* Not served yet (or any more): nothing else touches the ring. */
-		function(dev, argument);
-		return 0;
-	}
-	return worker_call(dev->worker, WORKER_RUN, dev, function, argument);
 }
 
 static int worker_init(struct ring_worker *worker)
@@ -589,7 +475,7 @@ static int worker_init(struct ring_worker *worker)
 	return 0;
 }
 
-static void worker_release(struct ring_worker *worker)
+void worker_release(struct ring_worker *worker)
 {
 	if (worker->watches.epoll_fd >= 0)
 		close(worker->watches.epoll_fd);
@@ -604,59 +490,18 @@ static void worker_release(struct ring_worker *worker)
 	watch_set_free_retired(&worker->watches);
 }
 
-int workers_start(unsigned int count)
+int worker_start(struct ring_worker *worker, const char *name)
 {
-	sigset_t all, previous;
-	unsigned int i;
-	int ret = 0;
+	int ret = worker_init(worker);
 
-	if (count == 0)
-		count = 1;
-	workers = calloc(count, sizeof(*workers));
-	if (!workers)
-		return -ENOMEM;
-	/* Signals belong to the main loop; workers never take them. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &previous);
-	for (i = 0; i < count; i++) {
-		ret = worker_init(&workers[i]);
-		workers[i].index = i;
-		if (ret == 0)
-			ret = -pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
-		if (ret < 0) {
-			worker_release(&workers[i]);
-			break;
-		}
-		worker_count++;
-	}
-	pthread_sigmask(SIG_SETMASK, &previous, NULL);
+	snprintf(worker->name, sizeof(worker->name), "%s", name);
+	if (ret == 0)
+		ret = -pthread_create(&worker->thread, NULL, worker_main, worker);
 	if (ret < 0) {
-		tcmu_err("cannot start ring worker %u: %s", i, strerror(-ret));
-		workers_stop();
+		worker_release(worker);
+		return ret;
 	}
-	return ret;
-}
-
-unsigned int workers_stop(void)
-{
-	unsigned int i, pending = 0;
-
-	for (i = 0; i < worker_count; i++) {
-		worker_call(&workers[i], WORKER_STOP, NULL, NULL, NULL);
-		pthread_join(workers[i].thread, NULL);
-		pending += __atomic_load_n(&workers[i].releases_pending, __ATOMIC_ACQUIRE);
-	}
-	if (pending) {
-		/* Their late completions still post to the workers: those stay. */
-		tcmu_err("%u device(s) still have commands in flight at exit: left open, their "
-			 "handlers loaded", pending);
-		abandoned_workers = workers;
-	} else {
-		for (i = 0; i < worker_count; i++)
-			worker_release(&workers[i]);
-		free(workers);
-	}
-	workers = NULL;
-	worker_count = 0;
-	return pending;
+	/* For top -H, ps -L and gdb: which thread serves what. */
+	pthread_setname_np(worker->thread, worker->name);
+	return 0;
 }
