@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Turn one benchmark run (bench/guest.sh's output directory) into a Markdown
-section: each figure for each backstore, and each ratio of ours to the
-kernel's backstore of the same kind (alloc to rd_mcp, file to fileio).
+section: for each phase, each figure for each backstore and each ratio of
+ours to the backstore it is compared with (alloc to rd_mcp, file to fileio,
+on tmpfs and on the slow media; rbd and nbd to file), and `rbd bench` next
+to user:rbd.
 
 Figures are medians over the rounds; a ratio is the median of the per-round
 ratios, so that load on the shared host that changes between rounds cancels
@@ -15,10 +17,44 @@ import statistics
 import sys
 from collections import defaultdict
 
-PAIRS = (("alloc", "rd"), ("file", "fileio"))
-KIND_TITLE = {"rd": "rd_mcp", "fileio": "fileio", "alloc": "user:alloc", "file": "user:file"}
+# phase -> (ours, compared with) pairs
+PAIRS = {
+    "tmpfs": (("alloc", "rd"), ("file", "fileio")),
+    "dm": (("file-dm2", "fileio-dm2"), ("file-dm10", "fileio-dm10")),
+    "nbd": (("nbd", "file"), ("nbd", "alloc"), ("alloc", "rd")),
+    "rbd": (("rbd", "file"), ("rbd", "fileio"), ("file", "fileio")),
+    "ab": (("alloc-a", "alloc-b"), ("file-a", "file-b")),
+}
+# phase -> figure -> target ratio (issue 17's targets)
+TARGETS = {
+    "tmpfs": {"4 KiB random read QD16, IOPS": 0.85, "4 KiB random write QD16, IOPS": 0.85,
+              "4 KiB random read QD1, mean latency µs": 2.5,
+              "1 MiB sequential read QD4, MiB/s": 0.5,
+              "1 MiB sequential write QD4, MiB/s": 0.5},
+    "dm": {"4 KiB random read QD16, IOPS": 0.8, "4 KiB random write QD16, IOPS": 0.8},
+}
+PHASE_TITLE = {
+    "tmpfs": "On the guest's tmpfs",
+    "dm": "On block devices taking 2 ms and 10 ms per I/O (dm-delay over dm-zero; "
+          "write cache off on both; page cache dropped before each job)",
+    "nbd": "user:nbd (`exec:nbdkit memory`) next to memory and tmpfs backstores",
+    "rbd": "user:rbd on the single-node Ceph (memstore OSD) next to user:file and fileio on tmpfs",
+    "ab": "Two daemon builds, a and b, alternating round by round (user:alloc and user:file on tmpfs)",
+}
+KIND_TITLE = {"rd": "rd_mcp", "fileio": "fileio", "alloc": "user:alloc", "file": "user:file",
+              "nbd": "user:nbd", "rbd": "user:rbd"}
 
-# job -> list of (figure name, extractor, unit, higher_is_better, target ratio)
+
+def kind_title(kind):
+    base, _, delay = kind.partition("-dm")
+    if delay:
+        return f"{KIND_TITLE[base]} {delay} ms"
+    base, _, build = kind.partition("-")
+    if build:
+        return f"{KIND_TITLE[base]} ({build})"
+    return KIND_TITLE.get(kind, kind)
+
+# job -> list of (figure name, extractor, higher_is_better)
 def iops(side):
     return lambda job: job[side]["iops"]
 
@@ -41,24 +77,29 @@ def latency_us(side, field, key):
 
 
 FIGURES = {
-    "randread-qd16": [("4 KiB random read QD16, IOPS", iops("read"), True, 0.85)],
-    "randwrite-qd16": [("4 KiB random write QD16, IOPS", iops("write"), True, 0.85)],
+    "randread-qd16": [("4 KiB random read QD16, IOPS", iops("read"), True)],
+    "randwrite-qd16": [("4 KiB random write QD16, IOPS", iops("write"), True)],
     "randread-qd1": [
-        ("4 KiB random read QD1, IOPS", iops("read"), True, None),
+        ("4 KiB random read QD1, IOPS", iops("read"), True),
         # fio's total latency (lat): from the I/O's submission by fio to its
         # completion. The kernel's backstores complete most commands inside
         # io_submit, so their completion latency (clat, measured from the
         # return of io_submit) leaves out the I/O itself; see BENCHMARKS.md.
         ("4 KiB random read QD1, mean latency µs", latency_us("read", "lat_ns", "mean"),
-         False, 2.0),
+         False),
         ("4 KiB random read QD1, mean completion latency (clat) µs",
-         latency_us("read", "clat_ns", "mean"), False, None),
+         latency_us("read", "clat_ns", "mean"), False),
         ("4 KiB random read QD1, p99 completion latency (clat) µs",
-         latency_us("read", "clat_ns", "99.000000"), False, None),
+         latency_us("read", "clat_ns", "99.000000"), False),
     ],
-    "seqread-1m-qd4": [("1 MiB sequential read QD4, MiB/s", mib_per_s("read"), True, 0.55)],
-    "seqwrite-1m-qd4": [("1 MiB sequential write QD4, MiB/s", mib_per_s("write"), True, 0.55)],
-    "randrw70-4jobs": [("4 KiB 70/30 random mix, 4 jobs QD4, IOPS", total_iops, True, None)],
+    "randwrite-qd1": [
+        ("4 KiB random write QD1, IOPS", iops("write"), True),
+        ("4 KiB random write QD1, mean latency µs", latency_us("write", "lat_ns", "mean"),
+         False),
+    ],
+    "seqread-1m-qd4": [("1 MiB sequential read QD4, MiB/s", mib_per_s("read"), True)],
+    "seqwrite-1m-qd4": [("1 MiB sequential write QD4, MiB/s", mib_per_s("write"), True)],
+    "randrw70-4jobs": [("4 KiB 70/30 random mix, 4 jobs QD4, IOPS", total_iops, True)],
 }
 
 
@@ -106,27 +147,28 @@ def ratio_cell(ratios, higher_is_better, target):
     return cell
 
 
-def single_section(out, kinds):
+def single_section(out, phase, kinds):
     # figure -> kind -> [value per round]
     values = defaultdict(lambda: defaultdict(list))
+    prefix = "single.round" if phase == "tmpfs" else f"{phase}.round"
     rounds = sorted(name for name in os.listdir(os.path.join(out, "raw"))
-                    if name.startswith("single.round"))
+                    if name.startswith(prefix))
     order = []
     for name in rounds:
         for job in load(os.path.join(out, "raw", name))["jobs"]:
             job_name, _, kind = job["jobname"].rpartition(".")
-            for title, extract, higher, target in FIGURES.get(job_name, []):
+            for title, extract, _ in FIGURES.get(job_name, []):
                 if title not in order:
                     order.append(title)
                 values[title][kind].append(extract(job))
-    targets = {title: (higher, target) for figures in FIGURES.values()
-               for title, _, higher, target in figures}
-    pairs = [(ours, theirs) for ours, theirs in PAIRS if ours in kinds and theirs in kinds]
-    header = ["figure"] + [KIND_TITLE[k] for k in kinds] + \
-             [f"{ours} / {KIND_TITLE[theirs]}" for ours, theirs in pairs]
+    higher_of = {title: higher for figures in FIGURES.values() for title, _, higher in figures}
+    pairs = [(ours, theirs) for ours, theirs in PAIRS.get(phase, ())
+             if ours in kinds and theirs in kinds]
+    header = ["figure"] + [kind_title(k) for k in kinds] + \
+             [f"{kind_title(ours)} / {kind_title(theirs)}" for ours, theirs in pairs]
     rows = []
     for title in order:
-        higher, target = targets[title]
+        higher, target = higher_of[title], TARGETS.get(phase, {}).get(title)
         row = [title]
         for kind in kinds:
             series = values[title].get(kind)
@@ -140,8 +182,8 @@ def single_section(out, kinds):
     for title in order:
         for kind in kinds:
             series = values[title].get(kind, [])
-            raw.append([title, KIND_TITLE[kind]] + [fmt(v) for v in series])
-    return header, rows, raw, len(rounds)
+            raw.append([title, kind_title(kind)] + [fmt(v) for v in series])
+    return header, rows, raw, max((len(row) - 2 for row in raw), default=0)
 
 
 def four_section(out, kinds, single_iops):
@@ -174,7 +216,7 @@ def four_section(out, kinds, single_iops):
         rows.append([KIND_TITLE[kind], fmt(statistics.median(aggregate)),
                      f"{fmt(statistics.median(lows))}–{fmt(statistics.median(highs))}",
                      f"{fairness:.2f}", scale])
-    for ours, theirs in PAIRS:
+    for ours, theirs in PAIRS["tmpfs"]:
         if ours in aggregates and theirs in aggregates:
             ratios = [a / b for a, b in zip(aggregates[ours], aggregates[theirs]) if b]
             rows.append([f"{ours} / {KIND_TITLE[theirs]}", ratio_cell(ratios, True, None),
@@ -208,6 +250,49 @@ def many_section(out, kinds, meta_lines):
     return header, rows
 
 
+def rbd_bench_rate(path):
+    """Operations per second from `rbd bench`'s summary line, else from its
+    per-second lines (SEC, cumulative OPS, ...), first to last."""
+    points = []
+    with open(path) as stream:
+        for line in stream:
+            words = line.split()
+            if words[:1] == ["elapsed:"] and "ops/sec:" in words:
+                return float(words[words.index("ops/sec:") + 1])
+            if len(words) >= 3 and words[0].isdigit() and words[1].isdigit():
+                points.append((int(words[0]), int(words[1])))
+    if len(points) < 2 or points[-1][0] == points[0][0]:
+        return None
+    return (points[-1][1] - points[0][1]) / (points[-1][0] - points[0][0])
+
+
+def rbd_bench_section(out, phase_rows, kinds):
+    """`rbd bench` on the LUN's image after the rounds, next to user:rbd
+    (operations per second; for the 1 MiB jobs that is MiB/s)."""
+    if "rbd" not in kinds:
+        return []
+    column = 1 + kinds.index("rbd")
+    ours = {row[0]: row[column] for row in phase_rows}
+    rows = []
+    for job, figures in FIGURES.items():
+        path = os.path.join(out, "raw", f"rbdbench.{job}.txt")
+        if not os.path.exists(path):
+            continue
+        with open(path) as stream:
+            command = stream.readline().strip()
+        rate = rbd_bench_rate(path)
+        title = figures[0][0]
+        cell = ours.get(title, "–")
+        ratio = f"{float(cell) / rate:.2f}" if rate and cell != "–" else "–"
+        rows.append([title, fmt(rate), cell, ratio, f"`{command}`"])
+    if not rows:
+        return []
+    return ["`rbd bench` on the same image after the rounds (the LUN removed), against "
+            "user:rbd through the kernel:\n",
+            table(["figure", "rbd bench", "user:rbd", "user:rbd / rbd bench", "command"], rows),
+            ""]
+
+
 def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
@@ -233,16 +318,43 @@ def main():
                 f"and kind, devices of {meta.get('size_mib', '?')} MiB; "
                 f"user backstore control extras: `{meta.get('user_control') or 'none'}`; "
                 f"tcmu.conf extras: `{meta.get('daemon_config') or 'none'}`")
-    for kind in kinds:
-        if f"device-{kind}" in meta:
-            text.append(f"- {KIND_TITLE[kind]}: {meta[f'device-{kind}']}")
+    for side in ("a", "b"):
+        if f"build_{side}" in meta:
+            text.append(f"- build {side}: {meta[f'build_{side}']}")
+    if "clocksource" in meta:
+        text.append(f"- guest clock source: {meta['clocksource']}")
     text.append("")
 
-    header, rows, raw, rounds = single_section(out, kinds)
-    text.append("One device of each kind (median over rounds; ratio: median of per-round "
-                "ratios, range in brackets; latency ratios: lower is better):\n")
-    text.append(table(header, rows))
-    text.append("")
+    phases = meta.get("phases", "tmpfs").split()
+    phase_kinds, devices, phase = {}, defaultdict(list), "tmpfs"
+    for line in meta_lines:
+        words = line.split()
+        if words[0] == "phase":
+            phase = words[1]
+            phase_kinds[phase] = words[2:]
+        elif words[0].startswith("device-"):
+            devices[phase].append(f"{kind_title(words[0][len('device-'):])}: "
+                                  + " ".join(words[1:]))
+    raw_tables = []
+    rows = []
+    for phase in phases:
+        these = phase_kinds.get(phase, kinds if phase == "tmpfs" else [])
+        header, phase_rows, raw, rounds = single_section(out, phase, these)
+        if not raw:
+            continue
+        text.append(f"#### {PHASE_TITLE.get(phase, phase)}\n")
+        text.extend(f"- {line}" for line in devices.get(phase, []))
+        text.append("")
+        text.append("One device of each kind (median over rounds; ratio: median of per-round "
+                    "ratios, range in brackets; latency ratios: lower is better):\n")
+        text.append(table(header, phase_rows))
+        text.append("")
+        if phase == "rbd":
+            text.extend(rbd_bench_section(out, phase_rows, these))
+        raw_tables.append((phase, rounds, raw))
+        if phase == "tmpfs":
+            rows = phase_rows
+    kinds = phase_kinds.get("tmpfs", kinds)
 
     single_iops = {}
     for row_title, kind_values in [(r[0], r[1:1 + len(kinds)]) for r in rows]:
@@ -276,7 +388,7 @@ def main():
         if words[0] != "cpu" or len(words) < 13:
             continue
         value = dict(zip(words[3::2], words[4::2]))
-        cpu_rows.append([KIND_TITLE.get(words[1], words[1]), words[2], value["iops"],
+        cpu_rows.append([kind_title(words[1]), words[2], value["iops"],
                          value["daemon"], value["daemon_user_share"], value["ctxt_per_io"]])
     if cpu_rows:
         # System-wide and fio sums lose the runtime of tasks that exit between the
@@ -290,8 +402,11 @@ def main():
         text.append("")
 
     text.append("<details><summary>Raw figures per round</summary>\n")
-    text.append(table(["figure", "kind"] + [f"round {i + 1}" for i in range(rounds)], raw))
-    text.append("\n</details>\n")
+    for phase, rounds, raw in raw_tables:
+        text.append(table([f"figure ({phase})", "kind"] +
+                          [f"round {i + 1}" for i in range(rounds)], raw))
+        text.append("")
+    text.append("</details>\n")
     print("\n".join(text))
 
 

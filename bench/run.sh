@@ -1,33 +1,40 @@
 #!/bin/bash
-# Benchmark: the kernel's rd_mcp and fileio backstores against our user:alloc
-# and user:file, in one VM run on the same tcm_loop setup (see BENCHMARKS.md).
+# Benchmark: the kernel's rd_mcp and fileio backstores against our user:alloc,
+# user:file, user:nbd and user:rbd, in one VM run on the same tcm_loop setup,
+# phase by phase (tmpfs, dm-delay media, nbd, rbd on Ceph; see BENCHMARKS.md).
 #
 # usage: bench/run.sh [--quick | --long] [--record] [--kernel-only]
-#                     [-m MiB] [-c CPUS] [--build-dir DIR] [--out DIR]
-#                     [-- GUEST_OPTIONS...]
+#                     [--phases LIST] [-m MiB] [-c CPUS] [--build-dir DIR]
+#                     [--out DIR] [-- GUEST_OPTIONS...]
 #   --quick        2 s per job, one round, fewer jobs and devices (keeps the
 #                  script from rotting; not a measurement)
 #   --long         20 s per job, 3 rounds
 #   --record       put the report into BENCHMARKS.md (newest first)
-#   --kernel-only  measure rd_mcp and fileio only (no build needed)
+#   --kernel-only  measure rd_mcp and fileio on tmpfs only (no build needed)
+#   --phases LIST  tmpfs,dm,nbd,rbd (all by default), or ab with --build-b
+#   --build-b DIR  a second daemon build for the ab phase (--phases ab), e.g.
+#                  one with a change undone, measured round by round against
+#                  --build-dir's (default: build-bench/)
 #   guest options (bench/guest.sh): --runtime S --rounds N --size MiB
-#                  --kinds LIST --many N --many-kinds LIST
+#                  --kinds LIST --jobs LIST --many N --many-kinds LIST
 # env: BENCH_USER_CONTROL, BENCH_CONFIG, BENCH_PROFILE (see bench/guest.sh), VM_ACCEL
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 source_dir=$(dirname "$here")
 command_line="bench/run.sh $*"
-mem=3072 cpus=2 record=0 build_dir="" out="" guest_options=() kernel_only=0
+mem=4096 cpus=2 record=0 build_dir="" out="" guest_options=() kernel_only=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) guest_options+=(--quick) ;;
 	--long) guest_options+=(--runtime 20 --rounds 3) ;;
 	--record) record=1 ;;
 	--kernel-only) kernel_only=1 ;;
+	--phases) guest_options+=(--phases "$2"); shift ;;
 	-m) mem=$2; shift ;;
 	-c) cpus=$2; shift ;;
 	--build-dir) build_dir=$2; shift ;;
+	--build-b) BENCH_BUILD_B=$(realpath "$2"); export BENCH_BUILD_B; shift ;;
 	--out) out=$2; shift ;;
 	--) shift; guest_options+=("$@"); break ;;
 	*) echo "bench/run.sh: unknown option $1 (see the head of the script)" >&2; exit 2 ;;
@@ -36,7 +43,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$kernel_only" = 1 ]; then
-	guest_options=(--kinds rd,fileio "${guest_options[@]}")
+	guest_options=(--phases tmpfs --kinds rd,fileio "${guest_options[@]}")
 else
 	if [ -z "$build_dir" ]; then
 		build_dir=$source_dir/build-bench
@@ -67,11 +74,11 @@ rm -rf "$out/bench"
 } > "$out/host.txt"
 
 export BUILD_DIR=$build_dir
-export VM_ENV="BUILD_DIR BENCH_USER_CONTROL BENCH_CONFIG BENCH_PROFILE"
+export VM_ENV="BUILD_DIR BENCH_BUILD_B BENCH_USER_CONTROL BENCH_CONFIG BENCH_PROFILE"
 export VM_OUT=$out
-timeout_s=3600
-# A copy: bash reads a script as it runs, and bench/ may be edited meanwhile.
-cp "$here/guest.sh" "$out/guest.sh"
+timeout_s=7200
+# Copies: bash reads a script as it runs, and bench/ may be edited meanwhile.
+cp "$here"/guest*.sh "$source_dir/tests/vm/ceph.sh" "$out/"
 status=0
 "$vm_run" -m "$mem" -c "$cpus" -t "$timeout_s" "$out/guest.sh" --out /mnt/out/bench \
 	"${guest_options[@]}" || status=$?
