@@ -5,9 +5,9 @@
  *
  * Configuration string (RBD_CONFIG_DESCRIPTION; README.md, tcmu-runner(8);
  * parsed in rbd_config.c): pool/image[;osd_op_timeout=N][;conf=...][;id=...].
- * check_config connects and opens the image read-only, each step bounded by
- * RBD_CHECK_TIMEOUT seconds (D-Bus callers wait for it), and says what is
- * wrong.
+ * check_config connects and opens the image read-only on a thread of its own
+ * and answers within RBD_CHECK_TIMEOUT seconds in all (D-Bus callers wait
+ * for it), saying what is wrong.
  *
  * The device's size is the image's: open refuses another dev_size. A larger
  * size grows the image (rbd_resize); a smaller one is refused, as shrinking
@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RBD_CONFIG_DESCRIPTION							\
@@ -35,18 +37,12 @@
 static int rbd_check_config(const char *text, char **ret_reason)
 {
 	struct rbd_config config;
-	struct rbd_state state;
 	int result;
 
 	result = rbd_parse_config(text, &config, ret_reason);
 	if (result < 0)
 		return result;
-	result = rbd_attach(&config, RBD_CHECK_TIMEOUT, RBD_CHECK_TIMEOUT, true, &state,
-			    ret_reason);
-	if (result == 0)
-		rbd_detach(&state);
-	rbd_config_clear(&config);
-	return result;
+	return rbd_check_cluster(&config, ret_reason);
 }
 
 static int rbd_open_device(struct tcmu_device *dev)
@@ -60,6 +56,8 @@ static int rbd_open_device(struct tcmu_device *dev)
 	if (!state)
 		return -ENOMEM;
 	state->event_fd = -1;
+	state->timer_fd = -1;
+	pthread_mutex_init(&state->lock, NULL);
 	result = rbd_parse_config(tcmu_device_get_config(dev), &state->config, &reason);
 	if (result < 0)
 		goto out_free;
@@ -87,8 +85,18 @@ static int rbd_open_device(struct tcmu_device *dev)
 	state->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	result = state->event_fd < 0 ? -errno :
 		 rbd_set_image_notification(state->image, state->event_fd, EVENT_TYPE_EVENTFD);
+	if (result == 0 && state->config.osd_op_timeout) {
+		state->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		if (state->timer_fd < 0)
+			result = -errno;
+	}
 	if (result == 0)
 		result = tcmu_device_watch_fd(dev, state->event_fd, TCMU_FD_READABLE);
+	if (result == 0 && state->timer_fd >= 0) {
+		result = tcmu_device_watch_fd(dev, state->timer_fd, TCMU_FD_READABLE);
+		if (result < 0)
+			tcmu_device_unwatch_fd(dev, state->event_fd);
+	}
 	if (result < 0) {
 		rbd_refuse(&reason, result, "completion notification of '%s': %s",
 			   state->config.name, strerror(-result));
@@ -105,6 +113,9 @@ out_free:
 	free(reason);
 	if (state->event_fd >= 0)
 		close(state->event_fd);
+	if (state->timer_fd >= 0)
+		close(state->timer_fd);
+	pthread_mutex_destroy(&state->lock);
 	rbd_config_clear(&state->config);
 	free(state);
 	return result;
@@ -115,8 +126,13 @@ static void rbd_close_device(struct tcmu_device *dev)
 	struct rbd_state *state = tcmu_device_get_private(dev);
 
 	tcmu_device_set_private(dev, NULL);
+	/* librbd waits for what it still has in flight, then its requests are ours. */
 	rbd_detach(state);
+	rbd_io_forget(state);
 	close(state->event_fd);
+	if (state->timer_fd >= 0)
+		close(state->timer_fd);
+	pthread_mutex_destroy(&state->lock);
 	rbd_config_clear(&state->config);
 	free(state);
 }
@@ -166,6 +182,7 @@ static struct tcmu_handler rbd_handler = {
 	.subtype = "rbd",
 	.name = "Ceph RBD image",
 	.config_description = RBD_CONFIG_DESCRIPTION,
+	.unload = rbd_checks_wait,
 	.check_config = rbd_check_config,
 	.open = rbd_open_device,
 	.close = rbd_close_device,

@@ -10,6 +10,7 @@
 
 #include "libtcmu.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,13 +35,23 @@ struct rbd_config {
 	bool osd_op_timeout_given;
 };
 
+struct rbd_io;
+
 struct rbd_state {
 	struct rbd_config config;
 	rados_t cluster;
 	rados_ioctx_t ioctx;
 	rbd_image_t image;
-	int event_fd;
-	/* Ring thread only: the transitions logged once. */
+	int event_fd;		/* librbd's completions */
+	int timer_fd;		/* the oldest command's deadline; -1 without osd_op_timeout */
+	/*
+	 * Guards what follows: EXTENDED COPY from another device submits on
+	 * that device's thread.
+	 */
+	pthread_mutex_t lock;
+	/* Every librbd request not collected yet, oldest first. */
+	struct rbd_io *oldest, *newest;
+	bool timer_armed;
 	bool cluster_late;
 	bool blocklisted;
 };
@@ -65,6 +76,14 @@ int rbd_attach(const struct rbd_config *config, unsigned connect_timeout,
 	       unsigned osd_timeout, bool read_only, struct rbd_state *state,
 	       char **ret_reason);
 void rbd_detach(struct rbd_state *state);
+/*
+ * check_config's connection and read-only open, answered within
+ * RBD_CHECK_TIMEOUT seconds in all: a thread does them, and is left to end
+ * on its own when the cluster is slower. Takes config (cleared).
+ */
+int rbd_check_cluster(struct rbd_config *config, char **ret_reason);
+/* Waits for the checks still running (before the handler is unloaded). */
+void rbd_checks_wait(void);
 
 /* rbd_io.c: the handler's I/O callbacks (struct tcmu_handler). */
 
@@ -77,7 +96,10 @@ int rbd_device_write(struct tcmu_device *dev, struct tcmu_request *req,
 int rbd_device_flush(struct tcmu_device *dev, struct tcmu_request *req);
 int rbd_device_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 		     uint64_t offset, uint64_t length);
+/* librbd's completions (event_fd) and the commands' deadlines (timer_fd). */
 void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events);
+/* After rbd_detach: frees the requests the cluster never answered. */
+void rbd_io_forget(struct rbd_state *state);
 int rbd_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
 		       bool *ret_mapped, uint64_t *ret_length);
 

@@ -9,8 +9,11 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The "mon host" librados uses, for messages. */
 static const char *rbd_mon_host(rados_t cluster, char *buffer, size_t size)
@@ -20,9 +23,27 @@ static const char *rbd_mon_host(rados_t cluster, char *buffer, size_t size)
 	return buffer;
 }
 
-int rbd_attach(const struct rbd_config *config, unsigned connect_timeout,
-	       unsigned osd_timeout, bool read_only, struct rbd_state *state,
-	       char **ret_reason)
+/* What a check's thread has done so far, for the answer at its deadline. */
+struct rbd_check {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	struct rbd_config config;
+	char mon_host[256];
+	bool opening;		/* connected: opening the image */
+	bool done;
+	bool abandoned;		/* the caller answered without the result */
+	int result;
+	char *reason;
+};
+
+/* Checks that are still running, which unload waits for. */
+static pthread_mutex_t rbd_checks_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rbd_checks_ended = PTHREAD_COND_INITIALIZER;
+static unsigned rbd_checks_running;
+
+static int rbd_attach_checked(const struct rbd_config *config, unsigned connect_timeout,
+			      unsigned osd_timeout, bool read_only, struct rbd_state *state,
+			      struct rbd_check *check, char **ret_reason)
 {
 	char name[PATH_MAX], text[32], mon_host[256];
 	int result;
@@ -49,6 +70,13 @@ int rbd_attach(const struct rbd_config *config, unsigned connect_timeout,
 	rados_conf_set(state->cluster, "err_to_stderr", "false");
 	/* Acknowledged writes must be in the cluster, not in this process. */
 	rados_conf_set(state->cluster, "rbd_cache", "false");
+	/* librbd copies what it writes: a command answered at its deadline leaves the ring. */
+	rados_conf_set(state->cluster, "rbd_disable_zero_copy_writes", "true");
+	if (check) {
+		pthread_mutex_lock(&check->lock);
+		rbd_mon_host(state->cluster, check->mon_host, sizeof(check->mon_host));
+		pthread_mutex_unlock(&check->lock);
+	}
 	snprintf(text, sizeof(text), "%u", connect_timeout);
 	rados_conf_set(state->cluster, "client_mount_timeout", text);
 	rados_conf_set(state->cluster, "rados_mon_op_timeout", text);
@@ -67,6 +95,11 @@ int rbd_attach(const struct rbd_config *config, unsigned connect_timeout,
 			   name, rbd_mon_host(state->cluster, mon_host, sizeof(mon_host)),
 			   strerror(-result));
 		goto out_shutdown;
+	}
+	if (check) {
+		pthread_mutex_lock(&check->lock);
+		check->opening = true;
+		pthread_mutex_unlock(&check->lock);
 	}
 	result = rados_ioctx_create(state->cluster, config->pool, &state->ioctx);
 	if (result < 0) {
@@ -102,9 +135,125 @@ out_shutdown:
 	return result;
 }
 
+int rbd_attach(const struct rbd_config *config, unsigned connect_timeout,
+	       unsigned osd_timeout, bool read_only, struct rbd_state *state,
+	       char **ret_reason)
+{
+	return rbd_attach_checked(config, connect_timeout, osd_timeout, read_only, state, NULL,
+				  ret_reason);
+}
+
 void rbd_detach(struct rbd_state *state)
 {
 	rbd_close(state->image);
 	rados_ioctx_destroy(state->ioctx);
 	rados_shutdown(state->cluster);
+}
+
+static void rbd_check_free(struct rbd_check *check)
+{
+	rbd_config_clear(&check->config);
+	free(check->reason);
+	pthread_cond_destroy(&check->changed);
+	pthread_mutex_destroy(&check->lock);
+	free(check);
+}
+
+static void *rbd_check_thread(void *argument)
+{
+	struct rbd_check *check = argument;
+	struct rbd_state state;
+	char *reason = NULL;
+	bool abandoned;
+	int result;
+
+	result = rbd_attach_checked(&check->config, RBD_CHECK_TIMEOUT, RBD_CHECK_TIMEOUT, true,
+				    &state, check, &reason);
+	if (result == 0)
+		rbd_detach(&state);
+	pthread_mutex_lock(&check->lock);
+	check->done = true;
+	check->result = result;
+	check->reason = reason;
+	abandoned = check->abandoned;
+	pthread_cond_signal(&check->changed);
+	pthread_mutex_unlock(&check->lock);
+	if (abandoned)
+		rbd_check_free(check);
+	pthread_mutex_lock(&rbd_checks_lock);
+	if (--rbd_checks_running == 0)
+		pthread_cond_broadcast(&rbd_checks_ended);
+	pthread_mutex_unlock(&rbd_checks_lock);
+	return NULL;
+}
+
+int rbd_check_cluster(struct rbd_config *config, char **ret_reason)
+{
+	struct rbd_check *check;
+	pthread_condattr_t attributes;
+	struct timespec deadline;
+	pthread_t thread;
+	bool abandoned;
+	int result = 0;
+
+	*ret_reason = NULL;
+	check = calloc(1, sizeof(*check));
+	if (!check)
+		return rbd_refuse(ret_reason, -ENOMEM, "out of memory");
+	pthread_mutex_init(&check->lock, NULL);
+	pthread_condattr_init(&attributes);
+	pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+	pthread_cond_init(&check->changed, &attributes);
+	pthread_condattr_destroy(&attributes);
+	check->config = *config;
+	memset(config, 0, sizeof(*config));
+	snprintf(check->mon_host, sizeof(check->mon_host), "none configured");
+
+	pthread_mutex_lock(&rbd_checks_lock);
+	rbd_checks_running++;
+	pthread_mutex_unlock(&rbd_checks_lock);
+	result = -pthread_create(&thread, NULL, rbd_check_thread, check);
+	if (result < 0) {
+		pthread_mutex_lock(&rbd_checks_lock);
+		rbd_checks_running--;
+		pthread_mutex_unlock(&rbd_checks_lock);
+		rbd_check_free(check);
+		return rbd_refuse(ret_reason, result, "cannot start the check: %s",
+				  strerror(-result));
+	}
+	pthread_detach(thread);
+
+	/* librados's own timeouts are per step: the caller waits for one bound. */
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += RBD_CHECK_TIMEOUT;
+	pthread_mutex_lock(&check->lock);
+	while (!check->done && result != ETIMEDOUT)
+		result = pthread_cond_timedwait(&check->changed, &check->lock, &deadline);
+	if (check->done) {
+		result = check->result;
+		*ret_reason = check->reason;
+		check->reason = NULL;
+	} else if (check->opening) {
+		result = rbd_refuse(ret_reason, -ETIMEDOUT,
+				    "opening image '%s': the Ceph cluster did not answer within %u s",
+				    check->config.name, RBD_CHECK_TIMEOUT);
+	} else {
+		result = rbd_refuse(ret_reason, -ETIMEDOUT,
+				    "the Ceph cluster did not answer within %u s (monitors: %s)",
+				    RBD_CHECK_TIMEOUT, check->mon_host);
+	}
+	abandoned = !check->done;
+	check->abandoned = abandoned;
+	pthread_mutex_unlock(&check->lock);
+	if (!abandoned)
+		rbd_check_free(check);
+	return result;
+}
+
+void rbd_checks_wait(void)
+{
+	pthread_mutex_lock(&rbd_checks_lock);
+	while (rbd_checks_running)
+		pthread_cond_wait(&rbd_checks_ended, &rbd_checks_lock);
+	pthread_mutex_unlock(&rbd_checks_lock);
 }

@@ -8,14 +8,20 @@
  * followed by a flush, as is SYNCHRONIZE CACHE. UNMAP is
  * rbd_aio_write_zeroes, which removes whole objects (rbd du shows the space
  * freed) and zeros partial ones, so the range reads as zeros as the core
- * promises (a discard may skip partial objects). GET LBA STATUS reports the
- * objects the image has.
+ * promises (a discard may skip partial objects). GET LBA STATUS reports
+ * the objects the image has.
  *
- * Faults: a request the cluster does not answer within osd_op_timeout
- * fails with -ETIMEDOUT, completed as -EAGAIN (BUSY: the initiator
- * retries). A client the cluster blocklisted (another gateway broke its
- * lock) gets -ESHUTDOWN for everything from then on, so no write gets
- * through. Each transition is logged once.
+ * Faults: librados's rados_osd_op_timeout does not bound a command, as
+ * librbd chains several requests for one write (object map, exclusive
+ * lock, data) and waits without a limit while it reacquires its lock. So
+ * each command has its own deadline, osd_op_timeout after it arrived, on
+ * a timerfd the ring thread watches: a command still waiting then gets
+ * BUSY (the initiator retries) and its librbd request is left to finish on
+ * memory the handler owns (reads go through a buffer of their own), so
+ * that a late answer never touches the ring. The device's state says
+ * reconnecting until the cluster answers again. A client the cluster
+ * blocklisted (another gateway broke its lock) gets -ESHUTDOWN for
+ * everything from then on, so no write gets through.
  */
 #include "rbd.h"
 
@@ -23,57 +29,147 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
-/* Completions collected per rbd_poll_io_events call. */
+/* Completions collected, or deadlines expired, per round. */
 #define RBD_POLL_BATCH 32
 /* GET LBA STATUS looks at most this far ahead (a short answer is allowed). */
 #define RBD_LBA_STATUS_SPAN (256ull << 20)
 
-enum rbd_io_kind { RBD_IO_READ, RBD_IO_WRITE, RBD_IO_FLUSH, RBD_IO_ZEROES };
+enum rbd_io_kind {
+	RBD_IO_READ,
+	RBD_IO_WRITE,
+	RBD_IO_FLUSH,
+	RBD_IO_ZEROES,
+};
 
-/* One librbd request, from submission to fd_ready. */
+static const char *const rbd_io_kind_names[] = {
+	"read", "write", "flush", "unmap",
+};
+
+/* One command's librbd request, from submission until librbd answered. */
 struct rbd_io {
 	struct tcmu_device *dev;
+	/* NULL once the command was answered at its deadline. */
 	struct tcmu_request *req;
+	struct rbd_io *older, *newer;	/* rbd_state.oldest ... newest */
+	uint64_t deadline;		/* CLOCK_MONOTONIC ns; 0: none */
 	enum rbd_io_kind kind;
 	bool flush_after;	/* FUA: a flush once the write completed */
 	uint64_t offset;
 	uint64_t length;
+	/* Reads with a deadline: librbd's data, copied to iov on time. */
+	char *buffer;
 	size_t iov_count;
 	struct iovec iov[];
 };
 
-static const char *const rbd_io_kind_names[] = { "read", "write", "flush", "unmap" };
+static uint64_t rbd_now(void)
+{
+	struct timespec now;
 
-/* The result a command gets for librbd's result; transitions are logged once. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
+
+/* Arms the timer for the oldest command still waiting. Under state->lock. */
+static void rbd_arm_timer(struct tcmu_device *dev, struct rbd_state *state)
+{
+	struct itimerspec when = { 0 };
+	struct rbd_io *io = state->oldest;
+
+	while (io && !io->req)
+		io = io->newer;
+	if (io) {
+		when.it_value.tv_sec = (time_t)(io->deadline / 1000000000u);
+		when.it_value.tv_nsec = (long)(io->deadline % 1000000000u);
+	} else if (!state->timer_armed) {
+		return;
+	}
+	if (timerfd_settime(state->timer_fd, TFD_TIMER_ABSTIME, &when, NULL) < 0)
+		tcmu_dev_err(dev, "arming the command deadline timer: %m");
+	state->timer_armed = io != NULL;
+}
+
+static void rbd_link(struct rbd_state *state, struct rbd_io *io)
+{
+	io->older = state->newest;
+	io->newer = NULL;
+	if (state->newest)
+		state->newest->newer = io;
+	else
+		state->oldest = io;
+	state->newest = io;
+}
+
+static void rbd_unlink(struct rbd_state *state, struct rbd_io *io)
+{
+	if (io->older)
+		io->older->newer = io->newer;
+	else
+		state->oldest = io->newer;
+	if (io->newer)
+		io->newer->older = io->older;
+	else
+		state->newest = io->older;
+}
+
+static void rbd_io_free(struct rbd_io *io)
+{
+	free(io->buffer);
+	free(io);
+}
+
+/* Whether the cluster keeps commands waiting; the device's state says it once. */
+static void rbd_set_late(struct tcmu_device *dev, struct rbd_state *state, bool late)
+{
+	char reason[128];
+	bool changed;
+
+	pthread_mutex_lock(&state->lock);
+	changed = state->cluster_late != late && !state->blocklisted;
+	if (changed)
+		state->cluster_late = late;
+	pthread_mutex_unlock(&state->lock);
+	if (!changed)
+		return;
+	if (late) {
+		snprintf(reason, sizeof(reason), "the Ceph cluster did not answer within %u s: "
+			 "commands get BUSY until it does", state->config.osd_op_timeout);
+		tcmu_device_set_state(dev, TCMU_DEVICE_STATE_RECONNECTING, reason);
+	} else {
+		tcmu_device_set_state(dev, TCMU_DEVICE_STATE_OPEN, "the Ceph cluster answers again");
+	}
+}
+
+/* The result a command gets for librbd's result. */
 static int rbd_command_result(struct tcmu_device *dev, struct rbd_state *state,
 			      const struct rbd_io *io, ssize_t result)
 {
+	bool first;
+
 	if (result >= 0) {
-		if (state->cluster_late) {
-			state->cluster_late = false;
-			tcmu_dev_warn(dev, "the Ceph cluster answers again");
-		}
+		rbd_set_late(dev, state, false);
 		return 0;
 	}
 	if (result == -ETIMEDOUT) {
-		if (!state->cluster_late) {
-			state->cluster_late = true;
-			tcmu_dev_err(dev, "the Ceph cluster did not answer a %s within %u s: "
-				     "commands fail with BUSY until it does",
-				     rbd_io_kind_names[io->kind], state->config.osd_op_timeout);
-		}
+		rbd_set_late(dev, state, true);
 		return -EAGAIN;
 	}
 	if (result == -ESHUTDOWN) {
-		if (!state->blocklisted) {
-			state->blocklisted = true;
-			tcmu_dev_err(dev, "the Ceph cluster blocklisted this client (another "
-				     "client took the image): every command fails from now on");
-		}
+		pthread_mutex_lock(&state->lock);
+		first = !state->blocklisted;
+		state->blocklisted = true;
+		pthread_mutex_unlock(&state->lock);
+		if (first)
+			tcmu_device_set_state(dev, TCMU_DEVICE_STATE_BLOCKLISTED,
+					      "the Ceph cluster blocklisted this client (another "
+					      "client took the image): every command fails");
 		return -ESHUTDOWN;
 	}
 	tcmu_dev_err(dev, "%s of %" PRIu64 " bytes at %" PRIu64 ": %s",
@@ -81,46 +177,72 @@ static int rbd_command_result(struct tcmu_device *dev, struct rbd_state *state,
 	return (int)result;
 }
 
-/*
- * Hands io to librbd. 0, or the command's result when librbd did not take
- * it; io is then freed.
- */
-static int rbd_submit(struct tcmu_device *dev, struct rbd_state *state, struct rbd_io *io)
+/* Hands io, linked, to librbd: 0 or -errno (io is then still linked). */
+static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 {
 	rbd_completion_t completion;
 	int result;
 
 	result = rbd_aio_create_completion(io, NULL, &completion);
-	if (result == 0) {
-		switch (io->kind) {
-		case RBD_IO_READ:
+	if (result < 0)
+		return result;
+	switch (io->kind) {
+	case RBD_IO_READ:
+		if (io->buffer)
+			result = rbd_aio_read(state->image, io->offset, io->length, io->buffer,
+					      completion);
+		else
 			result = rbd_aio_readv(state->image, io->iov, (int)io->iov_count,
 					       io->offset, completion);
-			break;
-		case RBD_IO_WRITE:
-			result = rbd_aio_writev(state->image, io->iov, (int)io->iov_count,
-						io->offset, completion);
-			break;
-		case RBD_IO_FLUSH:
-			result = rbd_aio_flush(state->image, completion);
-			break;
-		case RBD_IO_ZEROES:
-			result = rbd_aio_write_zeroes(state->image, io->offset, io->length,
-						      completion, 0, 0);
-			break;
-		}
-		if (result == 0)
-			return 0;
-		rbd_aio_release(completion);
+		break;
+	case RBD_IO_WRITE:
+		result = rbd_aio_writev(state->image, io->iov, (int)io->iov_count, io->offset,
+					completion);
+		break;
+	case RBD_IO_FLUSH:
+		result = rbd_aio_flush(state->image, completion);
+		break;
+	case RBD_IO_ZEROES:
+		result = rbd_aio_write_zeroes(state->image, io->offset, io->length, completion,
+					      0, 0);
+		break;
 	}
-	result = rbd_command_result(dev, state, io, result);
-	free(io);
+	if (result < 0)
+		rbd_aio_release(completion);
 	return result;
 }
 
-static int rbd_start(struct tcmu_device *dev, struct tcmu_request *req, enum rbd_io_kind kind,
-		     const struct iovec *iov, size_t iov_count, uint64_t offset,
-		     uint64_t length, bool flush_after)
+/*
+ * Links io and hands it to librbd. 0, or the command's result when librbd
+ * did not take it; io is then freed.
+ */
+static int rbd_begin(struct tcmu_device *dev, struct rbd_state *state, struct rbd_io *io)
+{
+	int result;
+
+	if (state->config.osd_op_timeout)
+		io->deadline = rbd_now() + (uint64_t)state->config.osd_op_timeout * 1000000000u;
+	pthread_mutex_lock(&state->lock);
+	rbd_link(state, io);
+	if (io->deadline && !state->timer_armed)
+		rbd_arm_timer(dev, state);
+	pthread_mutex_unlock(&state->lock);
+	/* Once taken, io may already be completed and freed on the ring thread. */
+	result = rbd_submit(state, io);
+	if (result == 0)
+		return 0;
+	pthread_mutex_lock(&state->lock);
+	rbd_unlink(state, io);
+	pthread_mutex_unlock(&state->lock);
+	result = rbd_command_result(dev, state, io, result);
+	rbd_io_free(io);
+	return result;
+}
+
+static struct rbd_io *rbd_io_new(struct tcmu_device *dev, struct tcmu_request *req,
+				 enum rbd_io_kind kind, const struct iovec *iov,
+				 size_t iov_count, uint64_t offset, uint64_t length,
+				 bool flush_after)
 {
 	struct rbd_io *io;
 
@@ -128,19 +250,59 @@ static int rbd_start(struct tcmu_device *dev, struct tcmu_request *req, enum rbd
 	/* librbd may keep the iovec array until the request completes. */
 	io = malloc(sizeof(*io) + iov_count * sizeof(*iov));
 	if (!io)
-		return -ENOMEM;
+		return NULL;
 	*io = (struct rbd_io){ .dev = dev, .req = req, .kind = kind, .flush_after = flush_after,
 			       .offset = offset, .length = length, .iov_count = iov_count };
 	if (iov_count)
 		memcpy(io->iov, iov, iov_count * sizeof(*iov));
-	return rbd_submit(dev, tcmu_device_get_private(dev), io);
+	return io;
+}
+
+static int rbd_start(struct tcmu_device *dev, struct tcmu_request *req, enum rbd_io_kind kind,
+		     const struct iovec *iov, size_t iov_count, uint64_t offset,
+		     uint64_t length, bool flush_after)
+{
+	struct rbd_io *io = rbd_io_new(dev, req, kind, iov, iov_count, offset, length,
+				       flush_after);
+
+	return io ? rbd_begin(dev, tcmu_device_get_private(dev), io) : -ENOMEM;
+}
+
+/* Copies length bytes between a flat buffer and iov (to_iov: into iov). */
+static void rbd_copy_iov(char *buffer, const struct iovec *iov, size_t iov_count,
+			 uint64_t length, bool to_iov)
+{
+	for (size_t i = 0; i < iov_count && length > 0; i++) {
+		size_t part = iov[i].iov_len < length ? iov[i].iov_len : (size_t)length;
+
+		if (to_iov)
+			memcpy(iov[i].iov_base, buffer, part);
+		else
+			memcpy(buffer, iov[i].iov_base, part);
+		buffer += part;
+		length -= part;
+	}
 }
 
 int rbd_device_read(struct tcmu_device *dev, struct tcmu_request *req,
 		    const struct iovec *iov, size_t iov_count, uint64_t offset,
 		    uint64_t length)
 {
-	return rbd_start(dev, req, RBD_IO_READ, iov, iov_count, offset, length, false);
+	struct rbd_state *state = tcmu_device_get_private(dev);
+	struct rbd_io *io;
+
+	io = rbd_io_new(dev, req, RBD_IO_READ, iov, iov_count, offset, length, false);
+	if (!io)
+		return -ENOMEM;
+	/* A read answered at its deadline must not land in the ring later. */
+	if (state->config.osd_op_timeout) {
+		io->buffer = malloc(length);
+		if (!io->buffer) {
+			rbd_io_free(io);
+			return -ENOMEM;
+		}
+	}
+	return rbd_begin(dev, state, io);
 }
 
 int rbd_device_write(struct tcmu_device *dev, struct tcmu_request *req,
@@ -162,23 +324,68 @@ int rbd_device_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 	return rbd_start(dev, req, RBD_IO_ZEROES, NULL, 0, offset, length, false);
 }
 
-/* A librbd request is done: complete its command, or flush after a FUA write. */
-static void rbd_io_done(struct rbd_state *state, struct rbd_io *io, ssize_t result)
+/*
+ * A librbd request is done: complete its command (unless its deadline
+ * answered it), or flush after a FUA write.
+ */
+static void rbd_io_done(struct tcmu_device *dev, struct rbd_state *state, struct rbd_io *io,
+			ssize_t result)
 {
-	struct tcmu_request *req = io->req;
+	struct tcmu_request *req;
 	int command_result;
 
-	if (result >= 0 && io->flush_after) {
+	pthread_mutex_lock(&state->lock);
+	req = io->req;
+	if (!(result >= 0 && io->flush_after && req))
+		rbd_unlink(state, io);
+	pthread_mutex_unlock(&state->lock);
+	if (result >= 0 && io->flush_after && req) {
 		io->kind = RBD_IO_FLUSH;
 		io->flush_after = false;
-		command_result = rbd_submit(io->dev, state, io);
-		if (command_result < 0)
-			tcmu_request_complete(req, command_result);
-		return;
+		command_result = rbd_submit(state, io);
+		if (command_result == 0)
+			return;
+		pthread_mutex_lock(&state->lock);
+		req = io->req;
+		rbd_unlink(state, io);
+		pthread_mutex_unlock(&state->lock);
+		result = command_result;
 	}
-	command_result = rbd_command_result(io->dev, state, io, result);
-	free(io);
-	tcmu_request_complete(req, command_result);
+	command_result = rbd_command_result(dev, state, io, result);
+	if (req && command_result == 0 && io->kind == RBD_IO_READ && io->buffer)
+		rbd_copy_iov(io->buffer, io->iov, io->iov_count, io->length, true);
+	rbd_io_free(io);
+	if (req)
+		tcmu_request_complete(req, command_result);
+}
+
+/* Answers BUSY to the commands whose deadline passed; their requests stay linked. */
+static void rbd_expire(struct tcmu_device *dev, struct rbd_state *state)
+{
+	struct tcmu_request *expired[RBD_POLL_BATCH];
+	uint64_t now = rbd_now();
+	size_t count;
+
+	do {
+		count = 0;
+		pthread_mutex_lock(&state->lock);
+		for (struct rbd_io *io = state->oldest; io && count < RBD_POLL_BATCH;
+		     io = io->newer) {
+			if (!io->req)
+				continue;
+			if (io->deadline > now)
+				break;
+			expired[count++] = io->req;
+			io->req = NULL;
+		}
+		state->timer_armed = true;	/* the timer fired: rearm or stop it */
+		rbd_arm_timer(dev, state);
+		pthread_mutex_unlock(&state->lock);
+		if (count)
+			rbd_set_late(dev, state, true);
+		for (size_t i = 0; i < count; i++)
+			tcmu_request_complete(expired[i], -EAGAIN);
+	} while (count == RBD_POLL_BATCH);
 }
 
 void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
@@ -191,7 +398,12 @@ void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 	(void)events;
 	/* Reset first: a completion after the poll below raises it again. */
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		tcmu_dev_warn(dev, "reading the completion eventfd: %m");
+		tcmu_dev_warn(dev, "reading the %s fd: %m",
+			      fd == state->timer_fd ? "deadline timer" : "completion event");
+	if (fd == state->timer_fd) {
+		rbd_expire(dev, state);
+		return;
+	}
 	do {
 		collected = rbd_poll_io_events(state->image, completions, RBD_POLL_BATCH);
 		if (collected < 0) {
@@ -204,9 +416,19 @@ void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 			ssize_t result = rbd_aio_get_return_value(completions[i]);
 
 			rbd_aio_release(completions[i]);
-			rbd_io_done(state, io, result);
+			rbd_io_done(dev, state, io, result);
 		}
 	} while (collected == RBD_POLL_BATCH);
+}
+
+void rbd_io_forget(struct rbd_state *state)
+{
+	while (state->oldest) {
+		struct rbd_io *io = state->oldest;
+
+		rbd_unlink(state, io);
+		rbd_io_free(io);
+	}
 }
 
 struct rbd_extent_query {
