@@ -351,12 +351,18 @@ static void rbd_io_done(struct tcmu_device *dev, struct rbd_state *state, struct
 		pthread_mutex_unlock(&state->lock);
 		result = command_result;
 	}
+	if (!req) {
+		/* Answered BUSY already: a late success says the cluster is back. */
+		if (result != -ETIMEDOUT)
+			rbd_command_result(dev, state, io, result);
+		rbd_io_free(io);
+		return;
+	}
 	command_result = rbd_command_result(dev, state, io, result);
-	if (req && command_result == 0 && io->kind == RBD_IO_READ && io->buffer)
+	if (command_result == 0 && io->kind == RBD_IO_READ && io->buffer)
 		rbd_copy_iov(io->buffer, io->iov, io->iov_count, io->length, true);
 	rbd_io_free(io);
-	if (req)
-		tcmu_request_complete(req, command_result);
+	tcmu_request_complete(req, command_result);
 }
 
 /* Answers BUSY to the commands whose deadline passed; their requests stay linked. */
