@@ -45,15 +45,15 @@ static int device_read_attribute(struct tcmu_device *dev, const char *attribute,
 				 uint64_t *ret_value)
 {
 	char *path;
-	int ret;
+	int result;
 
 	if (asprintf(&path, "%s/%s", dev->configfs_dir, attribute) < 0)
 		return -ENOMEM;
-	ret = sysfs_read_u64(path, ret_value);
-	if (ret < 0)
-		tcmu_dev_err(dev, "read %s: %s", path, strerror(-ret));
+	result = sysfs_read_u64(path, ret_value);
+	if (result < 0)
+		tcmu_dev_err(dev, "read %s: %s", path, strerror(-result));
 	free(path);
-	return ret;
+	return result;
 }
 
 /* "T10 VPD Unit Serial Number: <serial>" in configfs; empty when unset. */
@@ -61,13 +61,13 @@ static int device_read_unit_serial(struct tcmu_device *dev)
 {
 	const char *separator;
 	char *path, *text;
-	int ret;
+	int result;
 
 	if (asprintf(&path, "%s/wwn/vpd_unit_serial", dev->configfs_dir) < 0)
 		return -ENOMEM;
-	ret = sysfs_read_string(path, &text);
+	result = sysfs_read_string(path, &text);
 	free(path);
-	if (ret < 0) {
+	if (result < 0) {
 		dev->unit_serial = strdup("");
 		return dev->unit_serial ? 0 : -ENOMEM;
 	}
@@ -80,15 +80,15 @@ static int device_read_unit_serial(struct tcmu_device *dev)
 static int device_action(struct tcmu_device *dev, const char *action, const char *value)
 {
 	char *path;
-	int ret;
+	int result;
 
 	if (asprintf(&path, "%s/action/%s", dev->configfs_dir, action) < 0)
 		return -ENOMEM;
-	ret = sysfs_write_string(path, value);
-	if (ret < 0)
-		tcmu_dev_err(dev, "write %s to %s: %s", value, path, strerror(-ret));
+	result = sysfs_write_string(path, value);
+	if (result < 0)
+		tcmu_dev_err(dev, "write %s to %s: %s", value, path, strerror(-result));
 	free(path);
-	return ret;
+	return result;
 }
 
 /*
@@ -99,14 +99,14 @@ static int device_action(struct tcmu_device *dev, const char *action, const char
  */
 static int device_reset_ring(struct tcmu_device *dev)
 {
-	int ret, unblock;
+	int result, unblock;
 
-	ret = device_action(dev, "block_dev", "1");
-	if (ret < 0)
-		return ret;
-	ret = device_action(dev, "reset_ring", "1");
+	result = device_action(dev, "block_dev", "1");
+	if (result < 0)
+		return result;
+	result = device_action(dev, "reset_ring", "1");
 	unblock = device_action(dev, "block_dev", "0");
-	return ret < 0 ? ret : unblock;
+	return result < 0 ? result : unblock;
 }
 
 /* "tcm-user/<hba>/<name>/<subtype>/<config>": the config may contain '/'. */
@@ -150,27 +150,27 @@ static int device_map_uio(struct tcmu_device *dev)
 {
 	char path[64];
 	uint64_t map_size;
-	int ret;
+	int result;
 
 	snprintf(path, sizeof(path), SYSFS_UIO "/uio%u/maps/map0/size", dev->uio_minor);
-	ret = sysfs_read_u64(path, &map_size);
-	if (ret < 0) {
-		tcmu_dev_err(dev, "read %s: %s", path, strerror(-ret));
-		return ret;
+	result = sysfs_read_u64(path, &map_size);
+	if (result < 0) {
+		tcmu_dev_err(dev, "read %s: %s", path, strerror(-result));
+		return result;
 	}
 	snprintf(path, sizeof(path), "/dev/uio%u", dev->uio_minor);
 	dev->uio_fd = open(path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (dev->uio_fd < 0) {
-		ret = -errno;
+		result = -errno;
 		tcmu_dev_err(dev, "open %s: %m", path);
-		return ret;
+		return result;
 	}
 	dev->map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->uio_fd, 0);
 	if (dev->map == MAP_FAILED) {
-		ret = -errno;
+		result = -errno;
 		dev->map = NULL;
 		tcmu_dev_err(dev, "mmap %s (%" PRIu64 " bytes): %m", path, map_size);
-		return ret;
+		return result;
 	}
 	dev->map_size = map_size;
 	return 0;
@@ -179,17 +179,17 @@ static int device_map_uio(struct tcmu_device *dev)
 static int device_read_attributes(struct tcmu_device *dev)
 {
 	uint64_t size, block_size, max_sectors, write_cache;
-	int ret;
+	int result;
 
-	ret = device_read_attribute(dev, "attrib/dev_size", &size);
-	if (ret == 0)
-		ret = device_read_attribute(dev, "attrib/hw_block_size", &block_size);
-	if (ret == 0)
-		ret = device_read_attribute(dev, "attrib/hw_max_sectors", &max_sectors);
-	if (ret == 0)
-		ret = device_read_attribute(dev, "attrib/emulate_write_cache", &write_cache);
-	if (ret < 0)
-		return ret;
+	result = device_read_attribute(dev, "attrib/dev_size", &size);
+	if (result == 0)
+		result = device_read_attribute(dev, "attrib/hw_block_size", &block_size);
+	if (result == 0)
+		result = device_read_attribute(dev, "attrib/hw_max_sectors", &max_sectors);
+	if (result == 0)
+		result = device_read_attribute(dev, "attrib/emulate_write_cache", &write_cache);
+	if (result < 0)
+		return result;
 	if (block_size < 512 || block_size > 65536 || (block_size & (block_size - 1))) {
 		tcmu_dev_err(dev, "unusable hw_block_size %" PRIu64, block_size);
 		return -EINVAL;
@@ -210,7 +210,7 @@ static int device_open_handler(struct tcmu_device *dev)
 {
 	const struct tcmu_handler *handler;
 	char *reason = NULL;
-	int ret;
+	int result;
 
 	handler = handler_find(dev->subtype);
 	if (!handler) {
@@ -219,19 +219,19 @@ static int device_open_handler(struct tcmu_device *dev)
 	}
 	dev->handler = handler;
 	if (handler->check_config) {
-		ret = handler->check_config(dev->config, &reason);
-		if (ret < 0) {
+		result = handler->check_config(dev->config, &reason);
+		if (result < 0) {
 			tcmu_dev_err(dev, "config '%s' refused: %s", dev->config,
-				     reason ? reason : strerror(-ret));
+				     reason ? reason : strerror(-result));
 			free(reason);
-			return ret;
+			return result;
 		}
 		free(reason);
 	}
-	ret = handler->open(dev);
-	if (ret < 0) {
-		tcmu_dev_err(dev, "handler could not open the device: %s", strerror(-ret));
-		return ret;
+	result = handler->open(dev);
+	if (result < 0) {
+		tcmu_dev_err(dev, "handler could not open the device: %s", strerror(-result));
+		return result;
 	}
 	dev->handler_open = true;
 	return 0;
@@ -241,7 +241,7 @@ int device_attach(const char *uio_name, unsigned int uio_minor, bool reset_ring,
 		  struct tcmu_device **ret_device)
 {
 	struct tcmu_device *dev;
-	int ret;
+	int result;
 
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
@@ -251,43 +251,43 @@ int device_attach(const char *uio_name, unsigned int uio_minor, bool reset_ring,
 	pthread_mutex_init(&dev->state_lock, NULL);
 	scsi_device_init(dev);
 
-	ret = device_parse_uio_name(dev, uio_name);
-	if (ret < 0) {
+	result = device_parse_uio_name(dev, uio_name);
+	if (result < 0) {
 		tcmu_err("unusable TCMU device name '%s'", uio_name);
 		goto fail;
 	}
-	ret = dev_config_split(dev->dev_config, &dev->subtype, &dev->config);
-	if (ret < 0) {
+	result = dev_config_split(dev->dev_config, &dev->subtype, &dev->config);
+	if (result < 0) {
 		tcmu_err("device %s: config '%s' is not <subtype>/<config>", dev->backstore,
 			 dev->dev_config);
 		goto fail;
 	}
 	if (asprintf(&dev->log_prefix, "%s/%s", dev->subtype, dev->name) < 0) {
 		dev->log_prefix = NULL;
-		ret = -ENOMEM;
+		result = -ENOMEM;
 		goto fail;
 	}
 
-	ret = device_read_attributes(dev);
-	if (ret < 0)
+	result = device_read_attributes(dev);
+	if (result < 0)
 		goto fail;
-	ret = device_open_handler(dev);
-	if (ret < 0)
+	result = device_open_handler(dev);
+	if (result < 0)
 		goto fail;
-	ret = device_map_uio(dev);
-	if (ret < 0)
+	result = device_map_uio(dev);
+	if (result < 0)
 		goto fail;
 	if (reset_ring) {
-		ret = device_reset_ring(dev);
-		if (ret < 0)
+		result = device_reset_ring(dev);
+		if (result < 0)
 			goto fail;
 	}
-	ret = ring_init(&dev->ring, dev, dev->map, dev->map_size, scsi_execute, device_ring_kick);
-	if (ret < 0)
+	result = ring_init(&dev->ring, dev, dev->map, dev->map_size, scsi_execute, device_ring_kick);
+	if (result < 0)
 		goto fail;
-	ret = worker_add_device(dev);
-	if (ret < 0) {
-		tcmu_dev_err(dev, "cannot start serving the ring: %s", strerror(-ret));
+	result = worker_add_device(dev);
+	if (result < 0) {
+		tcmu_dev_err(dev, "cannot start serving the ring: %s", strerror(-result));
 		goto fail;
 	}
 	tcmu_dev_info(dev, "attached: %s, %" PRIu64 " bytes, block size %u, write cache %s",
@@ -298,7 +298,7 @@ int device_attach(const char *uio_name, unsigned int uio_minor, bool reset_ring,
 
 fail:
 	device_detach(dev);
-	return ret;
+	return result;
 }
 
 /* ---- detach ---- */
@@ -462,10 +462,10 @@ static void device_flush_done(struct tcmu_request *req, int result)
 static void device_flush_start(struct tcmu_device *dev, void *argument)
 {
 	struct tcmu_request *req = argument;
-	int ret = dev->handler->flush(dev, req);
+	int result = dev->handler->flush(dev, req);
 
-	if (ret < 0)
-		device_flush_done(req, ret);
+	if (result < 0)
+		device_flush_done(req, result);
 }
 
 /* Makes every write the handler completed so far durable. 0 or -errno. */
@@ -480,10 +480,10 @@ static int device_flush(struct tcmu_device *dev)
 		.io_done = device_flush_done,
 		.scsi_private = &wait,
 	};
-	int ret = worker_run(dev, device_flush_start, &req);
+	int result = worker_run(dev, device_flush_start, &req);
 
-	if (ret < 0)
-		return ret;
+	if (result < 0)
+		return result;
 	pthread_mutex_lock(&wait.lock);
 	while (!wait.done)
 		pthread_cond_wait(&wait.done_cond, &wait.lock);
@@ -498,32 +498,32 @@ static int device_flush(struct tcmu_device *dev)
  */
 static int device_write_cache_off(struct tcmu_device *dev)
 {
-	int ret;
+	int result;
 
 	write_cache_begin(dev, false);
-	ret = device_flush(dev);
-	if (ret < 0)
-		write_cache_flush_failed(dev, ret);
-	return ret;
+	result = device_flush(dev);
+	if (result < 0)
+		write_cache_flush_failed(dev, result);
+	return result;
 }
 
 int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change *change)
 {
 	struct tcmu_device_change handler_change = { 0 };
 	char *subtype = NULL, *config = NULL, *full_config = NULL;
-	int ret = 0;
+	int result = 0;
 
 	if (change->what & TCMU_CHANGE_CONFIG) {
-		ret = dev_config_split(change->config, &subtype, &config);
-		if (ret < 0 || strcmp(subtype, dev->subtype) != 0) {
+		result = dev_config_split(change->config, &subtype, &config);
+		if (result < 0 || strcmp(subtype, dev->subtype) != 0) {
 			tcmu_dev_err(dev, "new config '%s' refused: the subtype must stay '%s'",
 				     change->config, dev->subtype);
-			ret = -EINVAL;
+			result = -EINVAL;
 			goto out;
 		}
 		full_config = strdup(change->config);
 		if (!full_config) {
-			ret = -ENOMEM;
+			result = -ENOMEM;
 			goto out;
 		}
 		if (strcmp(config, dev->config) != 0) {
@@ -535,7 +535,7 @@ int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change 
 		if (change->size < dev->block_size) {
 			tcmu_dev_err(dev, "new size %" PRIu64 " is smaller than one block",
 				     change->size);
-			ret = -EINVAL;
+			result = -EINVAL;
 			goto out;
 		}
 		handler_change.what |= TCMU_CHANGE_SIZE;
@@ -551,18 +551,18 @@ int device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change 
 		tcmu_dev_err(dev, "the %s handler cannot change a running device's %s",
 			     dev->subtype,
 			     handler_change.what & TCMU_CHANGE_SIZE ? "size" : "config");
-		ret = -EOPNOTSUPP;
+		result = -EOPNOTSUPP;
 		goto out;
 	}
 	if ((handler_change.what & TCMU_CHANGE_WRITE_CACHE) && !handler_change.write_cache) {
-		ret = device_write_cache_off(dev);
-		if (ret < 0)
+		result = device_write_cache_off(dev);
+		if (result < 0)
 			goto out;
 	}
 	if (handler_change.what && dev->handler->reconfigure) {
 		/* The handler logs why it refuses: it made the decision. */
-		ret = dev->handler->reconfigure(dev, &handler_change);
-		if (ret < 0) {
+		result = dev->handler->reconfigure(dev, &handler_change);
+		if (result < 0) {
 			/* Nothing changed, so neither did the cache (flushing it did no harm). */
 			if (handler_change.what & TCMU_CHANGE_WRITE_CACHE)
 				write_cache_restore(dev, handler_change.write_cache);
@@ -600,5 +600,5 @@ out:
 	free(subtype);
 	free(config);
 	free(full_config);
-	return ret;
+	return result;
 }

@@ -398,11 +398,12 @@ bool worker_post(struct tcmu_device *dev, struct worker_task *task)
 /* With worker->lock held: false when the request is still pending at the deadline. */
 static bool worker_wait_done(struct ring_worker *worker, const struct timespec *deadline)
 {
-	int ret = 0;
+	int result = 0;
 
-	while (!worker->request_done && ret == 0)
-		ret = deadline ? pthread_cond_timedwait(&worker->done_cond, &worker->lock, deadline)
-			       : pthread_cond_wait(&worker->done_cond, &worker->lock);
+	while (!worker->request_done && result == 0)
+		result = deadline ? pthread_cond_timedwait(&worker->done_cond, &worker->lock,
+							  deadline)
+				  : pthread_cond_wait(&worker->done_cond, &worker->lock);
 	return worker->request_done;
 }
 
@@ -492,14 +493,14 @@ void worker_release(struct ring_worker *worker)
 
 int worker_start(struct ring_worker *worker, const char *name)
 {
-	int ret = worker_init(worker);
+	int result = worker_init(worker);
 
 	snprintf(worker->name, sizeof(worker->name), "%s", name);
-	if (ret == 0)
-		ret = -pthread_create(&worker->thread, NULL, worker_main, worker);
-	if (ret < 0) {
+	if (result == 0)
+		result = -pthread_create(&worker->thread, NULL, worker_main, worker);
+	if (result < 0) {
 		worker_release(worker);
-		return ret;
+		return result;
 	}
 	/* For top -H, ps -L and gdb: which thread serves what. */
 	pthread_setname_np(worker->thread, worker->name);

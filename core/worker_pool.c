@@ -37,13 +37,13 @@ static bool handler_blocks(const struct tcmu_device *dev)
 static int start_worker_thread(struct ring_worker *worker, const char *name)
 {
 	sigset_t all, previous;
-	int ret;
+	int result;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &previous);
-	ret = worker_start(worker, name);
+	result = worker_start(worker, name);
 	pthread_sigmask(SIG_SETMASK, &previous, NULL);
-	return ret;
+	return result;
 }
 
 /* Stops the thread of a worker that serves nothing any more; frees it. */
@@ -98,26 +98,26 @@ int worker_add_device(struct tcmu_device *dev)
 {
 	const bool own = handler_blocks(dev);
 	struct ring_worker *chosen;
-	int ret = 0;
+	int result = 0;
 
 	if (!worker_count)
 		return -ESRCH;
-	chosen = own ? start_own_worker(dev, &ret) : least_loaded_worker();
+	chosen = own ? start_own_worker(dev, &result) : least_loaded_worker();
 	if (!chosen) {
-		tcmu_dev_err(dev, "cannot start the device's own ring thread: %s", strerror(-ret));
-		return ret;
+		tcmu_dev_err(dev, "cannot start the device's own ring thread: %s", strerror(-result));
+		return result;
 	}
 	/* Set first: the handler may watch fds from the first command on. */
 	dev->worker = chosen;
 	dev->watch_set = &chosen->watches;
-	ret = worker_call(chosen, WORKER_ADD, dev, NULL, NULL);
-	if (ret < 0) {
+	result = worker_call(chosen, WORKER_ADD, dev, NULL, NULL);
+	if (result < 0) {
 		dev->worker = NULL;
 		dev->watch_set = NULL;
 		/* Not taken in time: the thread may still take it, and must stay. */
-		if (own && ret != -ETIMEDOUT)
+		if (own && result != -ETIMEDOUT)
 			end_own_worker(chosen);
-		return ret;
+		return result;
 	}
 	__atomic_add_fetch(&chosen->device_count, 1, __ATOMIC_RELAXED);
 	tcmu_dev_dbg(dev, "served by ring worker %s", chosen->name);
@@ -126,33 +126,33 @@ int worker_add_device(struct tcmu_device *dev)
 
 int worker_stop_ring(struct tcmu_device *dev)
 {
-	int ret;
+	int result;
 
 	if (!dev->worker)
 		return 0;
-	ret = worker_call(dev->worker, WORKER_STOP_RING, dev, NULL, NULL);
-	if (ret == -ETIMEDOUT)
-		return ret;
-	if (ret < 0)
-		tcmu_dev_err(dev, "stop serving the ring: %s", strerror(-ret));
+	result = worker_call(dev->worker, WORKER_STOP_RING, dev, NULL, NULL);
+	if (result == -ETIMEDOUT)
+		return result;
+	if (result < 0)
+		tcmu_dev_err(dev, "stop serving the ring: %s", strerror(-result));
 	return 0;
 }
 
 int worker_remove_device(struct tcmu_device *dev)
 {
 	struct ring_worker *worker = dev->worker;
-	int ret;
+	int result;
 
 	if (!worker) {
 		/* Never served: the watches asked for in open() are only a list. */
 		watch_list_free(dev);
 		return 0;
 	}
-	ret = worker_call(worker, WORKER_REMOVE, dev, NULL, NULL);
-	if (ret == -ETIMEDOUT)
-		return ret;
-	if (ret < 0)
-		tcmu_dev_err(dev, "stop serving: %s", strerror(-ret));
+	result = worker_call(worker, WORKER_REMOVE, dev, NULL, NULL);
+	if (result == -ETIMEDOUT)
+		return result;
+	if (result < 0)
+		tcmu_dev_err(dev, "stop serving: %s", strerror(-result));
 	__atomic_sub_fetch(&worker->device_count, 1, __ATOMIC_RELAXED);
 	dev->worker = NULL;
 	if (handler_blocks(dev))
@@ -178,7 +178,7 @@ unsigned int workers_count(void)
 int workers_start(unsigned int count)
 {
 	unsigned int i;
-	int ret = 0;
+	int result = 0;
 
 	if (count == 0)
 		count = 1;
@@ -189,16 +189,16 @@ int workers_start(unsigned int count)
 		char name[32];
 
 		snprintf(name, sizeof(name), "tcmu-ring-%u", i);
-		ret = start_worker_thread(&workers[i], name);
-		if (ret < 0)
+		result = start_worker_thread(&workers[i], name);
+		if (result < 0)
 			break;
 		worker_count++;
 	}
-	if (ret < 0) {
-		tcmu_err("cannot start ring worker %u: %s", i, strerror(-ret));
+	if (result < 0) {
+		tcmu_err("cannot start ring worker %u: %s", i, strerror(-result));
 		workers_stop();
 	}
-	return ret;
+	return result;
 }
 
 /* Stops and joins a worker's thread; returns its devices still waiting for commands. */
