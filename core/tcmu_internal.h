@@ -20,6 +20,7 @@
 #include "histogram.h"
 #include "libtcmu.h"
 #include "scsi.h"
+#include "worker_task.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 

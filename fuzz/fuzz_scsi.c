@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 #define MAX_COMMANDS 16
 #define MAX_PIECES 4

@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 #define MAX_CSCD_DESCRIPTORS	SCSI_COPY_MAX_CSCD_DESCRIPTORS
 #define MAX_SEGMENT_DESCRIPTORS	SCSI_COPY_MAX_SEGMENT_DESCRIPTORS

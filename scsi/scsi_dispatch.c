@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 uint32_t scsi_cdb_length(const uint8_t *cdb, size_t available)
 {

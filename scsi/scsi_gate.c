@@ -12,7 +12,7 @@
  * Lock order: gate_lock is a leaf; waiting requests proceed after it is
  * released.
  */
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 static bool may_start(const struct scsi_device_state *state, bool exclusive)
 {

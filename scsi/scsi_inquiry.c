@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 #define INQUIRY_VENDOR		"LIO-ORG"
 #define INQUIRY_PRODUCT		"TCMU device"

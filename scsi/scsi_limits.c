@@ -4,7 +4,7 @@
  * transfer, per COMPARE AND WRITE, WRITE SAME and UNMAP), which the Block
  * Limits VPD page reports and the commands enforce.
  */
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 uint64_t scsi_block_count(const struct tcmu_device *dev)
 {

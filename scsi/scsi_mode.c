@@ -8,7 +8,7 @@
  */
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 enum page_control {
 	PAGE_CURRENT = 0,

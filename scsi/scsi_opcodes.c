@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 enum support {
 	NOT_SUPPORTED = 0x1,

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 /*
  * WRITE SAME writes through a buffer of at most this many bytes; with the

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 struct scsi_block_range scsi_decode_range(const uint8_t *cdb)
 {

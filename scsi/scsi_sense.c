@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "scsi.h"
+#include "scsi_internal.h"
 
 struct scsi_outcome scsi_good(void)
 {

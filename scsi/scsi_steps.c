@@ -15,7 +15,7 @@
  */
 #include <stddef.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 static void finish(struct scsi_steps *steps)
 {

@@ -5,7 +5,7 @@
  */
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 void scsi_test_unit_ready(struct tcmu_request *req)
 {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 /* Reads go through a bounce buffer of at most this many bytes at a time. */
 #define VERIFY_CHUNK_BYTES (1u << 20)

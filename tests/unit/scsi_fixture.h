@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 struct fake_completion {
 	struct tcmu_request *req;

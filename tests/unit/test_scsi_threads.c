@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 #define BLOCK 512
 #define SIZE (1024 * 1024)

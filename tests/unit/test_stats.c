@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "fake_ring.h"
-#include "tcmu_internal.h"
+#include "scsi_internal.h"
 
 static void bucket_edges(void **state)
 {
