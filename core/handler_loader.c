@@ -4,7 +4,8 @@
  * contract of libtcmu.h and keeps the ones that do.
  *
  * A handler is refused, by file name and with the reason, when it was
- * built for another ABI version, when its struct is too small to hold the
+ * built for an ABI version the daemon does not load (handler_abi.c takes
+ * each version it does), when its struct is too small to hold the
  * required callbacks, when a required callback is missing, when its
  * subtype is not a valid name or is already taken, or when its load()
  * fails. A refused handler is dlclosed at once; the others still load.
@@ -29,9 +30,6 @@
  * both accept.
  */
 #define SUBTYPE_MAX_LENGTH 64
-
-/* A struct_size beyond this is garbage, not a newer ABI. */
-#define STRUCT_SIZE_LIMIT 65536
 
 struct loaded_handler {
 	/* Our copy: fields the handler's build did not know are NULL. */
@@ -73,32 +71,17 @@ static const char *missing_required_op(const struct tcmu_handler *ops)
 }
 
 /*
- * Copies the handler's struct into ops after checking its header.
- * Returns 0 or -errno, logging why the handler is refused.
+ * Takes the handler's struct, of its ABI version, into ops (handler_abi.c)
+ * and checks it. Returns 0 or -errno, logging why the handler is refused.
  */
 static int copy_checked(const char *path, const struct tcmu_handler *theirs,
 			struct tcmu_handler *ops)
 {
-	const size_t required_size = offsetof(struct tcmu_handler, flush) +
-				     sizeof(theirs->flush);
 	const char *missing;
-	size_t size;
+	int result = handler_abi_adapt(path, theirs, ops);
 
-	if (theirs->abi_version != TCMU_HANDLER_ABI_VERSION) {
-		tcmu_err("handler '%s' was built for handler ABI version %u, this daemon has version %u: refused",
-			 path, theirs->abi_version, TCMU_HANDLER_ABI_VERSION);
-		return -EPROTO;
-	}
-	if (theirs->struct_size < required_size || theirs->struct_size > STRUCT_SIZE_LIMIT) {
-		tcmu_err("handler '%s' declares a struct size of %u bytes, expected %zu to %u: refused",
-			 path, theirs->struct_size, required_size, STRUCT_SIZE_LIMIT);
-		return -EPROTO;
-	}
-
-	size = theirs->struct_size < sizeof(*ops) ? theirs->struct_size : sizeof(*ops);
-	memset(ops, 0, sizeof(*ops));
-	memcpy(ops, theirs, size);
-
+	if (result < 0)
+		return result;
 	if (!ops->subtype) {
 		tcmu_err("handler '%s' must have a .subtype: refused", path);
 		return -EINVAL;

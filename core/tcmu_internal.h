@@ -511,6 +511,16 @@ const struct tcmu_handler *handler_at(size_t index);
 /* Loads one handler file; exposed for the ABI test. */
 int handler_load_file(const char *path);
 
+/* -------------------------------------------------------- handler_abi.c */
+
+/*
+ * Fills ops from the struct a handler's handler_init() returned, whatever
+ * handler ABI version it was built for. 0, or -EPROTO (logged, naming
+ * path) for a version the daemon does not load or a struct size out of
+ * bounds.
+ */
+int handler_abi_adapt(const char *path, const void *theirs, struct tcmu_handler *ops);
+
 /* ------------------------------------------------------------ netlink.c */
 
 /* Subscribes to TCM-USER/config and declares reply support. Returns the fd to poll. */

@@ -27,9 +27,25 @@ loader_test_module(bad_subtype TEST_SUBTYPE="bad/subtype")
 loader_test_module(no_init TEST_NO_INIT)
 loader_test_module(init_null TEST_INIT_RETURNS_NULL)
 
+# Handlers built against handler_abi_v1.h, the layout of handler ABI
+# version 1, as a daemon of a later version meets them: whole, and from
+# before get_lba_status was appended.
+foreach(module version_one version_one_older)
+  add_library(loader_test_${module} MODULE unit/loader_test_v1_handler.c)
+  set_target_properties(loader_test_${module} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR}/loader_test_modules)
+  target_include_directories(loader_test_${module} PRIVATE ${PROJECT_SOURCE_DIR})
+  if(NOT TCMU_SANITIZE)
+    target_link_options(loader_test_${module} PRIVATE -Wl,-z,defs)
+  endif()
+endforeach()
+target_compile_definitions(loader_test_version_one PRIVATE TEST_SUBTYPE="versionone")
+target_compile_definitions(loader_test_version_one_older PRIVATE TEST_SUBTYPE="versiononeolder"
+  "TEST_STRUCT_SIZE=offsetof(struct tcmu_handler_v1, get_lba_status)")
+
 tcmu_add_unit_test(handler_loader)
 foreach(module good good_two duplicate other_abi tiny_struct older no_open load_fails
-        bad_subtype no_init init_null)
+        bad_subtype no_init init_null version_one version_one_older)
   string(TOUPPER ${module} upper_module)
   target_compile_definitions(test_handler_loader PRIVATE
     TEST_MODULE_${upper_module}="$<TARGET_FILE:loader_test_${module}>")

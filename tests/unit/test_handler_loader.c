@@ -202,6 +202,54 @@ static void test_older_handler_fields_zero_filled(void **state)
 	assert_null(handler->reconfigure);
 }
 
+/*
+ * A handler built against the version-1 layout (handler_abi_v1.h), not
+ * libtcmu.h: each callback lands in its place, each answering with its
+ * own number; one built before the later fields has them NULL.
+ */
+static void test_version_one_handler_loads_through_its_adapter(void **state)
+{
+	const struct tcmu_handler *handler;
+	char *reason = NULL;
+	bool mapped;
+	uint64_t length;
+
+	(void)state;
+	assert_int_equal(handler_load_file(TEST_MODULE_VERSION_ONE), 0);
+	handler = handler_find("versionone");
+	assert_non_null(handler);
+	assert_int_equal(handler->abi_version, 1);
+	assert_string_equal(handler->name, "built for version 1");
+	assert_string_equal(handler->config_description, "none");
+	assert_int_equal(handler->flags, TCMU_HANDLER_NON_ROTATING);
+	assert_int_equal(handler->check_config("x", &reason), -101);
+	assert_int_equal(handler->open(NULL), -102);
+	assert_int_equal(handler->read(NULL, NULL, NULL, 0, 0, 0), -103);
+	assert_int_equal(handler->write(NULL, NULL, NULL, 0, 0, 0, 0), -104);
+	assert_int_equal(handler->flush(NULL, NULL), -105);
+	assert_int_equal(handler->unmap(NULL, NULL, 0, 0), -106);
+	assert_int_equal(handler->reconfigure(NULL, NULL), -107);
+	assert_int_equal(handler->get_lba_status(NULL, 0, 0, &mapped, &length), -108);
+	assert_int_equal(handler->compare_and_write(NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0), -109);
+	assert_non_null(handler->load);
+	assert_non_null(handler->unload);
+	assert_non_null(handler->close);
+	assert_non_null(handler->remove);
+	assert_non_null(handler->fd_ready);
+	assert_non_null(handler->batch_done);
+
+	assert_int_equal(handler_load_file(TEST_MODULE_VERSION_ONE_OLDER), 0);
+	handler = handler_find("versiononeolder");
+	assert_non_null(handler);
+	assert_int_equal(handler->unmap(NULL, NULL, 0, 0), -106);
+	assert_int_equal(handler->reconfigure(NULL, NULL), -107);
+	assert_null(handler->get_lba_status);
+	assert_int_equal(handler->flags, 0);
+	assert_null(handler->fd_ready);
+	assert_null(handler->batch_done);
+	assert_null(handler->compare_and_write);
+}
+
 static char *make_directory(void)
 {
 	static char path[] = "/tmp/test_handler_dir_XXXXXX";
@@ -296,6 +344,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_not_a_library_refused, reset),
 		cmocka_unit_test_teardown(test_duplicate_subtype_refused, reset),
 		cmocka_unit_test_teardown(test_older_handler_fields_zero_filled, reset),
+		cmocka_unit_test_teardown(test_version_one_handler_loads_through_its_adapter, reset),
 		cmocka_unit_test_teardown(test_directory_loads_good_ones_in_order, reset),
 		cmocka_unit_test_teardown(test_unreadable_directory, reset),
 		cmocka_unit_test_teardown(test_empty_directory, reset),
