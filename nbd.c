@@ -2,67 +2,41 @@
 /*
  * nbd.c: a disk served by an NBD server (qemu-nbd, nbdkit...) through
  * libnbd, many commands in flight, driven from the device's ring thread.
- *
- * Config string, percent-decoded once (%3A, %2C, %20, %25 for ':', ',',
- * ' ', '%', which targetcli would not keep): an NBD URI (libnbd's syntax:
- * nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, nbds...) or
- * exec:COMMAND ARGS, a server started by socket activation, split at
- * spaces and run with execvp, never by a shell ('$', ';', '|' reach it as
- * they are). Only root creates TCMU devices, so only root chooses what runs.
+ * The config string (nbd_config.c) names an NBD URI or an exec: server;
+ * nbd_connection.c opens and closes the connections.
  *
  * The export must hold the device; a read-only one fails writes with
  * -EROFS. Durable writes use FUA, else a flush after the write. UNMAP is
  * NBD_CMD_WRITE_ZEROES (reads back zeros; a trim leaves data undefined).
  * Server errors: ENOSPC/EDQUOT -> -ENOSPC, EROFS/EPERM -> -EROFS, others
- * -> -EIO. When the connection drops, commands in flight and all until it
- * is back complete with -EAGAIN (BUSY: the initiator retries); reconnection,
- * restarting an exec: server, follows after 0.1 s, backing off to 5 s.
- * check_config, open and close connect or disconnect in bounded time on
- * the caller's thread; the rest runs on the ring thread, woken by libnbd's
- * socket and a timerfd, so the state needs no lock.
+ * -> -EIO. When the connection drops, or a command waits longer than the
+ * ;timeout= option for its answer (the connection is then dropped),
+ * commands in flight and all until it is back complete with -EAGAIN (BUSY:
+ * the initiator retries); reconnection, restarting an exec: server,
+ * follows after 0.1 s, backing off to 5 s. check_config, open and close
+ * connect or disconnect in bounded time on the caller's thread; the rest
+ * runs on the ring thread, woken by libnbd's socket and two timerfds, so
+ * the state needs no lock (only the export's size, which reconfigure
+ * reads on the main thread, is atomic).
  */
 #include "libtcmu.h"
+#include "nbd.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <libnbd.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/param.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
-#define NBD_CONNECT_TIMEOUT_MS 5000
-/* Starting a server (qemu-nbd opening an image) may take longer than a network's answer. */
-#define NBD_EXEC_CONNECT_TIMEOUT_MS 30000
-#define NBD_DISCONNECT_TIMEOUT_MS 5000
 #define NBD_BACKOFF_FIRST_MS 100
 #define NBD_BACKOFF_LAST_MS 5000
-/* Largest single zeroing request: NBD lengths are 32-bit. */
-#define NBD_ZERO_CHUNK (1ull << 30)
-
-#define NBD_CONFIG_DESCRIPTION							\
-	"An NBD URI (nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH, nbds://\n" \
-	"with TLS) or exec:COMMAND ARGS, a server run without a shell (split at spaces)\n" \
-	"by socket activation, e.g. exec:qemu-nbd -f qcow2 /var/lib/vm.qcow2 or\n"	\
-	"exec:nbdkit memory 1G. Percent-decoded once: %3A for ':', %20 for a space,\n" \
-	"%2C for ',', %25 for '%'. The export must hold the device size."
-
-/* What a config string names. */
-struct nbd_target {
-	char *uri;	/* or NULL for exec: */
-	char **argv;	/* NULL-terminated, or NULL for a URI */
-	char *text;	/* decoded string, for messages */
-	char *words;	/* what argv points into */
-	unsigned int connect_timeout_ms;
-	const char *kind;	/* for messages: "the NBD server at" and the like */
-};
+/* Largest single zeroing or block status request: NBD lengths are 32-bit. */
+#define NBD_REQUEST_MAX (1ull << 30)
+/* How long GET LBA STATUS may hold the ring thread waiting for the server. */
+#define NBD_BLOCK_STATUS_WAIT_MS 5000
 
 struct nbd_state {
 	struct tcmu_device *dev;
@@ -72,206 +46,27 @@ struct nbd_state {
 	int watched_fd;			/* libnbd's socket as watched, or -1 */
 	uint32_t watched_events;
 	int timer_fd;			/* reconnection backoff and connect timeout */
+	int watchdog_fd;		/* ticks while commands are in flight */
 	unsigned int backoff_ms;
 	bool lost;			/* disconnected since a loss was logged */
+	struct nbd_command *in_flight;	/* taken, not completed yet */
 	struct nbd_command *finished;	/* libnbd part over, for nbd_finish */
-	bool read_only, can_fua, can_flush, can_zero;	/* the last connection's export */
+	uint64_t export_size;		/* atomic: reconfigure reads it */
+	/* The last connection's export. */
+	bool read_only, can_fua, can_flush, can_zero, can_block_status;
 };
 
 struct nbd_command {
 	struct nbd_state *state;
 	struct tcmu_request *req;
-	unsigned int pending;		/* libnbd commands not completed yet */
+	unsigned int pending;		/* counts: its own and libnbd's closures not freed */
+	unsigned int issued, answered;	/* libnbd commands, and those the server answered */
 	int result;
 	bool flush_after;
+	int64_t issued_ms;		/* when its current NBD command was issued */
 	struct nbd_command *next_finished;
+	struct nbd_command *previous, *next;	/* in state->in_flight */
 };
-
-static int __attribute__((format(printf, 3, 4)))
-nbd_refuse(char **ret_reason, int error, const char *format, ...)
-{
-	va_list arguments;
-
-	va_start(arguments, format);
-	if (vasprintf(ret_reason, format, arguments) < 0)
-		*ret_reason = NULL;
-	va_end(arguments);
-	return error;
-}
-
-static int nbd_percent_decode(const char *config, char *text, char **ret_reason)
-{
-	for (const char *c = config; *c; c++) {
-		char hex[3] = { c[1], c[1] ? c[2] : '\0', '\0' };
-
-		*text = *c;
-		if (*c == '%' && (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1])))
-			return nbd_refuse(ret_reason, -EINVAL, "'%%' at byte %zu is not followed by two "
-					  "hex digits (%%25 is a '%%')", (size_t)(c - config));
-		if (*c == '%') {
-			*text = (char)strtol(hex, NULL, 16);
-			c += 2;
-		}
-		if ((unsigned char)*text < 0x20 || *text == 0x7f)
-			return nbd_refuse(ret_reason, -EINVAL, "the config string contains control characters");
-		text++;
-	}
-	*text = '\0';
-	return 0;
-}
-
-/* argv points into words, which this splits at spaces. */
-static int nbd_split_command(char *words, char ***ret_argv, char **ret_reason)
-{
-	/* n bytes hold at most (n + 1) / 2 words, and the NULL ends them. */
-	char **argv = calloc(strlen(words) / 2 + 2, sizeof(*argv));
-	size_t count = 0;
-	char *saved;
-
-	*ret_argv = argv;
-	if (!argv)
-		return nbd_refuse(ret_reason, -ENOMEM, "out of memory");
-	for (char *word = strtok_r(words, " ", &saved); word; word = strtok_r(NULL, " ", &saved))
-		argv[count++] = word;
-	if (count == 0)
-		return nbd_refuse(ret_reason, -EINVAL,
-				  "exec: needs a server command, e.g. exec:nbdkit memory 1G");
-	return 0;
-}
-
-static void nbd_target_free(struct nbd_target *target)
-{
-	free(target->argv);
-	free(target->words);
-	free(target->text);
-	*target = (struct nbd_target){ 0 };
-}
-
-/* Parses config into target; on failure a reason and target empty. 0 or -errno. */
-static int nbd_target_parse(const char *config, struct nbd_target *target, char **ret_reason)
-{
-	int result;
-
-	*target = (struct nbd_target){ .text = malloc(strlen(config) + 1) };
-	result = target->text ? nbd_percent_decode(config, target->text, ret_reason)
-			      : nbd_refuse(ret_reason, -ENOMEM, "out of memory");
-	if (result == 0 && strncmp(target->text, "exec:", strlen("exec:")) == 0) {
-		target->words = strdup(target->text + strlen("exec:"));
-		result = target->words ? nbd_split_command(target->words, &target->argv, ret_reason)
-				       : nbd_refuse(ret_reason, -ENOMEM, "out of memory");
-		target->connect_timeout_ms = NBD_EXEC_CONNECT_TIMEOUT_MS;
-		target->kind = "the server started by";
-	} else if (result == 0 && strncmp(target->text, "nbd", 3) == 0 &&
-		   strstr(target->text, "://")) {
-		/* libnbd's URI parser judges the rest, scheme included. */
-		target->uri = target->text;
-		target->connect_timeout_ms = NBD_CONNECT_TIMEOUT_MS;
-		target->kind = "the NBD server at";
-	} else if (result == 0) {
-		result = nbd_refuse(ret_reason, -EINVAL,
-				    "'%s' is neither an NBD URI (nbd://HOST/EXPORT, "
-				    "nbd+unix:///EXPORT?socket=PATH, nbds://...) nor exec:SERVER "
-				    "COMMAND", target->text);
-	}
-	if (result < 0)
-		nbd_target_free(target);
-	return result;
-}
-
-static int64_t nbd_now_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* A handle that starts connecting to target, or NULL (libnbd's error). */
-static struct nbd_handle *nbd_handle_start(const struct nbd_target *target)
-{
-	struct nbd_handle *handle = nbd_create();
-	sigset_t none, previous;
-	int result = -1;
-
-	/* A server keeps the forking thread's signal mask; ring threads block all (SIGTERM). */
-	sigemptyset(&none);
-	pthread_sigmask(SIG_SETMASK, &none, &previous);
-	if (handle)
-		result = target->argv ? nbd_aio_connect_systemd_socket_activation(handle, target->argv)
-				      : nbd_aio_connect_uri(handle, target->uri);
-	pthread_sigmask(SIG_SETMASK, &previous, NULL);
-	if (result < 0)
-		nbd_close(handle);	/* NULL-safe */
-	return result < 0 ? NULL : handle;
-}
-
-/*
- * Runs handle's state machine on this thread until done() holds, the
- * connection is gone or deadline_ms passes. true when done() held.
- */
-static bool nbd_drive_until(struct nbd_handle *handle, int (*done)(struct nbd_handle *),
-			    int64_t deadline_ms)
-{
-	while (!done(handle) && !nbd_aio_is_dead(handle) && !nbd_aio_is_closed(handle)) {
-		unsigned int direction = nbd_aio_get_direction(handle);
-		struct pollfd poll_fd = { .fd = nbd_aio_get_fd(handle) };
-		int64_t left = deadline_ms - nbd_now_ms();
-
-		if (left <= 0 || poll_fd.fd < 0)
-			return false;
-		poll_fd.events = (direction & LIBNBD_AIO_DIRECTION_READ ? POLLIN : 0) |
-				 (direction & LIBNBD_AIO_DIRECTION_WRITE ? POLLOUT : 0);
-		if (poll(&poll_fd, 1, (int)left) < 0 && errno != EINTR)
-			return false;
-		if ((poll_fd.revents & POLLOUT) && nbd_aio_notify_write(handle) < 0)
-			return false;
-		if ((poll_fd.revents & (POLLIN | POLLHUP | POLLERR)) &&
-		    nbd_aio_notify_read(handle) < 0)
-			return false;
-	}
-	return done(handle);
-}
-
-/*
- * Ends a connection and the server an exec: target started, within bounded
- * time: a clean disconnect, then SIGTERM (the server has no client left and
- * flushes what it holds); SIGKILL when there was no clean disconnect (a
- * server that never got ready, or one that stopped answering).
- */
-static void nbd_handle_close(struct nbd_handle *handle, const struct nbd_target *target)
-{
-	if (!handle)
-		return;
-	bool clean = nbd_aio_is_ready(handle) && nbd_aio_disconnect(handle, 0) == 0 &&
-		     nbd_drive_until(handle, nbd_aio_is_closed,
-				     nbd_now_ms() + NBD_DISCONNECT_TIMEOUT_MS);
-
-	/* nbd_close waits for the server: it must be on its way out. */
-	if (target->argv)
-		nbd_kill_subprocess(handle, clean ? SIGTERM : SIGKILL);
-	nbd_close(handle);
-}
-
-/* Connects to target in bounded time. The handle, or NULL and a reason. */
-static struct nbd_handle *nbd_connect_blocking(const struct nbd_target *target, int *ret_error,
-					       char **ret_reason)
-{
-	struct nbd_handle *handle = nbd_handle_start(target);
-	const char *error;
-
-	if (handle && nbd_drive_until(handle, nbd_aio_is_ready,
-				      nbd_now_ms() + target->connect_timeout_ms))
-		return handle;
-	error = nbd_get_error();
-	if (handle && !nbd_aio_is_dead(handle) && !nbd_aio_is_closed(handle))
-		error = "no answer in time";
-	*ret_error = nbd_refuse(ret_reason, -EHOSTUNREACH, "cannot connect to %s '%s': %s%s",
-				target->kind, target->text,
-				error ? error : "connection closed", target->argv ?
-				" (the server's own messages are in the daemon's log)" : "");
-	nbd_handle_close(handle, target);
-	return NULL;
-}
 
 /*
  * Takes what a fresh connection's export offers and logs it after what;
@@ -293,20 +88,30 @@ static int nbd_take_export(struct nbd_state *state, struct nbd_handle *handle, c
 	state->can_fua = nbd_can_fua(handle) == 1;
 	state->can_flush = nbd_can_flush(handle) == 1;
 	state->can_zero = nbd_can_zero(handle) == 1;
+	state->can_block_status = nbd_can_meta_context(handle, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
+	__atomic_store_n(&state->export_size, (uint64_t)export_size, __ATOMIC_RELAXED);
 	tcmu_dev_info(state->dev, "%s %s '%s': export of %" PRId64 " bytes, dev size: %" PRIu64 "%s; FUA "
-		      "%s, flush %s, zeroing %s", what, state->target.kind, state->target.text,
-		      export_size, size, state->read_only ? ", read-only: writes fail with DATA PROTECT" : "",
+		      "%s, flush %s, zeroing %s, allocation map %s", what, state->target.kind,
+		      state->target.text, export_size, size,
+		      state->read_only ? ", read-only: writes fail with DATA PROTECT" : "",
 		      state->can_fua ? "yes" : "no (a flush follows durable writes)",
-		      state->can_flush ? "yes" : "no", state->can_zero ? "yes" : "no");
+		      state->can_flush ? "yes" : "no", state->can_zero ? "yes" : "no",
+		      state->can_block_status ? "yes" : "no (GET LBA STATUS reports all mapped)");
 	return 0;
 }
 
-static void nbd_arm_timer(struct nbd_state *state, unsigned int milliseconds)
+/* Arms fd once after milliseconds (0 disarms), and then every interval_ms when not 0. */
+static void nbd_arm_timer(struct nbd_state *state, int fd, unsigned int milliseconds,
+			  unsigned int interval_ms)
 {
-	struct itimerspec when = { .it_value = { .tv_sec = milliseconds / 1000,
-						  .tv_nsec = (long)(milliseconds % 1000) * 1000000 } };
+	struct itimerspec when = {
+		.it_value = { .tv_sec = milliseconds / 1000,
+			      .tv_nsec = (long)(milliseconds % 1000) * 1000000 },
+		.it_interval = { .tv_sec = interval_ms / 1000,
+				 .tv_nsec = (long)(interval_ms % 1000) * 1000000 },
+	};
 
-	if (timerfd_settime(state->timer_fd, 0, &when, NULL) < 0)
+	if (timerfd_settime(fd, 0, &when, NULL) < 0)
 		tcmu_dev_err(state->dev, "timerfd_settime: %m");
 }
 
@@ -356,9 +161,10 @@ static void nbd_disconnected(struct nbd_state *state, const char *why)
 	if (state->watched_fd >= 0)
 		tcmu_device_unwatch_fd(state->dev, state->watched_fd);
 	state->watched_fd = -1;
-	nbd_handle_close(state->handle, &state->target);
+	/* Abrupt: the server may not answer, and the ring thread must not wait for it. */
+	nbd_handle_close(state->handle, &state->target, false);
 	state->handle = NULL;
-	nbd_arm_timer(state, state->backoff_ms);
+	nbd_arm_timer(state, state->timer_fd, state->backoff_ms, 0);
 	state->backoff_ms = MIN(state->backoff_ms * 2, NBD_BACKOFF_LAST_MS);
 }
 
@@ -368,7 +174,7 @@ static void nbd_reconnect_start(struct nbd_state *state)
 	if (!state->handle) {
 		nbd_disconnected(state, nbd_get_error());
 	} else {
-		nbd_arm_timer(state, state->target.connect_timeout_ms);
+		nbd_arm_timer(state, state->timer_fd, state->target.connect_timeout_ms, 0);
 		nbd_update_watch(state);
 	}
 }
@@ -394,24 +200,9 @@ static void nbd_follow_connection(struct nbd_state *state)
 		state->lost = false;
 		tcmu_device_set_state(state->dev, TCMU_DEVICE_STATE_OPEN, NULL);
 		state->backoff_ms = NBD_BACKOFF_FIRST_MS;
-		nbd_arm_timer(state, 0);
+		nbd_arm_timer(state, state->timer_fd, 0, 0);
 	}
 	nbd_update_watch(state);
-}
-
-/* The -errno for the initiator of a server's (or libnbd's) error. */
-static int nbd_result_from_error(int error)
-{
-	if (error == ENOSPC || error == EDQUOT)
-		return -ENOSPC;
-	if (error == EROFS || error == EPERM)
-		return -EROFS;
-	if (error == ENOMEM)
-		return -ENOMEM;
-	/* The connection went away, not the data: the initiator retries. */
-	if (error == ENOTCONN || error == ESHUTDOWN || error == ECONNRESET || error == EPIPE)
-		return -EAGAIN;
-	return error ? -EIO : 0;
 }
 
 /* Drops one count of command; the last one queues it for nbd_finish. */
@@ -419,6 +210,9 @@ static void nbd_command_release(struct nbd_command *command)
 {
 	if (--command->pending > 0)
 		return;
+	/* Abandoned by a connection closed under it: the server may not have seen it. */
+	if (command->result == 0 && command->answered < command->issued)
+		command->result = -EAGAIN;
 	command->next_finished = command->state->finished;
 	command->state->finished = command;
 }
@@ -428,10 +222,20 @@ static int nbd_command_done(void *user_data, int *error)
 {
 	struct nbd_command *command = user_data;
 
+	command->answered++;
 	if (*error && command->result == 0)
 		command->result = nbd_result_from_error(*error);
-	nbd_command_release(command);
 	return 1;
+}
+
+/*
+ * libnbd is done with one of command's closures: after its completion,
+ * when the call that would have issued it failed, or when nbd_close
+ * abandoned it (then the completion never came). Inside libnbd too.
+ */
+static void nbd_command_freed(void *user_data)
+{
+	nbd_command_release(user_data);
 }
 
 /*
@@ -441,18 +245,25 @@ static int nbd_command_done(void *user_data, int *error)
 static nbd_completion_callback nbd_callback(struct nbd_command *command)
 {
 	command->pending++;
-	return (nbd_completion_callback){ .callback = nbd_command_done, .user_data = command };
+	command->issued++;
+	command->issued_ms = nbd_now_ms();
+	return (nbd_completion_callback){ .callback = nbd_command_done, .user_data = command,
+					  .free = nbd_command_freed };
 }
 
-/* Takes back the count of a command libnbd refused (then it never calls back). */
+/* The error of a command libnbd refused (it has freed the closure already). */
 static void nbd_issued(struct nbd_command *command, int64_t cookie)
 {
-	if (cookie >= 0)
+	if (cookie >= 0 || command->result != 0)
 		return;
-	command->pending--;
-	if (command->result == 0)
-		command->result = !nbd_aio_is_ready(command->state->handle) ?
-				  -EAGAIN : nbd_result_from_error(nbd_get_errno());
+	command->result = !nbd_aio_is_ready(command->state->handle) ?
+			  -EAGAIN : nbd_result_from_error(nbd_get_errno());
+}
+
+/* The watchdog looks at commands in flight every quarter of the timeout, 0.1 s to 1 s. */
+static unsigned int nbd_watchdog_interval_ms(const struct nbd_state *state)
+{
+	return MAX(100u, MIN(1000u, state->target.command_timeout_s * 250u));
 }
 
 /*
@@ -468,9 +279,30 @@ static struct nbd_command *nbd_command_new(struct nbd_state *state, struct tcmu_
 	*ret_error = !state->ready ? -EAGAIN : is_write && state->read_only ? -EROFS : 0;
 	if (*ret_error == 0 && !(command = malloc(sizeof(*command))))
 		*ret_error = -ENOMEM;
-	else if (command)
-		*command = (struct nbd_command){ .state = state, .req = req, .pending = 1 };
+	if (!command)
+		return NULL;
+	*command = (struct nbd_command){ .state = state, .req = req, .pending = 1,
+					 .issued_ms = nbd_now_ms(), .next = state->in_flight };
+	if (state->in_flight)
+		state->in_flight->previous = command;
+	else if (state->target.command_timeout_s)
+		nbd_arm_timer(state, state->watchdog_fd, nbd_watchdog_interval_ms(state),
+			      nbd_watchdog_interval_ms(state));
+	state->in_flight = command;
 	return command;
+}
+
+static void nbd_command_free(struct nbd_command *command)
+{
+	struct nbd_state *state = command->state;
+
+	if (command->previous)
+		command->previous->next = command->next;
+	else
+		state->in_flight = command->next;
+	if (command->next)
+		command->next->previous = command->previous;
+	free(command);
 }
 
 /*
@@ -496,7 +328,34 @@ static void nbd_finish(struct nbd_state *state)
 			continue;
 		}
 		tcmu_request_complete(command->req, command->result);
-		free(command);
+		nbd_command_free(command);
+	}
+}
+
+/*
+ * A watchdog tick: a command that waited longer than the timeout for its
+ * answer means a server that stopped answering (stopped, hung, or a
+ * network that drops packets without a reset). The connection is then
+ * dropped as if the server had closed it: its commands complete with BUSY
+ * and reconnection starts.
+ */
+static void nbd_watchdog(struct nbd_state *state)
+{
+	int64_t now = nbd_now_ms();
+	char why[128];
+
+	if (!state->in_flight) {
+		nbd_arm_timer(state, state->watchdog_fd, 0, 0);
+		return;
+	}
+	for (struct nbd_command *command = state->in_flight; command; command = command->next) {
+		if (command->pending == 0 || !state->handle ||
+		    now - command->issued_ms < (int64_t)state->target.command_timeout_s * 1000)
+			continue;
+		snprintf(why, sizeof(why), "no answer to a command for %u s, the ;timeout= option",
+			 state->target.command_timeout_s);
+		nbd_disconnected(state, why);
+		return;
 	}
 }
 
@@ -573,8 +432,8 @@ static int nbd_device_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 	/* Advertised only where the server zeroes; a server changed since may not. */
 	if (!state->can_zero)
 		command->result = -EOPNOTSUPP;
-	for (uint64_t done = 0; done < length && command->result == 0; done += NBD_ZERO_CHUNK) {
-		uint64_t piece = length - done < NBD_ZERO_CHUNK ? length - done : NBD_ZERO_CHUNK;
+	for (uint64_t done = 0; done < length && command->result == 0; done += NBD_REQUEST_MAX) {
+		uint64_t piece = length - done < NBD_REQUEST_MAX ? length - done : NBD_REQUEST_MAX;
 
 		nbd_issued(command, nbd_aio_zero(state->handle, piece, offset + done,
 						 nbd_callback(command), 0));
@@ -586,10 +445,12 @@ static int nbd_device_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 static void nbd_device_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 {
 	struct nbd_state *state = tcmu_device_get_private(dev);
+	uint64_t expirations;
 
-	if (fd == state->timer_fd) {
-		uint64_t expirations;
-
+	if (fd == state->watchdog_fd) {
+		if (read(fd, &expirations, sizeof(expirations)) == sizeof(expirations))
+			nbd_watchdog(state);
+	} else if (fd == state->timer_fd) {
 		if (read(fd, &expirations, sizeof(expirations)) < 0)
 			return;
 		if (state->handle && !state->ready)
@@ -615,6 +476,57 @@ static void nbd_device_batch_done(struct tcmu_device *dev)
 	nbd_finish(state);
 }
 
+/* The server's allocation map, on the data connection: see nbd_extent_query(). */
+static int nbd_device_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
+				     bool *ret_mapped, uint64_t *ret_length)
+{
+	struct nbd_state *state = tcmu_device_get_private(dev);
+	int result;
+
+	*ret_mapped = true;
+	*ret_length = length;
+	if (!state->ready)
+		return -EAGAIN;
+	if (!state->can_block_status)
+		return 0;
+	result = nbd_extent_query(state->handle, offset, MIN(length, NBD_REQUEST_MAX),
+				  NBD_BLOCK_STATUS_WAIT_MS, ret_mapped, ret_length);
+	if (result < 0)
+		tcmu_dev_warn(dev, "allocation map of %" PRIu64 " bytes at %" PRIu64 ": %s", length,
+			      offset, result == -EAGAIN ? "no answer in time or connection lost" :
+			      strerror(-result));
+	return result;
+}
+
+/*
+ * On the main thread: the server and its export stay; a new size is
+ * taken when the export holds it (the core then tells initiators
+ * CAPACITY DATA HAS CHANGED). A reconnection that finds the export
+ * smaller than the device gives up that connection.
+ */
+static int nbd_device_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change *change)
+{
+	struct nbd_state *state = tcmu_device_get_private(dev);
+	uint64_t export_size = __atomic_load_n(&state->export_size, __ATOMIC_RELAXED);
+
+	/* The core passes a config only when the string changed. */
+	if (change->what & TCMU_CHANGE_CONFIG) {
+		tcmu_dev_err(dev, "new config '%s' refused: a running nbd device keeps its server; "
+			     "create another backstore instead", change->config);
+		return -EOPNOTSUPP;
+	}
+	if (!(change->what & TCMU_CHANGE_SIZE))
+		return 0;
+	if (change->size > export_size) {
+		tcmu_dev_err(dev, "new size %" PRIu64 " bytes refused: the export of '%s' holds "
+			     "only %" PRIu64 " bytes", change->size, state->target.text, export_size);
+		return -ENOSPC;
+	}
+	tcmu_dev_info(dev, "dev size: %" PRIu64 " (the export holds %" PRIu64 " bytes)",
+		      change->size, export_size);
+	return 0;
+}
+
 static int nbd_check_config(const char *config, char **ret_reason)
 {
 	struct nbd_target target;
@@ -625,7 +537,7 @@ static int nbd_check_config(const char *config, char **ret_reason)
 	if (result < 0)
 		return result;
 	handle = nbd_connect_blocking(&target, &result, ret_reason);
-	nbd_handle_close(handle, &target);
+	nbd_handle_close(handle, &target, true);
 	nbd_target_free(&target);
 	return handle ? 0 : result;
 }
@@ -633,8 +545,10 @@ static int nbd_check_config(const char *config, char **ret_reason)
 static void nbd_state_free(struct tcmu_device *dev, struct nbd_state *state)
 {
 	tcmu_device_set_private(dev, NULL);
-	nbd_handle_close(state->handle, &state->target);
-	close(state->timer_fd);	/* EBADF when it was never created */
+	nbd_handle_close(state->handle, &state->target, true);
+	/* EBADF for one never created */
+	close(state->timer_fd);
+	close(state->watchdog_fd);
 	nbd_target_free(&state->target);
 	free(state);
 }
@@ -647,10 +561,13 @@ static int nbd_device_open(struct tcmu_device *dev)
 
 	if (!state)
 		return -ENOMEM;
-	*state = (struct nbd_state){ .dev = dev, .watched_fd = -1, .backoff_ms = NBD_BACKOFF_FIRST_MS,
-				     .timer_fd = timerfd_create(CLOCK_MONOTONIC,
-								TFD_NONBLOCK | TFD_CLOEXEC) };
-	result = state->timer_fd < 0 ? nbd_refuse(&reason, -errno, "timerfd_create: %m") :
+	*state = (struct nbd_state){
+		.dev = dev, .watched_fd = -1, .backoff_ms = NBD_BACKOFF_FIRST_MS,
+		.timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+		.watchdog_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+	};
+	result = state->timer_fd < 0 || state->watchdog_fd < 0 ?
+		 nbd_refuse(&reason, -errno, "timerfd_create: %m") :
 		 nbd_target_parse(tcmu_device_get_config(dev), &state->target, &reason);
 	if (result == 0)
 		state->handle = nbd_connect_blocking(&state->target, &result, &reason);
@@ -661,6 +578,8 @@ static int nbd_device_open(struct tcmu_device *dev)
 		tcmu_device_set_private(dev, state);
 		result = tcmu_device_watch_fd(dev, state->timer_fd, TCMU_FD_READABLE);
 		if (result == 0)
+			result = tcmu_device_watch_fd(dev, state->watchdog_fd, TCMU_FD_READABLE);
+		if (result == 0)
 			result = nbd_update_watch(state);
 		if (result < 0)
 			nbd_refuse(&reason, result, "cannot watch the connection: %s", strerror(-result));
@@ -669,6 +588,7 @@ static int nbd_device_open(struct tcmu_device *dev)
 		tcmu_dev_err(dev, "%s", reason ? reason : strerror(-result));
 		free(reason);
 		tcmu_device_unwatch_fd(dev, state->timer_fd);
+		tcmu_device_unwatch_fd(dev, state->watchdog_fd);
 		nbd_state_free(dev, state);
 		return result;
 	}
@@ -692,6 +612,8 @@ static struct tcmu_handler nbd_handler = {
 	.write = nbd_device_write,
 	.flush = nbd_device_flush,
 	.unmap = nbd_device_unmap,
+	.reconfigure = nbd_device_reconfigure,
+	.get_lba_status = nbd_device_get_lba_status,
 	.fd_ready = nbd_device_fd_ready,
 	.batch_done = nbd_device_batch_done,
 };

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The nbd handler, dlopened from the build tree and driven as a ring thread
- * would drive it: this file plays the core (accessors, completions, the
- * watched fds polled in a loop that calls fd_ready and batch_done) against
- * real nbdkit servers. Config strings and their refusals, connection
+ * would drive it (handler_nbd_fixture.c plays the core) against real
+ * nbdkit servers. Config strings and their refusals, connection
  * timeouts, data round trips, FUA, unmap, read-only and too small exports,
- * server errors and their errnos, and reconnection after the server dies.
+ * server errors and their errnos, reconnection after the server dies or
+ * stops answering (;timeout=), and the allocation map.
  */
-#include "libtcmu.h"
+#include "handler_nbd_fixture.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -28,251 +28,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#define MIB (1024u * 1024u)
-#define MAX_WATCHES 8
 
-struct tcmu_device {
-	const char *config;
-	uint64_t size;
-	bool write_cache;
-	bool unmap_supported;
-	void *private_data;
-	int watched_fds[MAX_WATCHES];
-	uint32_t watched_events[MAX_WATCHES];
-};
-
-struct tcmu_request {
-	int completions;
-	int result;
-	/* A write the core would issue from the completion (a command's next step). */
-	struct tcmu_device *next_dev;
-	struct tcmu_request *next;
-	struct iovec *next_iov;
-};
-
-int tcmu_log_level_current = TCMU_LOG_DEBUG;
-static char log_text[1 << 16];
-static void *handler_handle;
-
-void tcmu_log_message(int level, const struct tcmu_device *dev, const char *format, ...)
-{
-	size_t used = strlen(log_text);
-	va_list arguments;
-
-	(void)dev;
-	va_start(arguments, format);
-	vsnprintf(log_text + used, sizeof(log_text) - used - 1, format, arguments);
-	va_end(arguments);
-	fprintf(stderr, "[%d] %s\n", level, log_text + used);
-	strncat(log_text, "\n", sizeof(log_text) - strlen(log_text) - 1);
-}
-
-static const struct tcmu_handler *handler;
-
-void tcmu_request_complete(struct tcmu_request *req, int result)
-{
-	req->completions++;
-	req->result = result;
-	if (req->next)
-		assert_int_equal(handler->write(req->next_dev, req->next, req->next_iov, 1, 0,
-						req->next_iov->iov_len, 0), 0);
-}
-
-const char *tcmu_device_get_name(const struct tcmu_device *dev) { (void)dev; return "n0"; }
-const char *tcmu_device_get_subtype(const struct tcmu_device *dev) { (void)dev; return "nbd"; }
-const char *tcmu_device_get_backstore(const struct tcmu_device *dev) { (void)dev; return "user_0/n0"; }
-const char *tcmu_device_get_config(const struct tcmu_device *dev) { return dev->config; }
-uint64_t tcmu_device_get_size(const struct tcmu_device *dev) { return dev->size; }
-uint32_t tcmu_device_get_block_size(const struct tcmu_device *dev) { (void)dev; return 512; }
-bool tcmu_device_get_write_cache(const struct tcmu_device *dev) { return dev->write_cache; }
-void *tcmu_device_get_private(const struct tcmu_device *dev) { return dev->private_data; }
-void tcmu_device_set_private(struct tcmu_device *dev, void *private_data)
-{
-	dev->private_data = private_data;
-}
-
-void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported)
-{
-	dev->unmap_supported = supported;
-}
-
-void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state,
-			   const char *reason)
-{
-	static const char *const names[] = { "open", "reconnecting", "blocklisted", "failed" };
-
-	tcmu_log_message(TCMU_LOG_WARN, dev, "state: %s%s%s", names[state], reason ? ": " : "",
-			 reason ? reason : "");
-}
-
-int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
-{
-	int free_slot = -1;
-
-	assert_true(fd >= 0);
-	for (int i = 0; i < MAX_WATCHES; i++) {
-		if (dev->watched_fds[i] == fd) {
-			dev->watched_events[i] = events;
-			return 0;
-		}
-		if (dev->watched_fds[i] < 0 && free_slot < 0)
-			free_slot = i;
-	}
-	assert_true(free_slot >= 0);
-	dev->watched_fds[free_slot] = fd;
-	dev->watched_events[free_slot] = events;
-	return 0;
-}
-
-int tcmu_device_unwatch_fd(struct tcmu_device *dev, int fd)
-{
-	for (int i = 0; i < MAX_WATCHES; i++) {
-		if (dev->watched_fds[i] == fd) {
-			dev->watched_fds[i] = -1;
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* One round of the ring thread's loop: wait up to 100 ms, call fd_ready, batch_done. */
-static void loop_once(struct tcmu_device *dev)
-{
-	struct pollfd polls[MAX_WATCHES];
-	int count = 0;
-
-	for (int i = 0; i < MAX_WATCHES; i++) {
-		if (dev->watched_fds[i] < 0)
-			continue;
-		polls[count].fd = dev->watched_fds[i];
-		polls[count].events = (dev->watched_events[i] & TCMU_FD_READABLE ? POLLIN : 0) |
-				      (dev->watched_events[i] & TCMU_FD_WRITABLE ? POLLOUT : 0);
-		polls[count++].revents = 0;
-	}
-	assert_true(poll(polls, (nfds_t)count, 100) >= 0);
-	for (int i = 0; i < count; i++) {
-		uint32_t events = 0;
-
-		if (polls[i].revents & (POLLIN | POLLHUP | POLLERR))
-			events |= TCMU_FD_READABLE;
-		if (polls[i].revents & POLLOUT)
-			events |= TCMU_FD_WRITABLE;
-		if (events)
-			handler->fd_ready(dev, polls[i].fd, events);
-	}
-	handler->batch_done(dev);
-}
-
-/* The result of req once the loop completed it; fails after 10 s. */
-static int wait_request(struct tcmu_device *dev, struct tcmu_request *req, int returned)
-{
-	int64_t deadline = now_ms() + 10000;
-
-	if (returned < 0) {
-		assert_int_equal(req->completions, 0);
-		return returned;
-	}
-	handler->batch_done(dev);
-	while (req->completions == 0) {
-		assert_true(now_ms() < deadline);
-		loop_once(dev);
-	}
-	assert_int_equal(req->completions, 1);
-	return req->result;
-}
-
-/* Two unequal iovecs over buffer, as a ring's data area may give. */
-static int transfer(struct tcmu_device *dev, bool is_write, uint64_t offset, void *buffer,
-		    size_t length, uint32_t flags)
-{
-	struct iovec iov[2] = {
-		{ .iov_base = buffer, .iov_len = length / 3 },
-		{ .iov_base = (char *)buffer + length / 3, .iov_len = length - length / 3 },
-	};
-	struct tcmu_request req = { 0 };
-
-	if (is_write)
-		return wait_request(dev, &req, handler->write(dev, &req, iov, 2, offset, length,
-								flags));
-	return wait_request(dev, &req, handler->read(dev, &req, iov, 2, offset, length));
-}
-
-static int flush(struct tcmu_device *dev)
-{
-	struct tcmu_request req = { 0 };
-
-	return wait_request(dev, &req, handler->flush(dev, &req));
-}
-
-static int unmap(struct tcmu_device *dev, uint64_t offset, uint64_t length)
-{
-	struct tcmu_request req = { 0 };
-
-	return wait_request(dev, &req, handler->unmap(dev, &req, offset, length));
-}
-
-static void fill(void *buffer, size_t length, unsigned int seed)
-{
-	unsigned char *bytes = buffer;
-
-	for (size_t i = 0; i < length; i++)
-		bytes[i] = (unsigned char)(seed * 31 + i * 7 + i / 251);
-}
-
-static struct tcmu_device new_device(const char *config, uint64_t size)
-{
-	struct tcmu_device dev = { .config = config, .size = size, .write_cache = true,
-				   .unmap_supported = true };
-
-	for (int i = 0; i < MAX_WATCHES; i++)
-		dev.watched_fds[i] = -1;
-	return dev;
-}
-
-static void close_device(struct tcmu_device *dev)
-{
-	/* The core ends the watches before close. */
-	for (int i = 0; i < MAX_WATCHES; i++)
-		dev->watched_fds[i] = -1;
-	handler->close(dev);
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	log_text[0] = '\0';
-	return 0;
-}
-
-/* check_config's answer, with its reason required to contain expected. */
-static void expect_refused(const char *config, const char *expected)
-{
-	char *reason = NULL;
-	int result = handler->check_config(config, &reason);
-
-	if (result == 0 || !reason || !strstr(reason, expected))
-		fail_msg("config '%s': result %d, reason '%s', expected one with '%s'", config,
-			 result, reason ? reason : "(none)", expected);
-	free(reason);
-}
-
-static void expect_accepted(const char *config)
-{
-	char *reason = NULL;
-	int result = handler->check_config(config, &reason);
-
-	if (result != 0)
-		fail_msg("config '%s' refused (%d): %s", config, result, reason ? reason : "");
-	free(reason);
-}
 
 static void test_grammar_refusals(void **state)
 {
@@ -292,6 +48,9 @@ static void test_grammar_refusals(void **state)
 	expect_refused("exec:nbdkit%4", "not followed by two hex digits");
 	expect_refused("exec:nbdkit%zz", "not followed by two hex digits");
 	expect_refused("exec:nbdkit%0Amemory", "control characters");
+	expect_refused("exec:nbdkit memory 1M;timeout=", "is not a timeout");
+	expect_refused("exec:nbdkit memory 1M;timeout=-1", "is not a timeout");
+	expect_refused("nbd://127.0.0.1:1/;timeout=3601", "is not a timeout");
 	/* As many words as a config string can hold (the kernel keeps 255 bytes). */
 	for (int i = 0; i < 120; i++)
 		strcat(many_words, " x");
@@ -329,6 +88,8 @@ static void test_exec_has_no_shell(void **state)
 	/* Percent-encoded, as targetcli keeps it. */
 	expect_accepted("exec%3Anbdkit%20memory%201M");
 	expect_accepted("exec:nbdkit%20--filter=error memory 1M error-rate=0%25");
+	expect_accepted("exec:nbdkit memory 1M;timeout=0");
+	expect_accepted("exec:nbdkit memory 1M%3Btimeout=5");
 }
 
 static void test_unreachable_servers(void **state)
@@ -357,34 +118,6 @@ static void test_unreachable_servers(void **state)
 	close(listener);
 }
 
-/* The pid nbdkit -P writes, once it has (it may write it after its parent exits). */
-static pid_t read_pid_file(const char *path)
-{
-	int64_t deadline = now_ms() + 10000;
-	FILE *pid_file;
-	int pid = 0;
-
-	while (!(pid_file = fopen(path, "r")) || fscanf(pid_file, "%d", &pid) != 1) {
-		if (pid_file)
-			fclose(pid_file);
-		assert_true(now_ms() < deadline);
-		usleep(10000);
-	}
-	fclose(pid_file);
-	return (pid_t)pid;
-}
-
-/* Starts a background nbdkit on a Unix socket in directory; returns its pid. */
-static pid_t start_nbdkit(const char *directory, const char *arguments)
-{
-	char command[512], path[128];
-
-	snprintf(command, sizeof(command), "nbdkit -U %s/sock -P %s/pid %s", directory,
-		 directory, arguments);
-	assert_int_equal(system(command), 0);
-	snprintf(path, sizeof(path), "%s/pid", directory);
-	return read_pid_file(path);
-}
 
 static void test_missing_export(void **state)
 {
@@ -572,38 +305,45 @@ static void test_server_errors(void **state)
 	}
 }
 
-static void test_reconnect_after_server_death(void **state)
+/*
+ * The exec: server gets a signal (SIGKILL: it dies; SIGSTOP: it stops
+ * answering, and options hold a ;timeout=): a read meanwhile gets
+ * BUSY, after the timeout for a stopped server; then a new server serves.
+ */
+static void check_server_gone(int signal_number, const char *options, int64_t busy_after_ms)
 {
 	char directory[] = "/tmp/tcmu-nbd-test-XXXXXX", config[256], path[160];
 	struct tcmu_device dev;
 	static char data[4096];
-	int64_t deadline;
+	int64_t start;
 	pid_t pid;
 	int result;
 
-	(void)state;
 	assert_non_null(mkdtemp(directory));
-	snprintf(config, sizeof(config), "exec:nbdkit -P %s/pid memory 16M", directory);
+	snprintf(config, sizeof(config), "exec:nbdkit -P %s/pid memory 16M%s", directory, options);
 	snprintf(path, sizeof(path), "%s/pid", directory);
 	dev = new_device(config, 16 * MIB);
 	assert_int_equal(handler->open(&dev), 0);
-	assert_int_equal(transfer(&dev, true, 0, data, sizeof(data), 0), 0);
 	pid = read_pid_file(path);
 	unlink(path);
-	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(kill(pid, signal_number), 0);
 
 	/* Retried (BUSY) while the server is away, then served again. */
-	deadline = now_ms() + 10000;
+	start = now_ms();
 	assert_int_equal(transfer(&dev, false, 0, data, sizeof(data), 0), -EAGAIN);
-	do {
-		assert_true(now_ms() < deadline);
-		loop_once(&dev);
-		result = transfer(&dev, false, 0, data, sizeof(data), 0);
-	} while (result == -EAGAIN);
-	assert_int_equal(result, 0);
-	assert_int_equal(transfer(&dev, true, 0, data, sizeof(data), TCMU_WRITE_FUA), 0);
+	/* Generous: a loaded machine delays the watchdog's tick. */
+	assert_true(now_ms() - start >= busy_after_ms - 100 && now_ms() - start < busy_after_ms + 8000);
+	for (int i = 0; i < 2; i++) {
+		/* A read, then a FUA write; each retried, as a loaded machine may time one out. */
+		do {
+			assert_true(now_ms() - start < 30000);
+			loop_once(&dev);
+			result = transfer(&dev, i == 1, 0, data, sizeof(data), i == 1 ? TCMU_WRITE_FUA : 0);
+		} while (result == -EAGAIN);
+		assert_int_equal(result, 0);
+	}
 	/* A new server, and each transition logged once. */
-	read_pid_file(path);
+	assert_int_not_equal(read_pid_file(path), pid);
 	assert_non_null(strstr(log_text, "state: reconnecting: connection to the server started by"));
 	assert_null(strstr(strstr(log_text, "state: reconnecting") + 1, "state: reconnecting"));
 	assert_non_null(strstr(log_text, "state: open"));
@@ -612,6 +352,45 @@ static void test_reconnect_after_server_death(void **state)
 	snprintf(config, sizeof(config), "rm -rf %s", directory);
 	assert_int_equal(system(config), 0);
 }
+
+static void test_reconnect_after_server_death(void **state)
+{
+	(void)state;
+	check_server_gone(SIGKILL, "", 0);
+}
+
+static void test_command_timeout(void **state)
+{
+	(void)state;
+	check_server_gone(SIGSTOP, ";timeout=1", 1000);
+	assert_non_null(strstr(log_text, "no answer to a command for 1 s"));
+}
+
+/* GET LBA STATUS from nbdkit memory's map: a hole, the data written, a hole. */
+static void test_allocation_map(void **state)
+{
+	struct tcmu_device dev = new_device("exec:nbdkit memory 16M", 16 * MIB);
+	static char data[4096];
+	uint64_t length;
+	bool mapped;
+
+	(void)state;
+	assert_int_equal(handler->open(&dev), 0);
+	fill(data, sizeof(data), 3);
+	assert_int_equal(transfer(&dev, true, 4 * MIB, data, sizeof(data), 0), 0);
+	assert_int_equal(handler->get_lba_status(&dev, 0, 16 * MIB, &mapped, &length), 0);
+	assert_false(mapped);
+	assert_int_equal(length, 4 * MIB);
+	assert_int_equal(handler->get_lba_status(&dev, 4 * MIB, 12 * MIB, &mapped, &length), 0);
+	assert_true(mapped);
+	assert_true(length >= sizeof(data) && length < MIB);
+	assert_int_equal(handler->get_lba_status(&dev, 5 * MIB, 11 * MIB, &mapped, &length), 0);
+	assert_false(mapped);
+	assert_int_equal(length, 11 * MIB);
+	close_device(&dev);
+}
+
+static void *handler_handle;
 
 int main(void)
 {
@@ -629,6 +408,8 @@ int main(void)
 		cmocka_unit_test_setup(test_read_only_export, setup),
 		cmocka_unit_test_setup(test_server_errors, setup),
 		cmocka_unit_test_setup(test_reconnect_after_server_death, setup),
+		cmocka_unit_test_setup(test_command_timeout, setup),
+		cmocka_unit_test_setup(test_allocation_map, setup),
 	};
 
 	/* A dying server must not kill the test through a write to its socket. */

@@ -7,7 +7,9 @@
 # refuses writes with DATA PROTECT; the delay filter shows many commands in
 # flight at once; an exec: server killed under fio is restarted and fio
 # verifies without an error; a TCP server killed and started again later is
-# reconnected to and a read that waited meanwhile completes with the data.
+# reconnected to and a read that waited meanwhile completes with the data; a
+# server stopped (SIGSTOP) past the ;timeout= option has its connection reset
+# and the read completes once it runs again.
 source "$(dirname "$0")/../lib.sh"
 requires nbdkit nbdkit
 requires sg_raw sg3-utils
@@ -133,6 +135,29 @@ wait "$restart_pid"
 cleanup_fn bash -c 'kill "$(cat '"$tcp_pid"')"'
 cmp /tmp/tcp_read "$tcp_image" || fail "the read after reconnection got wrong data"
 assert_log_has "reconnected to the NBD server at 'nbd://127.0.0.1:10810/'"
+loop_unexpose "$DISK"
+backstore_remove "$BACKSTORE"
+
+# A server that stops answering: after ;timeout=3 its commands get BUSY (the
+# initiator retries) and the connection is reset; once it runs again the read completes.
+stop_image=/var/tmp/tcmu-nbd-stop.img
+stop_pid=/tmp/nbdkit-stop.pid
+head -c 16M /dev/urandom > "$stop_image"
+cleanup_fn rm -f "$stop_image"
+nbdkit -p 10811 -P "$stop_pid" file "$stop_image"
+wait_for 10 "the TCP server" test -s "$stop_pid"
+cleanup_fn bash -c 'kill -CONT "$(cat '"$stop_pid"')"; kill "$(cat '"$stop_pid"')"'
+backstore_create next stopped 16777216 "nbd/nbd://127.0.0.1:10811/;timeout=3"
+loop_expose "$BACKSTORE"
+kill -STOP "$(cat "$stop_pid")"
+( sleep 15; kill -CONT "$(cat "$stop_pid")" ) &
+cont_pid=$!
+timeout 120 dd if="$DISK" of=/tmp/stop_read bs=1M iflag=direct status=none ||
+	fail "the read while the server was stopped failed or hung"
+wait "$cont_pid"
+cmp /tmp/stop_read "$stop_image" || fail "the read after the server ran again got wrong data"
+assert_log_has "no answer to a command for 3 s"
+assert_log_has "reconnected to the NBD server at 'nbd://127.0.0.1:10811/'"
 loop_unexpose "$DISK"
 backstore_remove "$BACKSTORE"
 

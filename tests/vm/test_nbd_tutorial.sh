@@ -4,7 +4,7 @@
 # "exec:nbdkit memory 64M" and with a qcow2 image served by
 # "exec:qemu-nbd -f qcow2 IMAGE", refusals with their reasons (bad URIs,
 # shell metacharacters taken literally, an unreachable server, a too small
-# export), targetcli listing the percent-encoded config, an iSCSI login, fio
+# export, a TLS key the server does not know), targetcli listing the percent-encoded config, an iSCSI login, fio
 # crc32c verification on the nbdkit disk, mkfs.ext4 + fsck on the qcow2 disk;
 # after the teardown qemu-img compare finds in the image exactly what the
 # initiator read back, and qemu-img check finds it clean.
@@ -57,6 +57,14 @@ expect_refused bad4 16M 'exec:nbdkit memory 16M;touch /tmp/pwned' "cannot connec
 expect_refused bad5 16M 'exec:nbdkit memory 16M $(touch /tmp/pwned)' "cannot connect"
 expect_refused bad6 16M 'exec:nbdkit memory 16M | touch /tmp/pwned' "cannot connect"
 [ ! -e /tmp/pwned ] || fail "a shell ran the touch of an exec: config"
+# nbds:// with a key the server does not know: CheckConfig names the TLS handshake.
+printf 'tcmu:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > /tmp/server.psk
+printf 'tcmu:%s\n' "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" > /tmp/wrong.psk
+nbdkit -p 10812 -P /tmp/nbdkit-tls.pid --tls=require --tls-psk=/tmp/server.psk memory 16M
+wait_for 10 "the TLS server" test -s /tmp/nbdkit-tls.pid
+expect_refused bad8 16M "nbds://tcmu@127.0.0.1:10812/?tls-psk-file=/tmp/wrong.psk" \
+	"the TLS handshake failed: check the key or certificates"
+kill "$(cat /tmp/nbdkit-tls.pid)"
 # The size is known only to open: the enable fails and the log names both sizes.
 if ./user_create.sh nbd bad7 32M "exec:nbdkit memory 16M" 2> /tmp/refused; then
 	fail "user_create.sh accepted an export smaller than the device"
