@@ -28,9 +28,9 @@
  *
  * I/O
  * ---
- * Reads, writes and flushes are asynchronous, many of a device in flight on
- * an io_uring of its own (file_uring.c), completed from the device's ring
- * thread. Where io_uring cannot be set up (an old kernel, a seccomp filter
+ * Reads, writes, flushes and unmaps are asynchronous, many of a device in
+ * flight on an io_uring of its own (file_uring.c), completed from the
+ * device's ring thread. Where io_uring cannot be set up (an old kernel, a seccomp filter
  * without io_uring_setup), or when the daemon's environment has
  * TCMU_FILE_SYNC_IO=1 (for tests), they are done one at a time on the ring
  * thread instead; the log says at open which of the two a device uses.
@@ -41,13 +41,14 @@
  * write cache is disabled, is written through (RWF_DSYNC, or an fdatasync
  * after it when synchronous); a flush (SYNCHRONIZE CACHE) is an fdatasync
  * that starts once every request in flight before it completed. Once a
- * sync has failed, data acknowledged
- * earlier may be lost, so every later flush and durable write fails with the
- * same error until the medium is changed or the device reopened. The same
- * goes, with -EIO, for a file deleted while in use (its data would vanish
- * when the device closes) from the first flush that notices it.
- * UNMAP punches holes (fallocate) so the file's allocated size falls, and
- * without a write cache syncs them. Storage that cannot punch (vfat, NFSv3,
+ * sync has failed, data acknowledged earlier may be lost, so every later
+ * flush and durable write fails with the same error until the medium is
+ * changed or the device reopened. A file deleted while in use (its data
+ * would vanish when the device closes) is noticed at once (an inotify watch,
+ * file_watch.c): the device's state says failed, and every later write,
+ * unmap and flush fails with -EIO (MEDIUM ERROR) until the medium changes;
+ * reads go on. UNMAP punches holes (fallocate) so the file's allocated size
+ * falls, and without a write cache syncs them. Storage that cannot punch (vfat, NFSv3,
  * a block device without write zeroes; probed at open and medium change)
  * gets no thin provisioning. GET LBA STATUS reports the file's holes as
  * deallocated (SEEK_HOLE/SEEK_DATA).
@@ -59,7 +60,9 @@
  */
 #include "libtcmu.h"
 #include "file_config.h"
+#include "file_storage.h"
 #include "file_uring.h"
+#include "file_watch.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -88,15 +91,6 @@
 	"uses the head of a larger one. A block device must be at least the device\n" \
 	"size and not in use (mounted)."
 
-#define FILE_OPEN_ATTEMPTS 3	/* of a path that keeps changing under us */
-
-/* What file_ensure_size may do to a regular file whose size is not the device's. */
-enum file_sizing {
-	FILE_SIZING_EXACT,	/* nothing: an existing file nobody said to resize */
-	FILE_SIZING_GROW,	/* grow a smaller one: just created, or the device grew */
-	FILE_SIZING_ANY,	/* grow a smaller one, use the head of a larger one */
-};
-
 struct file_state {
 	/*
 	 * I/O holds it shared, switching to another file holds it exclusive,
@@ -110,7 +104,10 @@ struct file_state {
 	int durability_error;
 	/* A failing disk fails every request: log the first one at error level only. */
 	bool io_error_logged;
+	/* The file lost its last name: writes fail until the medium changes. */
+	bool deleted;
 	struct file_uring *uring;	/* NULL: synchronous I/O */
+	struct file_watch *watch;	/* tells the ring thread of a deletion */
 };
 
 static int file_check_config(const char *config, char **ret_reason)
@@ -119,216 +116,25 @@ static int file_check_config(const char *config, char **ret_reason)
 }
 
 /*
- * Makes the storage behind fd hold size bytes as sizing allows: grows a
- * regular file, checks a block device (at least size bytes). Never shrinks.
- * Returns 0 or -errno, logged.
- */
-static int file_ensure_size(struct tcmu_device *dev, int fd, const char *path,
-			    uint64_t size, enum file_sizing sizing)
-{
-	struct stat status;
-	uint64_t file_bytes;
-
-	if (size > (uint64_t)INT64_MAX) {
-		tcmu_dev_err(dev, "size %" PRIu64 " is too large", size);
-		return -EFBIG;
-	}
-	if (fstat(fd, &status) < 0) {
-		int result = -errno;
-
-		tcmu_dev_err(dev, "stat '%s': %m", path);
-		return result;
-	}
-	if (S_ISBLK(status.st_mode)) {
-		uint64_t device_bytes;
-
-		if (ioctl(fd, BLKGETSIZE64, &device_bytes) < 0) {
-			int result = -errno;
-
-			tcmu_dev_err(dev, "size of block device '%s': %m", path);
-			return result;
-		}
-		if (device_bytes < size) {
-			tcmu_dev_err(dev, "block device '%s' holds %" PRIu64
-				     " bytes, less than the device size %" PRIu64,
-				     path, device_bytes, size);
-			return -ENOSPC;
-		}
-		return 0;
-	}
-	if (!S_ISREG(status.st_mode)) {
-		tcmu_dev_err(dev, "'%s' is neither a regular file nor a block device", path);
-		return -EINVAL;
-	}
-	/* A size that differs hints at the wrong file, perhaps another disk's. */
-	file_bytes = (uint64_t)status.st_size;
-	if (sizing == FILE_SIZING_EXACT && file_bytes != size) {
-		tcmu_dev_err(dev, "'%s' holds %" PRIu64 " bytes, not the device size %" PRIu64
-			     "; configure '" FILE_OPTION_ANY_SIZE "%s' to grow a smaller file"
-			     " or use the head of a larger one", path, file_bytes, size, path);
-		return -EINVAL;
-	}
-	if (sizing == FILE_SIZING_GROW && file_bytes > size) {
-		tcmu_dev_err(dev, "'%s' holds %" PRIu64 " bytes, more than the device size %"
-			     PRIu64 ", and is never shrunk; configure '" FILE_OPTION_ANY_SIZE
-			     "%s' to use its head", path, file_bytes, size, path);
-		return -EINVAL;
-	}
-	if (file_bytes < size && ftruncate(fd, (off_t)size) < 0) {
-		int result = -errno;
-
-		tcmu_dev_err(dev, "grow '%s' to %" PRIu64 " bytes: %m", path, size);
-		return result;
-	}
-	return 0;
-}
-
-/*
- * Whether UNMAP can deallocate on the storage behind fd: a file is asked
- * past its end, where punching loses nothing; a block device punches with a
- * zero-out that must not fall back to writing, so it needs write zeroes.
- */
-static bool file_can_punch(struct tcmu_device *dev, int fd, const char *path)
-{
-	struct stat status;
-	uint64_t write_zeroes_bytes = 0;
-	char attribute[96];
-	FILE *stream;
-
-	if (fstat(fd, &status) < 0)
-		return false;
-	if (S_ISREG(status.st_mode)) {
-		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, status.st_size,
-			      4096) == 0)
-			return true;
-		tcmu_dev_info(dev, "'%s' cannot punch holes (%m): no thin provisioning", path);
-		return false;
-	}
-	/* A partition has no queue directory of its own: it shares its disk's. */
-	snprintf(attribute, sizeof(attribute), "/sys/dev/block/%u:%u/queue/write_zeroes_max_bytes",
-		 major(status.st_rdev), minor(status.st_rdev));
-	if (access(attribute, F_OK) < 0)
-		snprintf(attribute, sizeof(attribute),
-			 "/sys/dev/block/%u:%u/../queue/write_zeroes_max_bytes",
-			 major(status.st_rdev), minor(status.st_rdev));
-	stream = fopen(attribute, "re");
-	if (stream) {
-		if (fscanf(stream, "%" SCNu64, &write_zeroes_bytes) != 1)
-			write_zeroes_bytes = 0;
-		fclose(stream);
-	}
-	if (write_zeroes_bytes == 0)
-		tcmu_dev_info(dev, "'%s' cannot zero without writing: no thin provisioning", path);
-	return write_zeroes_bytes > 0;
-}
-
-/* Makes the creation of path durable: its directory entry is metadata of the directory. */
-static void file_sync_directory(struct tcmu_device *dev, const char *path)
-{
-	char *directory_copy = strdup(path);
-	int directory_fd;
-
-	if (!directory_copy) {
-		tcmu_dev_warn(dev, "out of memory: the creation of '%s' is not synced", path);
-		return;
-	}
-	directory_fd = open(dirname(directory_copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (directory_fd < 0 || fsync(directory_fd) < 0)
-		tcmu_dev_warn(dev, "sync directory of '%s': %m", path);
-	if (directory_fd >= 0)
-		close(directory_fd);
-	free(directory_copy);
-}
-
-/*
- * Opens (creating it when missing), locks and sizes the storage at path.
- * Returns the file descriptor or -errno; every failure is logged.
- */
-static int file_open_storage(struct tcmu_device *dev, const char *path, uint64_t size,
-			     bool any_size)
-{
-	char *reason = NULL;
-	bool created = false;
-	int result;
-	int fd;
-
-	result = file_check_path(path, &reason);
-	if (result < 0) {
-		tcmu_dev_err(dev, "%s", reason ? reason : "unusable path");
-		free(reason);
-		return result;
-	}
-
-	for (int attempt = 0; attempt < FILE_OPEN_ATTEMPTS; attempt++) {
-		/*
-		 * O_EXCL without O_CREAT claims a block device exclusively, as the
-		 * kernel's block backstore does (EBUSY when mounted); files ignore it.
-		 */
-		fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
-		if (fd >= 0 || errno != ENOENT)
-			break;
-		/* Never through a symbolic link: a dangling one fails with EEXIST. */
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		if (fd >= 0) {
-			created = true;
-			break;
-		}
-		if (errno != EEXIST)	/* created by somebody else meanwhile: retry */
-			break;
-	}
-	if (fd < 0) {
-		struct stat status;
-
-		result = -errno;
-		if (result == -EEXIST && lstat(path, &status) == 0 && S_ISLNK(status.st_mode))
-			tcmu_dev_err(dev, "'%s' is a symbolic link to a file that does not exist; "
-				     "files are not created through links", path);
-		else if (result == -EBUSY)
-			tcmu_dev_err(dev, "open '%s': %m (mounted, or in use by another program)",
-				     path);
-		else
-			tcmu_dev_err(dev, "open '%s': %m", path);
-		return result;
-	}
-
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		result = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		tcmu_dev_err(dev, "lock '%s': %m (another device or daemon uses this file)", path);
-		goto out_close;
-	}
-	result = file_ensure_size(dev, fd, path, size,
-				  created ? FILE_SIZING_GROW
-				  : any_size ? FILE_SIZING_ANY : FILE_SIZING_EXACT);
-	if (result < 0)
-		goto out_close;
-	if (created) {
-		file_sync_directory(dev, path);
-		tcmu_dev_info(dev, "created '%s'", path);
-	}
-	return fd;
-
-out_close:
-	close(fd);
-	if (created)
-		unlink(path);
-	return result;
-}
-
-/*
- * Whether the file was deleted while in use; its data is then lost when the
- * device closes, so durable requests fail with -EIO from now on. An fstat
- * per durable write would cost the hot path a system call: flushes check,
- * and durable writes only when the write or fdatasync failed.
+ * Whether the file was deleted while in use; what is written to it is then
+ * lost when the device closes, so writes, unmaps and flushes fail with -EIO
+ * from now on, and the device's state says why. The inotify watch has the
+ * ring thread check at once; flushes and failed writes check too.
  */
 static bool file_check_deleted(struct tcmu_device *dev, struct file_state *state)
 {
 	struct stat status;
 
+	if (__atomic_load_n(&state->deleted, __ATOMIC_ACQUIRE))
+		return true;
 	if (fstat(state->fd, &status) < 0 || !S_ISREG(status.st_mode) || status.st_nlink > 0)
 		return false;
-	if (__atomic_exchange_n(&state->durability_error, -EIO, __ATOMIC_SEQ_CST) != -EIO)
-		tcmu_dev_err(dev, "'%s' was deleted: writes are lost when the device closes; "
-			     "later flushes fail until the medium changes", state->path);
+	__atomic_store_n(&state->durability_error, -EIO, __ATOMIC_SEQ_CST);
+	if (!__atomic_exchange_n(&state->deleted, true, __ATOMIC_ACQ_REL)) {
+		tcmu_dev_err(dev, "'%s' was deleted: writes fail until the medium changes "
+			     "(their data would be lost when the device closes)", state->path);
+		tcmu_device_set_state(dev, TCMU_DEVICE_STATE_FAILED, "backing file deleted");
+	}
 	return true;
 }
 
@@ -403,11 +209,19 @@ static int file_open(struct tcmu_device *dev)
 		goto out_destroy_lock;
 	}
 	tcmu_device_set_unmap_supported(dev, file_can_punch(dev, state->fd, path));
+	result = file_watch_open(dev, state->fd, &state->watch);
+	if (result < 0)
+		goto out_close;
 	tcmu_device_set_private(dev, state);
 	if (file_uring_open(dev, state->fd, file_uring_done, &state->uring) < 0)
 		state->uring = NULL;
+	/* Deleted before the watch began: the watch says nothing of that. */
+	file_check_deleted(dev, state);
 	return 0;
 
+out_close:
+	flock(state->fd, LOCK_UN);
+	close(state->fd);
 out_destroy_lock:
 	pthread_rwlock_destroy(&state->lock);
 out_free_path:
@@ -425,6 +239,7 @@ static void file_close(struct tcmu_device *dev)
 	file_sync(dev, state, true);
 	if (state->uring)
 		file_uring_close(state->uring);
+	file_watch_close(state->watch);
 	tcmu_device_set_private(dev, NULL);
 	/* Unlocked now: an io_uring lets go of its file some time after it ends. */
 	flock(state->fd, LOCK_UN);
@@ -477,6 +292,8 @@ static int file_write(struct tcmu_device *dev, struct tcmu_request *req,
 	bool durable = (flags & TCMU_WRITE_FUA) || !tcmu_device_get_write_cache(dev);
 	int result;
 
+	if (__atomic_load_n(&state->deleted, __ATOMIC_ACQUIRE))
+		return -EIO;
 	if (state->uring)
 		return file_uring_write(state->uring, req, iov, iov_count, offset, length, durable);
 	pthread_rwlock_rdlock(&state->lock);
@@ -512,19 +329,27 @@ static void file_uring_done(struct tcmu_device *dev, struct tcmu_request *req,
 			    uint64_t length, bool durable, int result)
 {
 	struct file_state *state = tcmu_device_get_private(dev);
+	static const char *const names[] = {
+		[FILE_URING_READ] = "read", [FILE_URING_WRITE] = "write",
+		[FILE_URING_UNMAP] = "punch hole",
+	};
 
 	pthread_rwlock_rdlock(&state->lock);
 	if (operation == FILE_URING_FLUSH) {
 		result = result < 0 ? file_sync_failed(dev, state, result)
 				    : file_check_deleted(dev, state) ? -EIO : 0;
 	} else if (result < 0) {
-		file_log_io_error(dev, state, operation == FILE_URING_READ ? "read" : "write",
-				  offset, length, result);
+		file_log_io_error(dev, state, names[operation], offset, length, result);
 		/* A write through may have failed in its sync, taking an earlier error along. */
-		if (!durable || result == -ENOSPC || result == -EDQUOT || result == -EFBIG)
+		if (operation != FILE_URING_WRITE || !durable || result == -ENOSPC ||
+		    result == -EDQUOT || result == -EFBIG)
 			file_check_deleted(dev, state);
 		else
 			result = file_sync_failed(dev, state, result);
+	} else if (operation != FILE_URING_READ &&
+		   __atomic_load_n(&state->deleted, __ATOMIC_ACQUIRE)) {
+		/* Done to a file deleted meanwhile: lost when the device closes. */
+		result = -EIO;
 	} else if (durable) {
 		result = __atomic_load_n(&state->durability_error, __ATOMIC_SEQ_CST);
 	}
@@ -537,7 +362,15 @@ static void file_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 	struct file_state *state = tcmu_device_get_private(dev);
 
 	(void)events;
-	file_uring_reap(state->uring, fd);
+	if (!file_watch_owns(state->watch, fd)) {
+		file_uring_reap(state->uring, fd);
+		return;
+	}
+	if (file_watch_drain(state->watch)) {
+		pthread_rwlock_rdlock(&state->lock);
+		file_check_deleted(dev, state);
+		pthread_rwlock_unlock(&state->lock);
+	}
 }
 
 static void file_batch_done(struct tcmu_device *dev)
@@ -552,16 +385,20 @@ static int file_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 		      uint64_t offset, uint64_t length)
 {
 	struct file_state *state = tcmu_device_get_private(dev);
+	/* Without a write cache the zeros are promised now, not after a crash. */
+	bool durable = !tcmu_device_get_write_cache(dev);
 	int result = 0;
 
+	if (__atomic_load_n(&state->deleted, __ATOMIC_ACQUIRE))
+		return -EIO;
+	if (state->uring)
+		return file_uring_unmap(state->uring, req, offset, length, durable);
 	pthread_rwlock_rdlock(&state->lock);
 	if (fallocate(state->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)offset, (off_t)length) < 0) {
 		result = -errno;
-		tcmu_dev_err(dev, "punch hole of %" PRIu64 " bytes at %" PRIu64 " in '%s': %m",
-			     length, offset, state->path);
-	} else if (!tcmu_device_get_write_cache(dev)) {
-		/* Without a write cache the zeros are promised now, not after a crash. */
+		file_log_io_error(dev, state, "punch hole", offset, length, result);
+	} else if (durable) {
 		result = file_sync(dev, state, false);
 	}
 	pthread_rwlock_unlock(&state->lock);
@@ -619,9 +456,13 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 	 * lost either way, and the administrator asked for the new medium.
 	 */
 	file_sync(dev, state, true);
-	if (state->uring && file_uring_replace_file(state->uring, new_fd) < 0) {
+	if ((state->uring && file_uring_replace_file(state->uring, new_fd) < 0) ||
+	    file_watch_replace(state->watch, new_fd) < 0) {
+		if (state->uring)
+			file_uring_replace_file(state->uring, state->fd);
 		pthread_rwlock_unlock(&state->lock);
-		tcmu_dev_err(dev, "'%s' cannot replace '%s' on the io_uring", path, state->path);
+		tcmu_dev_err(dev, "'%s' cannot replace '%s' on the io_uring or the watch", path,
+			     state->path);
 		close(new_fd);
 		free(new_path);
 		return -EIO;
@@ -632,6 +473,8 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 	state->path = new_path;
 	__atomic_store_n(&state->durability_error, 0, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&state->io_error_logged, false, __ATOMIC_SEQ_CST);
+	if (__atomic_exchange_n(&state->deleted, false, __ATOMIC_ACQ_REL))
+		tcmu_device_set_state(dev, TCMU_DEVICE_STATE_OPEN, "medium changed");
 	/* Under the lock: an UNMAP already checked against the old medium may still come. */
 	tcmu_device_set_unmap_supported(dev, can_punch);
 	pthread_rwlock_unlock(&state->lock);

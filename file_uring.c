@@ -10,13 +10,16 @@
  * No thread is started here; the kernel's io-wq workers, which run what
  * cannot complete without blocking, are bounded per ring.
  *
- * EXTENDED COPY between two devices calls this device from the other
- * device's ring thread, and this device's batch_done does not follow those
- * calls. So the submission and completion queues are shared state under a
- * mutex (uncontended on the ring thread); a request queued from another
- * thread is submitted at once; and one queued on the ring thread, which may
- * serve the other device too, also signals an eventfd this device watches,
- * once per batch, so that a batch_done of this device follows in any case.
+ * Everything here runs on the device's ring thread (open and close aside,
+ * when the ring is not served): the core calls read, write, flush and unmap
+ * there, EXTENDED COPY included (it posts an op for another device to that
+ * device's thread), and fd_ready and batch_done. So the queues need no
+ * lock. Not every call is followed by a batch_done of this device, though:
+ * the next op of a long command resumed from the worker's task queue, and
+ * an EXTENDED COPY's op for a device on the same worker, are made outside a
+ * batch of it. So the first request queued after a submission also signals
+ * an eventfd the device watches: the fd_ready it brings is followed by a
+ * batch_done, which submits.
  *
  * The file is registered (fixed file 0), so that a medium change swaps it
  * without waiting for the requests in flight, which keep the file they
@@ -25,9 +28,9 @@
 #include "file_uring.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <liburing.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -43,11 +46,6 @@ struct file_uring {
 	struct io_uring ring;
 	struct tcmu_device *dev;
 	file_uring_done_fn done;
-	/* The queues and the fields below. */
-	pthread_mutex_t lock;
-	/* The device's ring thread, once it called batch_done or fd_ready. */
-	pthread_t ring_thread;
-	bool ring_thread_known;
 	/* Readable when requests were queued and may wait for a batch_done. */
 	int kick_fd;
 	bool kicked;
@@ -58,6 +56,7 @@ struct file_uring_request {
 	struct tcmu_request *req;
 	enum file_uring_operation operation;
 	bool durable;
+	bool punched;		/* a durable UNMAP's punch is done: its sync is next */
 	uint64_t offset;
 	uint64_t length;
 	uint64_t transferred;
@@ -95,11 +94,8 @@ static int file_uring_setup(struct tcmu_device *dev, int fd, file_uring_done_fn 
 	result = tcmu_device_watch_fd(dev, uring->ring.ring_fd, TCMU_FD_READABLE);
 	if (result == 0)
 		result = tcmu_device_watch_fd(dev, uring->kick_fd, TCMU_FD_READABLE);
-	if (result == 0)
-		result = -pthread_mutex_init(&uring->lock, NULL);
 	if (result < 0) {
 		tcmu_device_unwatch_fd(dev, uring->ring.ring_fd);
-		tcmu_device_unwatch_fd(dev, uring->kick_fd);
 		close(uring->kick_fd);
 		goto out_exit;
 	}
@@ -137,7 +133,6 @@ void file_uring_close(struct file_uring *uring)
 	/* The core ended the watch before close(); an unwatch would be refused there. */
 	io_uring_queue_exit(&uring->ring);
 	close(uring->kick_fd);
-	pthread_mutex_destroy(&uring->lock);
 	free(uring);
 }
 
@@ -148,8 +143,8 @@ int file_uring_replace_file(struct file_uring *uring, int fd)
 	return result < 0 ? result : 0;
 }
 
-/* Submits everything queued, retrying interrupted or refused entries. Under the lock. */
-static int file_uring_submit_locked(struct file_uring *uring)
+/* Submits everything queued, retrying interrupted or refused entries. */
+static int file_uring_submit_queued(struct file_uring *uring)
 {
 	int result = 0;
 
@@ -163,15 +158,15 @@ static int file_uring_submit_locked(struct file_uring *uring)
 	return result < 0 ? result : 0;
 }
 
-/* Prepares the next transfer of request (or its flush). Under the lock. 0 or -errno. */
-static int file_uring_queue_locked(struct file_uring *uring, struct file_uring_request *request)
+/* Prepares the next step of request: a transfer, a flush, a punch or its sync. 0 or -errno. */
+static int file_uring_queue(struct file_uring *uring, struct file_uring_request *request)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&uring->ring);
 	size_t count = request->iov_count - request->iov_first;
 	uint64_t offset = request->offset + request->transferred;
 
 	if (!sqe) {
-		int result = file_uring_submit_locked(uring);
+		int result = file_uring_submit_queued(uring);
 
 		if (result < 0)
 			return result;
@@ -201,31 +196,18 @@ static int file_uring_queue_locked(struct file_uring *uring, struct file_uring_r
 		 */
 		sqe->flags |= IOSQE_IO_DRAIN;
 		break;
+	case FILE_URING_UNMAP:
+		/* Ordered with writes by the core's write gate, not here. */
+		if (request->punched)
+			io_uring_prep_fsync(sqe, 0, IORING_FSYNC_DATASYNC);
+		else
+			io_uring_prep_fallocate(sqe, 0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+						request->offset, request->length);
+		break;
 	}
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, request);
 	return 0;
-}
-
-/* Queues request; from a thread other than the device's ring thread, submits it. */
-static int file_uring_queue(struct file_uring *uring, struct file_uring_request *request)
-{
-	int result;
-
-	pthread_mutex_lock(&uring->lock);
-	result = file_uring_queue_locked(uring, request);
-	if (result == 0 &&
-	    (!uring->ring_thread_known || !pthread_equal(uring->ring_thread, pthread_self()))) {
-		result = file_uring_submit_locked(uring);
-	} else if (result == 0 && !uring->kicked) {
-		uint64_t one = 1;
-
-		uring->kicked = true;
-		if (write(uring->kick_fd, &one, sizeof(one)) < 0)
-			result = file_uring_submit_locked(uring);
-	}
-	pthread_mutex_unlock(&uring->lock);
-	return result;
 }
 
 static int file_uring_start(struct file_uring *uring, struct tcmu_request *req,
@@ -249,9 +231,19 @@ static int file_uring_start(struct file_uring *uring, struct tcmu_request *req,
 	if (iov_count)
 		memcpy(request->iov, iov, iov_count * sizeof(*iov));
 	result = file_uring_queue(uring, request);
-	if (result < 0)
+	if (result < 0) {
 		free(request);
-	return result;
+		return result;
+	}
+	if (!uring->kicked) {
+		uint64_t one = 1;
+
+		uring->kicked = true;
+		/* Taken either way: what a failed submission leaves goes with the next one. */
+		if (write(uring->kick_fd, &one, sizeof(one)) < 0)
+			file_uring_submit_queued(uring);
+	}
+	return 0;
 }
 
 int file_uring_read(struct file_uring *uring, struct tcmu_request *req,
@@ -274,21 +266,17 @@ int file_uring_flush(struct file_uring *uring, struct tcmu_request *req)
 	return file_uring_start(uring, req, FILE_URING_FLUSH, NULL, 0, 0, 0, false);
 }
 
-static void file_uring_note_ring_thread(struct file_uring *uring)
+int file_uring_unmap(struct file_uring *uring, struct tcmu_request *req, uint64_t offset,
+		     uint64_t length, bool durable)
 {
-	uring->ring_thread = pthread_self();
-	uring->ring_thread_known = true;
+	return file_uring_start(uring, req, FILE_URING_UNMAP, NULL, 0, offset, length, durable);
 }
 
 void file_uring_submit(struct file_uring *uring)
 {
-	int result;
+	int result = file_uring_submit_queued(uring);
 
-	pthread_mutex_lock(&uring->lock);
-	file_uring_note_ring_thread(uring);
-	result = file_uring_submit_locked(uring);
 	uring->kicked = false;
-	pthread_mutex_unlock(&uring->lock);
 	if (result < 0) {
 		errno = -result;
 		/* What stays queued goes with the next submission. */
@@ -326,6 +314,12 @@ static int file_uring_settle(struct file_uring *uring, struct file_uring_request
 		goto again;
 	if (completion < 0 || request->operation == FILE_URING_FLUSH)
 		return completion < 0 ? completion : 0;
+	if (request->operation == FILE_URING_UNMAP) {
+		if (request->punched || !request->durable)
+			return 0;
+		request->punched = true;
+		goto again;
+	}
 	if (completion == 0) {
 		if (request->operation == FILE_URING_WRITE)
 			return -EIO;
@@ -338,14 +332,13 @@ static int file_uring_settle(struct file_uring *uring, struct file_uring_request
 	if (request->transferred >= request->length)
 		return 0;
 again:
-	pthread_mutex_lock(&uring->lock);
-	result = file_uring_queue_locked(uring, request);
-	pthread_mutex_unlock(&uring->lock);
+	result = file_uring_queue(uring, request);
 	return result < 0 ? result : 1;
 }
 
 void file_uring_reap(struct file_uring *uring, int fd)
 {
+	struct io_uring_cqe *cqe;
 	uint64_t kicks;
 
 	/* The batch_done the kick asked for follows this fd_ready. */
@@ -353,29 +346,19 @@ void file_uring_reap(struct file_uring *uring, int fd)
 	    errno != EAGAIN)
 		tcmu_dev_err(uring->dev, "read of the io_uring's eventfd: %m");
 
-	for (;;) {
-		struct file_uring_request *request;
-		struct io_uring_cqe *cqe;
-		int completion;
-		int result;
+	while (io_uring_peek_cqe(&uring->ring, &cqe) == 0) {
+		struct file_uring_request *request = io_uring_cqe_get_data(cqe);
+		int result = file_uring_settle(uring, request, cqe->res);
+		enum file_uring_operation operation = request->operation;
 
-		pthread_mutex_lock(&uring->lock);
-		file_uring_note_ring_thread(uring);
-		if (io_uring_peek_cqe(&uring->ring, &cqe) < 0) {
-			pthread_mutex_unlock(&uring->lock);
-			return;
-		}
-		request = io_uring_cqe_get_data(cqe);
-		completion = cqe->res;
 		io_uring_cqe_seen(&uring->ring, cqe);
-		pthread_mutex_unlock(&uring->lock);
-
-		/* Completed outside the lock: the core may hand over the next step at once. */
-		result = file_uring_settle(uring, request, completion);
 		if (result > 0)
 			continue;
-		uring->done(uring->dev, request->req, request->operation, request->offset,
-			    request->length, request->durable, result);
+		/* A durable UNMAP that punched ended in its sync: failing, it is a flush's failure. */
+		if (operation == FILE_URING_UNMAP && request->punched)
+			operation = FILE_URING_FLUSH;
+		uring->done(uring->dev, request->req, operation, request->offset, request->length,
+			    request->durable, result);
 		free(request);
 	}
 }

@@ -104,6 +104,13 @@ int tcmu_device_unwatch_fd(struct tcmu_device *dev, int fd)
 	return -ENOENT;
 }
 
+void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state,
+			   const char *reason)
+{
+	dev->state = state;
+	snprintf(dev->state_reason, sizeof(dev->state_reason), "%s", reason ? reason : "");
+}
+
 void tcmu_device_set_private(struct tcmu_device *dev, void *private_data)
 {
 	dev->private_data = private_data;
@@ -198,8 +205,7 @@ static size_t split(void *buffer, size_t length, struct iovec iov[4])
 	return count;
 }
 
-/* One wait of the ring thread: fd_ready for each ready watched fd, then batch_done. */
-static void serve_watched_fds(const struct tcmu_handler *handler, struct tcmu_device *dev)
+void harness_serve_watched_fds(const struct tcmu_handler *handler, struct tcmu_device *dev)
 {
 	struct pollfd polled[HARNESS_MAX_WATCHES];
 	unsigned int i, count = 0;
@@ -258,7 +264,7 @@ int harness_wait(const struct tcmu_handler *handler, struct tcmu_device *dev,
 	while (handler->fd_ready && __atomic_load_n(&req->completions, __ATOMIC_ACQUIRE) == 0) {
 		if (rounds-- == 0)
 			fail_msg("request not completed within %d ms", ASYNC_COMPLETION_TIMEOUT_MS);
-		serve_watched_fds(handler, dev);
+		harness_serve_watched_fds(handler, dev);
 	}
 	assert_int_equal(__atomic_load_n(&req->completions, __ATOMIC_ACQUIRE), 1);
 	return req->result;

@@ -38,6 +38,9 @@ struct tcmu_device {
 	uint32_t watched_events[HARNESS_MAX_WATCHES];
 	unsigned int watched_count;
 	unsigned int fd_ready_calls;
+	/* What the handler last passed to tcmu_device_set_state(). */
+	enum tcmu_device_state state;
+	char state_reason[128];
 };
 
 /*
@@ -88,6 +91,12 @@ int harness_compare_and_write(const struct tcmu_handler *handler, struct tcmu_de
  */
 int harness_wait(const struct tcmu_handler *handler, struct tcmu_device *dev,
 		 struct tcmu_request *req);
+
+/*
+ * One wait of the ring thread, of up to 100 ms: fd_ready for each watched
+ * fd that is ready, then batch_done.
+ */
+void harness_serve_watched_fds(const struct tcmu_handler *handler, struct tcmu_device *dev);
 
 /* Everything logged since the last harness_log_clear(), one message a line. */
 const char *harness_log(void);

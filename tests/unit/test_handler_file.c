@@ -459,7 +459,11 @@ static void test_full_file_system(void **state)
 	free(read_back);
 }
 
-/* Deleted while in use: reads go on, but nothing written is durable any more. */
+/*
+ * Deleted while in use: once the ring thread hears of it (the watched
+ * inotify fd), reads go on but nothing is written any more, durable or not:
+ * it would vanish when the device closes. Writes look at a flag only.
+ */
 static void test_deleted_file_fails_durable_requests(void **state)
 {
 	struct fixture *fixture = *state;
@@ -473,18 +477,19 @@ static void test_deleted_file_fails_durable_requests(void **state)
 	harness_pattern(written, sizeof(written), 50);
 	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0), 0);
 	assert_int_equal(unlink(fixture->path), 0);
+	harness_serve_watched_fds(handler, &fixture->dev);
+	assert_int_equal(fixture->dev.state, TCMU_DEVICE_STATE_FAILED);
 
 	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, sizeof(read_back)), 0);
 	assert_memory_equal(read_back, written, sizeof(written));
-	/* A durable write does not look (no fstat on the hot path)... */
-	fixture->dev.write_cache = false;
 	fstat_calls = 0;
-	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0), 0);
-	assert_int_equal(fstat_calls, 0);
-	/* ...a flush does, and from then on nothing is durable. */
-	assert_int_equal(harness_flush(handler, &fixture->dev), -EIO);
 	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0),
 			 -EIO);
+	fixture->dev.write_cache = false;
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written), 0),
+			 -EIO);
+	assert_int_equal(fstat_calls, 0);
+	assert_int_equal(harness_flush(handler, &fixture->dev), -EIO);
 	fixture->dev.write_cache = true;
 	assert_int_equal(harness_flush(handler, &fixture->dev), -EIO);
 	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, sizeof(written),
@@ -792,10 +797,17 @@ static void *io_thread_run(void *argument)
 	return NULL;
 }
 
-/* Requests from several threads never meet a file being switched away. */
+/*
+ * Requests never meet a file being switched away by the main thread. They
+ * come from the device's one ring thread, as the core makes them; the
+ * synchronous path, which holds no state of its own between requests, is
+ * driven from four threads at once for a harsher test of the file switch.
+ */
 static void test_reconfigure_under_io(void **state)
 {
 	struct fixture *fixture = *state;
+	const char *forced = getenv("TCMU_FILE_SYNC_IO");
+	unsigned int thread_count = forced && strcmp(forced, "1") == 0 ? 4 : 1;
 	char *paths[2];
 	struct io_thread threads[4];
 	pthread_t thread_ids[4];
@@ -806,7 +818,7 @@ static void test_reconfigure_under_io(void **state)
 	assert_true(asprintf(&paths[1], "any_size:%s/b.img", fixture->directory) > 0);
 	fixture->dev.config = paths[0];
 	open_device(fixture);
-	for (unsigned int i = 0; i < 4; i++) {
+	for (unsigned int i = 0; i < thread_count; i++) {
 		threads[i] = (struct io_thread){ .fixture = fixture, .stop = &stop, .seed = i };
 		assert_int_equal(pthread_create(&thread_ids[i], NULL, io_thread_run, &threads[i]), 0);
 	}
@@ -820,7 +832,7 @@ static void test_reconfigure_under_io(void **state)
 		assert_int_equal(fixture->handler->reconfigure(&fixture->dev, &change), 0);
 	}
 	__atomic_store_n(&stop, true, __ATOMIC_SEQ_CST);
-	for (unsigned int i = 0; i < 4; i++) {
+	for (unsigned int i = 0; i < thread_count; i++) {
 		assert_int_equal(pthread_join(thread_ids[i], NULL), 0);
 		assert_int_equal(threads[i].first_error, 0);
 		assert_true(threads[i].requests > 0);
@@ -892,10 +904,16 @@ static void test_unmap_probed(void **state)
 	free(path);
 }
 
-/* Without a write cache the zeros of a punched hole are durable when UNMAP completes. */
+/*
+ * Without a write cache the zeros of a punched hole are durable when UNMAP
+ * completes: synchronous, by an fdatasync; asynchronous, by the io_uring's
+ * own sync after the punch (no fdatasync on the ring thread).
+ */
 static void test_unmap_write_through_syncs(void **state)
 {
 	struct fixture *fixture = *state;
+	const char *forced = getenv("TCMU_FILE_SYNC_IO");
+	bool synchronous = forced && strcmp(forced, "1") == 0;
 	unsigned int before;
 
 	open_device(fixture);
@@ -904,7 +922,8 @@ static void test_unmap_write_through_syncs(void **state)
 	assert_int_equal(__atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST), before);
 	fixture->dev.write_cache = false;
 	assert_int_equal(harness_unmap(fixture->handler, &fixture->dev, 0, MIB), 0);
-	assert_int_equal(__atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST), before + 1);
+	assert_int_equal(__atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST),
+			 before + (synchronous ? 1 : 0));
 	close_device(fixture);
 }
 

@@ -3,8 +3,9 @@
  * The file handler's asynchronous I/O on io_uring, dlopened from the build
  * tree: many requests in flight before any completes, flushes that wait for
  * the writes before them, write-through without a flush per write, reads
- * past the end of the file, a medium change with requests in flight, and
- * the synchronous fallback that TCMU_FILE_SYNC_IO=1 forces.
+ * past the end of the file, a medium change with requests in flight, a
+ * request queued outside a batch, asynchronous UNMAP, the file deleted
+ * underneath, and the synchronous fallback that TCMU_FILE_SYNC_IO=1 forces.
  */
 #include "handler_harness.h"
 
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -78,13 +80,13 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Opens the device on io_uring: the handler says so and watches the ring. */
+/* Opens the device on io_uring: the handler says so and watches the ring and the file. */
 static void open_async(struct fixture *fixture)
 {
 	harness_log_clear();
 	assert_int_equal(fixture->handler->open(&fixture->dev), 0);
 	assert_non_null(strstr(harness_log(), "asynchronous I/O on io_uring"));
-	assert_int_equal(fixture->dev.watched_count, 2);
+	assert_int_equal(fixture->dev.watched_count, 3);
 }
 
 static void close_device(struct fixture *fixture)
@@ -276,26 +278,130 @@ static void test_medium_change_in_flight(void **state)
 }
 
 /*
- * A request queued on the ring thread outside the device's own batch (the
- * other device's EXTENDED COPY on a shared worker) makes a watched fd
- * ready, so that the core calls fd_ready and batch_done, which submit it.
+ * UNMAPs are asynchronous too: many in flight before any completes, the
+ * holes punched (the file's blocks fall, the range reads zeros, the rest
+ * stays), and without a write cache synced on the ring (no fdatasync call
+ * on the ring thread).
+ */
+static void test_unmap_in_flight(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	struct tcmu_request reqs[IN_FLIGHT];
+	const size_t length = IN_FLIGHT * 2 * 16 * BLOCK;
+	char *written = malloc(length);
+	char *read_back = malloc(length);
+	struct stat before, after;
+	unsigned int syncs;
+
+	assert_non_null(written);
+	assert_non_null(read_back);
+	open_async(fixture);
+	harness_pattern(written, length, 13);
+	assert_int_equal(harness_write(handler, &fixture->dev, 0, written, length, 0), 0);
+	assert_int_equal(harness_flush(handler, &fixture->dev), 0);
+	assert_int_equal(stat(fixture->path, &before), 0);
+	for (unsigned int round = 0; round < 2; round++) {
+		/* The second round without a write cache: each unmap is durable. */
+		fixture->dev.write_cache = round == 0;
+		syncs = __atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST);
+		for (unsigned int i = round; i < IN_FLIGHT * 2; i += 4) {
+			struct tcmu_request *req = &reqs[i / 2];
+
+			*req = (struct tcmu_request){ 0 };
+			assert_int_equal(handler->unmap(&fixture->dev, req, (uint64_t)i * 16 * BLOCK,
+							16 * BLOCK), 0);
+		}
+		handler->batch_done(&fixture->dev);
+		for (unsigned int i = round; i < IN_FLIGHT * 2; i += 4)
+			assert_int_equal(reqs[i / 2].completions, 0);
+		for (unsigned int i = round; i < IN_FLIGHT * 2; i += 4)
+			assert_int_equal(harness_wait(handler, &fixture->dev, &reqs[i / 2]), 0);
+		assert_int_equal(__atomic_load_n(&fdatasync_calls, __ATOMIC_SEQ_CST), syncs);
+	}
+	assert_int_equal(stat(fixture->path, &after), 0);
+	assert_true(after.st_blocks < before.st_blocks);
+	assert_int_equal(after.st_size, before.st_size);
+	assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, length), 0);
+	for (unsigned int i = 0; i < IN_FLIGHT * 2; i++) {
+		const char *block = read_back + (size_t)i * 16 * BLOCK;
+
+		if (i % 4 < 2)
+			assert_true(harness_is_zero(block, 16 * BLOCK));
+		else
+			assert_memory_equal(block, written + (size_t)i * 16 * BLOCK, 16 * BLOCK);
+	}
+	close_device(fixture);
+	free(written);
+	free(read_back);
+}
+
+/*
+ * The file deleted while in use, asynchronous and synchronous: the ring
+ * thread hears of it from the watched inotify fd, the device's state says
+ * failed, and later writes, unmaps and flushes fail with EIO (their data
+ * would vanish when the device closes) while reads go on. A medium change
+ * makes the device open again.
+ */
+static void test_deleted_file(void **state)
+{
+	struct fixture *fixture = *state;
+	const struct tcmu_handler *handler = fixture->handler;
+	struct tcmu_device_change change = { .what = TCMU_CHANGE_CONFIG };
+	char written[BLOCK];
+	char read_back[BLOCK];
+
+	for (unsigned int mode = 0; mode < 2; mode++) {
+		assert_int_equal(setenv("TCMU_FILE_SYNC_IO", mode ? "1" : "0", 1), 0);
+		fixture->dev.config = fixture->path;
+		fixture->dev.state = TCMU_DEVICE_STATE_OPEN;
+		assert_int_equal(handler->open(&fixture->dev), 0);
+		harness_pattern(written, sizeof(written), 14 + mode);
+		assert_int_equal(harness_write(handler, &fixture->dev, 0, written, BLOCK, 0), 0);
+		assert_int_equal(unlink(fixture->path), 0);
+		harness_serve_watched_fds(handler, &fixture->dev);
+		assert_int_equal(fixture->dev.state, TCMU_DEVICE_STATE_FAILED);
+		assert_string_equal(fixture->dev.state_reason, "backing file deleted");
+		assert_non_null(strstr(harness_log(), "was deleted: writes fail"));
+
+		assert_int_equal(harness_write(handler, &fixture->dev, BLOCK, written, BLOCK, 0),
+				 -EIO);
+		assert_int_equal(harness_unmap(handler, &fixture->dev, 0, BLOCK), -EIO);
+		assert_int_equal(harness_flush(handler, &fixture->dev), -EIO);
+		assert_int_equal(harness_read(handler, &fixture->dev, 0, read_back, BLOCK), 0);
+		assert_memory_equal(read_back, written, BLOCK);
+
+		change.config = fixture->second_path;
+		assert_int_equal(handler->reconfigure(&fixture->dev, &change), 0);
+		assert_int_equal(fixture->dev.state, TCMU_DEVICE_STATE_OPEN);
+		assert_int_equal(harness_write(handler, &fixture->dev, BLOCK, written, BLOCK, 0), 0);
+		assert_int_equal(harness_flush(handler, &fixture->dev), 0);
+		close_device(fixture);
+		assert_int_equal(unlink(fixture->second_path), 0);
+	}
+}
+
+/*
+ * A request queued on the ring thread outside a batch of the device (the
+ * next op of a long command, resumed from the worker's task queue) makes a
+ * watched fd ready, so that the core calls fd_ready and batch_done, which
+ * submit it.
  */
 static void test_queued_request_wakes_the_ring_thread(void **state)
 {
 	struct fixture *fixture = *state;
 	const struct tcmu_handler *handler = fixture->handler;
 	struct tcmu_request req = { 0 };
-	struct pollfd watched[2];
+	struct pollfd watched[HARNESS_MAX_WATCHES];
 	char buffer[BLOCK];
 	struct iovec iov = { buffer, sizeof(buffer) };
 
 	open_async(fixture);
-	/* The ring thread is known once it ended a batch. */
 	assert_int_equal(harness_read(handler, &fixture->dev, 0, buffer, sizeof(buffer)), 0);
 	assert_int_equal(handler->read(&fixture->dev, &req, &iov, 1, BLOCK, BLOCK), 0);
-	for (unsigned int i = 0; i < 2; i++)
+	for (unsigned int i = 0; i < fixture->dev.watched_count; i++)
 		watched[i] = (struct pollfd){ .fd = fixture->dev.watched_fds[i], .events = POLLIN };
-	assert_true(poll(watched, 2, 1000) > 0);
+	assert_true(poll(watched, fixture->dev.watched_count, 1000) > 0);
 	assert_int_equal(harness_wait(handler, &fixture->dev, &req), 0);
 	close_device(fixture);
 }
@@ -313,7 +419,8 @@ static void test_forced_synchronous_fallback(void **state)
 	harness_log_clear();
 	assert_int_equal(handler->open(&fixture->dev), 0);
 	assert_non_null(strstr(harness_log(), "synchronous I/O, one request at a time"));
-	assert_int_equal(fixture->dev.watched_count, 0);
+	/* The file's deletion watch only. */
+	assert_int_equal(fixture->dev.watched_count, 1);
 	harness_pattern(written, sizeof(written), 12);
 	assert_int_equal(handler->write(&fixture->dev, &req, &iov, 1, 0, sizeof(written), 0), 0);
 	assert_int_equal(req.completions, 1);
@@ -332,6 +439,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_medium_change_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queued_request_wakes_the_ring_thread, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_unmap_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deleted_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forced_synchronous_fallback, setup, teardown),
 	};
 

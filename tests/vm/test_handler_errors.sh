@@ -5,9 +5,9 @@
 # - a full file system (2 MiB tmpfs under a 16 MiB device): DATA PROTECT,
 #   SPACE ALLOCATION FAILED WRITE PROTECT;
 # - a block device that starts failing (device-mapper error target): MEDIUM ERROR;
-# - the backing file deleted underneath: reads go on; the next flush, and
-#   every durable write after it (their data would be lost when the device
-#   closes), fail instead of being acknowledged.
+# - the backing file deleted underneath: noticed at once (inotify), the
+#   device's state says failed; reads go on, writes and flushes (their data
+#   would be lost when the device closes) fail with MEDIUM ERROR.
 source "$(dirname "$0")/../lib.sh"
 requires dmsetup
 requires losetup
@@ -71,18 +71,22 @@ deleted_disk=$DISK
 random_file /tmp/pattern 2M
 write_and_verify "$deleted_disk" /tmp/pattern
 rm /var/tmp/deleted.img
+# A write into a file nobody can reach would be lost when the device closes.
+# The daemon hears of the deletion at once (inotify), not at the next flush:
+# from then on no write is acknowledged, and neither is a flush.
+wait_for 10 "the daemon to notice the deletion" \
+	grep "ERROR \[file/deleted\] '/var/tmp/deleted.img' was deleted: writes fail" "$DAEMON_LOG"
+assert_log_has "WARN \[file/deleted\] state: failed: backing file deleted"
 cmp <(dd if="$deleted_disk" bs=1M count=2 iflag=direct status=none) /tmp/pattern ||
 	fail "data changed when the backing file was deleted"
-# A write into a file nobody can reach would be lost when the device closes.
-# Durable writes do not look (an fstat each would cost every write); the
-# next SYNCHRONIZE CACHE does and fails, and from then on no write that must
-# be durable (the write cache is off) is acknowledged.
-dd if=/tmp/pattern of="$deleted_disk" bs=1M count=1 oflag=direct status=none || true
+dmesg -C
+if dd if=/tmp/pattern of="$deleted_disk" bs=4096 count=1 oflag=direct status=none; then
+	fail "a write to a deleted backing file was acknowledged"
+fi
+dmesg | grep 'Medium Error' >/dev/null ||
+	{ dmesg | tail -20; fail "no MEDIUM ERROR sense for a write to a deleted backing file"; }
 if sg_sync "$deleted_disk"; then
 	fail "SYNCHRONIZE CACHE succeeded on a deleted backing file"
-fi
-if dd if=/tmp/pattern of="$deleted_disk" bs=1M count=1 oflag=direct status=none; then
-	fail "a write to a deleted backing file was acknowledged after the failed flush"
 fi
 [ "$(grep -c 'ERROR \[file/deleted\]' "$DAEMON_LOG")" -eq 1 ] ||
 	fail "the deleted backing file was not logged exactly once for file/deleted"

@@ -4,7 +4,8 @@
 # over D-Bus and the Prometheus textfile. Commands sent one by one with
 # sg_raw are counted exactly (kind, bytes, sense key of the failures);
 # fio's bytes match the daemon's to the byte and its I/O count within the
-# block layer's merging; a full file system shows as DATA PROTECT; the
+# block layer's merging; a full file system shows as DATA PROTECT and a
+# deleted file as MEDIUM ERROR, with the device's state failed; the
 # JSON validates against docs/tcmu-admin.schema.json; top's rates parse
 # and see the load; promtool accepts the metrics; log-level is root's;
 # and without a daemon every command says so.
@@ -166,6 +167,27 @@ fi
 "$ADMIN" stats "$f1" | tee /tmp/stats.txt
 grep -E "errors:.* data_protect=[1-9]" /tmp/stats.txt >/dev/null ||
 	fail "stats does not show the data_protect errors"
+
+# ---- a deleted file: the state says so, writes fail as MEDIUM ERROR
+backstore_create next f2 $((8 * MIB)) file//var/tmp/stats-deleted.img || fail "f2 refused"
+f2=${BACKSTORE#"$CORE"/}
+loop_expose "$BACKSTORE"
+f2_disk=$DISK
+dd if=/dev/urandom of="$f2_disk" bs=4096 count=1 oflag=direct status=none || fail "writing f2 failed"
+medium0=$(stat_of "$f2" 'd["errors"]["medium_error"]')
+rm /var/tmp/stats-deleted.img
+f2_failed() { [ "$(stat_of "$f2" 'd["state"] + "/" + d["state_reason"]')" = "failed/backing file deleted" ]; }
+wait_for 10 "f2's state to say its file was deleted" f2_failed
+"$ADMIN" list | grep -E "^$f2 +file +8\.0 MiB +failed " >/dev/null || fail "list does not show $f2 failed"
+for i in 1 2 3; do
+	if sg_raw -s 4096 -i /tmp/block "$f2_disk" 2a 00 00 00 00 $((i * 8)) 00 00 08 00 >/dev/null 2>&1; then
+		fail "a WRITE(10) to a deleted file succeeded"
+	fi
+done
+[ "$(stat_of "$f2" 'd["errors"]["medium_error"]')" -eq $((medium0 + 3)) ] ||
+	fail "the writes to a deleted file are not counted as 3 medium_error"
+[ "$(stat_of "$f2" 'd["errors"]["hardware_error"] + d["errors"]["data_protect"]')" -eq 0 ] ||
+	fail "the writes to a deleted file are counted under another sense key"
 "$ADMIN" --json stats > /tmp/stats.json
 "$SOURCE_DIR/tests/vm/check_json.py" "$SCHEMA" stats_list < /tmp/stats.json || fail "stats --json"
 if "$ADMIN" stats no_such_device 2>/tmp/err; then
