@@ -13,9 +13,14 @@
 
 #include "tcmu_internal.h"
 
+/* A test that keeps many commands in flight may define larger ones for its build. */
+#ifndef FAKE_RING_MAP_SIZE
 #define FAKE_RING_MAP_SIZE (64 * 1024)
+#endif
 #define FAKE_RING_CMDR_OFF 128
+#ifndef FAKE_RING_CMDR_SIZE
 #define FAKE_RING_CMDR_SIZE 1024
+#endif
 #define FAKE_RING_DATA_OFF (FAKE_RING_CMDR_OFF + FAKE_RING_CMDR_SIZE)
 
 struct fake_ring {
