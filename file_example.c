@@ -209,9 +209,9 @@ static int file_open(struct tcmu_device *dev)
 		goto out_destroy_lock;
 	}
 	tcmu_device_set_unmap_supported(dev, file_can_punch(dev, state->fd, path));
-	result = file_watch_open(dev, state->fd, &state->watch);
-	if (result < 0)
-		goto out_close;
+	/* Without it (inotify's limit of instances reached) the next flush still notices. */
+	if (file_watch_open(dev, state->fd, &state->watch) < 0)
+		state->watch = NULL;
 	tcmu_device_set_private(dev, state);
 	if (file_uring_open(dev, state->fd, file_uring_done, &state->uring) < 0)
 		state->uring = NULL;
@@ -219,9 +219,6 @@ static int file_open(struct tcmu_device *dev)
 	file_check_deleted(dev, state);
 	return 0;
 
-out_close:
-	flock(state->fd, LOCK_UN);
-	close(state->fd);
 out_destroy_lock:
 	pthread_rwlock_destroy(&state->lock);
 out_free_path:
@@ -239,7 +236,8 @@ static void file_close(struct tcmu_device *dev)
 	file_sync(dev, state, true);
 	if (state->uring)
 		file_uring_close(state->uring);
-	file_watch_close(state->watch);
+	if (state->watch)
+		file_watch_close(state->watch);
 	tcmu_device_set_private(dev, NULL);
 	/* Unlocked now: an io_uring lets go of its file some time after it ends. */
 	flock(state->fd, LOCK_UN);
@@ -457,7 +455,7 @@ static int file_switch_storage(struct tcmu_device *dev, struct file_state *state
 	 */
 	file_sync(dev, state, true);
 	if ((state->uring && file_uring_replace_file(state->uring, new_fd) < 0) ||
-	    file_watch_replace(state->watch, new_fd) < 0) {
+	    (state->watch && file_watch_replace(state->watch, new_fd) < 0)) {
 		if (state->uring)
 			file_uring_replace_file(state->uring, state->fd);
 		pthread_rwlock_unlock(&state->lock);

@@ -72,7 +72,8 @@ out_close:
 out_free:
 	free(watch);
 	errno = -result;
-	tcmu_dev_err(dev, "inotify watch of the file: %m");
+	tcmu_dev_warn(dev, "no inotify watch of the file (%m): its deletion is noticed at the "
+		      "next flush only");
 	return result;
 }
 

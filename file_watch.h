@@ -15,7 +15,9 @@ struct file_watch;
 /*
  * Watches the regular file open as fd (a block device is not watched: its
  * node is not its data) with an inotify fd that the device's ring thread
- * waits for (tcmu_device_watch_fd; from open()). 0 or -errno, logged.
+ * waits for (tcmu_device_watch_fd; from open()). 0 or -errno, logged
+ * (inotify's limit of instances per user, fs.inotify.max_user_instances,
+ * may be reached).
  */
 int file_watch_open(struct tcmu_device *dev, int fd, struct file_watch **ret_watch);
 /* The watches ended already (the core ends them before close()). */
