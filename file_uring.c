@@ -7,8 +7,15 @@
  * when its batch ends (batch_done: one io_uring_enter per batch). The
  * ring's own fd, watched through tcmu_device_watch_fd, becomes readable
  * when completions wait; fd_ready reaps them on the device's ring thread.
- * No thread is started here; the kernel's io-wq workers, which run what
- * cannot complete without blocking, are bounded per ring.
+ * No thread is started here; the kernel's io-wq workers run what cannot
+ * complete without blocking (writes through, flushes, punches, and reads
+ * the page cache cannot serve at once), each sleeping on the medium for
+ * one request. Their number is what the medium sees in flight, so it is
+ * bounded by a queue depth worth serving, not by CPUs: the kernel's own
+ * default (4 per CPU, 8 on two CPUs) would make a queue of 16 on a slow
+ * disk 8 at the medium. io-wq starts workers only when requests block and
+ * ends them when idle, and they belong to the ring thread (shared by the
+ * devices it serves), which gets the limit with its first submission.
  *
  * Everything here runs on the device's ring thread (open and close aside,
  * when the ring is not served): the core calls read, write, flush and unmap
@@ -38,8 +45,13 @@
 
 /* Submission queue entries; more requests in flight only wait for a free one. */
 #define FILE_URING_ENTRIES 256
-/* io-wq workers per CPU (for what cannot be done without blocking). */
-#define FILE_URING_WORKERS_PER_CPU 2
+/*
+ * io-wq workers of a ring thread for files and block devices: open-iscsi's
+ * default queue depth per LUN, so that one LUN's whole queue reaches the
+ * medium. Workers for other files (sockets, pipes: none here) stay few.
+ */
+#define FILE_URING_BOUNDED_WORKERS 32
+#define FILE_URING_UNBOUNDED_WORKERS_PER_CPU 2
 #define FILE_URING_SUBMIT_ATTEMPTS 8
 
 struct file_uring {
@@ -82,7 +94,8 @@ static int file_uring_setup(struct tcmu_device *dev, int fd, file_uring_done_fn 
 	result = io_uring_register_files(&uring->ring, &fd, 1);
 	if (result < 0)
 		goto out_exit;
-	workers[0] = workers[1] = (unsigned int)(cpus > 0 ? cpus : 1) * FILE_URING_WORKERS_PER_CPU;
+	workers[0] = FILE_URING_BOUNDED_WORKERS;
+	workers[1] = (unsigned int)(cpus > 0 ? cpus : 1) * FILE_URING_UNBOUNDED_WORKERS_PER_CPU;
 	result = io_uring_register_iowq_max_workers(&uring->ring, workers);
 	if (result < 0)
 		goto out_exit;
