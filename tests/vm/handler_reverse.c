@@ -7,12 +7,15 @@
  * it fires fd_ready moves the data and completes every queued request,
  * newest first.
  *
- * Config string: "reverse/[HOLD_MS]", how long requests are held after the
- * batch that queued them (default 1 ms), so that a removal meets requests
- * in flight.
+ * Config string: "reverse/[HOLD_MS][:ro]": how long requests are held
+ * after the batch that queued them (default 1 ms), so that a removal meets
+ * requests in flight; ":ro" makes the device write-protected. Its unit
+ * serial number is "reverse-<name>", and it does COMPARE AND WRITE itself
+ * (queued like the rest): the libtcmu 1.2 calls, through a real kernel.
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/timerfd.h>
@@ -20,7 +23,7 @@
 
 #include <libtcmu.h>
 
-enum reverse_op { REVERSE_READ, REVERSE_WRITE, REVERSE_FLUSH };
+enum reverse_op { REVERSE_READ, REVERSE_WRITE, REVERSE_FLUSH, REVERSE_COMPARE_AND_WRITE };
 
 struct reverse_request {
 	struct tcmu_request *req;
@@ -28,6 +31,9 @@ struct reverse_request {
 	const struct iovec *iov;
 	size_t iov_count;
 	uint64_t offset;
+	/* COMPARE AND WRITE: iov is what to compare with, then this is written. */
+	const struct iovec *write_iov;
+	size_t write_count;
 };
 
 struct reverse_state {
@@ -49,8 +55,9 @@ static int reverse_check_config(const char *config, char **ret_reason)
 	char *end;
 
 	errno = 0;
-	if (*config && (strtol(config, &end, 10) < 0 || errno || *end)) {
-		*ret_reason = strdup("the config is a hold time in milliseconds, or empty");
+	if (*config && (strtol(config, &end, 10) < 0 || errno || (*end && strcmp(end, ":ro")))) {
+		*ret_reason = strdup("the config is a hold time in milliseconds, or empty, "
+				     "then optionally ':ro'");
 		return -EINVAL;
 	}
 	return 0;
@@ -60,6 +67,8 @@ static int reverse_open(struct tcmu_device *dev)
 {
 	struct reverse_state *state = calloc(1, sizeof(*state));
 	const char *config = tcmu_device_get_config(dev);
+	char serial[128];
+	bool read_only;
 	int result;
 
 	if (!state)
@@ -77,9 +86,20 @@ static int reverse_open(struct tcmu_device *dev)
 		tcmu_dev_err(dev, "reverse open: watch: %s", strerror(-result));
 		goto fail;
 	}
+	if (snprintf(serial, sizeof(serial), "reverse-%s", tcmu_device_get_name(dev)) >=
+	    (int)sizeof(serial))
+		serial[sizeof(serial) - 1] = '\0';
+	result = tcmu_device_set_unit_serial(dev, serial);
+	if (result < 0) {
+		tcmu_dev_err(dev, "reverse open: serial: %s", strerror(-result));
+		goto fail;
+	}
+	read_only = strstr(config, ":ro") != NULL;
+	tcmu_device_set_write_protected(dev, read_only);
 	tcmu_device_set_private(dev, state);
-	tcmu_dev_info(dev, "reverse open, %llu bytes, requests held %ld ms",
-		      (unsigned long long)tcmu_device_get_size(dev), state->hold_ms);
+	tcmu_dev_info(dev, "reverse open, %llu bytes, requests held %ld ms%s",
+		      (unsigned long long)tcmu_device_get_size(dev), state->hold_ms,
+		      read_only ? ", read-only" : "");
 	return 0;
 
 fail:
@@ -144,6 +164,44 @@ static int reverse_flush(struct tcmu_device *dev, struct tcmu_request *req)
 	return reverse_queue(dev, req, REVERSE_FLUSH, NULL, 0, 0);
 }
 
+static int reverse_compare_and_write(struct tcmu_device *dev, struct tcmu_request *req,
+				     const struct iovec *compare_iov, size_t compare_count,
+				     const struct iovec *write_iov, size_t write_count,
+				     uint64_t offset, uint64_t length, uint32_t flags)
+{
+	struct reverse_state *state = tcmu_device_get_private(dev);
+	int result;
+
+	(void)length;
+	(void)flags;
+	result = reverse_queue(dev, req, REVERSE_COMPARE_AND_WRITE, compare_iov, compare_count,
+			       offset);
+	if (result == 0) {
+		state->queued[state->queued_count - 1].write_iov = write_iov;
+		state->queued[state->queued_count - 1].write_count = write_count;
+	}
+	return result;
+}
+
+/*
+ * COMPARE AND WRITE on the ring thread, which alone touches the medium:
+ * atomic. The offset of the first byte that differs, or -1 when none.
+ */
+static int64_t reverse_compare(const struct reverse_state *state,
+			       const struct reverse_request *queued)
+{
+	uint64_t offset = queued->offset, done = 0;
+
+	for (size_t i = 0; i < queued->iov_count; i++) {
+		const uint8_t *expected = queued->iov[i].iov_base;
+
+		for (size_t j = 0; j < queued->iov[i].iov_len; j++, done++)
+			if (state->medium[offset + done] != expected[j])
+				return (int64_t)done;
+	}
+	return -1;
+}
+
 /* After each batch: requests queued now are answered when the timer fires. */
 static void reverse_batch_done(struct tcmu_device *dev)
 {
@@ -195,12 +253,24 @@ static void reverse_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 	state->queued_capacity = state->spare_capacity;
 	state->queued_count = 0;
 	for (size_t i = count; i-- > 0;) {
-		if (batch[i].op != REVERSE_FLUSH)
+		int64_t differs = -1;
+
+		if (batch[i].op == REVERSE_COMPARE_AND_WRITE) {
+			differs = reverse_compare(state, &batch[i]);
+			if (differs < 0)
+				reverse_transfer(state, &(struct reverse_request){
+					.op = REVERSE_WRITE, .iov = batch[i].write_iov,
+					.iov_count = batch[i].write_count, .offset = batch[i].offset });
+		} else if (batch[i].op != REVERSE_FLUSH) {
 			reverse_transfer(state, &batch[i]);
+		}
 		state->completed++;
 		if (i > 0)
 			state->overtaking++;
-		tcmu_request_complete(batch[i].req, 0);
+		if (differs >= 0)
+			tcmu_request_complete_miscompare(batch[i].req, (uint64_t)differs);
+		else
+			tcmu_request_complete(batch[i].req, 0);
 	}
 	state->spare = batch;
 	state->spare_capacity = capacity;
@@ -209,7 +279,7 @@ static void reverse_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 static struct tcmu_handler reverse_handler = {
 	.subtype = "reverse",
 	.name = "Test handler: memory, requests completed newest first from fd_ready",
-	.config_description = "[hold time in milliseconds]",
+	.config_description = "[hold time in milliseconds][:ro]",
 	.check_config = reverse_check_config,
 	.open = reverse_open,
 	.close = reverse_close,
@@ -219,5 +289,6 @@ static struct tcmu_handler reverse_handler = {
 	.flags = TCMU_HANDLER_NON_ROTATING,
 	.fd_ready = reverse_fd_ready,
 	.batch_done = reverse_batch_done,
+	.compare_and_write = reverse_compare_and_write,
 };
 TCMU_HANDLER_REGISTER(reverse_handler)
