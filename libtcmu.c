@@ -87,6 +87,18 @@ void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state
 #pragma weak watch_fd_remove
 #pragma weak scsi_set_write_protected
 #pragma weak scsi_set_unit_serial
+#pragma weak scsi_alua_set_port_group
+#pragma weak scsi_alua_set_port_state
+
+int tcmu_device_set_port_group(struct tcmu_device *dev, uint16_t group)
+{
+	return scsi_alua_set_port_group(dev, group);
+}
+
+void tcmu_device_set_port_state(struct tcmu_device *dev, enum tcmu_port_state state)
+{
+	scsi_alua_set_port_state(dev, (uint8_t)state);
+}
 
 int tcmu_device_watch_fd(struct tcmu_device *dev, int fd, uint32_t events)
 {

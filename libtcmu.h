@@ -58,6 +58,32 @@ struct tcmu_device_change {
 	bool write_cache;	/* new write cache state (TCMU_CHANGE_WRITE_CACHE) */
 };
 
+/*
+ * Asymmetric logical unit access (SPC-4 5.16) for storage that several
+ * daemons on several hosts serve as one logical unit (gateways): each
+ * daemon's target ports are one target port group, and the storage decides
+ * which group is active (e.g. the holder of its exclusive lock). A handler
+ * opts in with tcmu_device_set_port_group() and get_port_groups; the core
+ * then answers REPORT TARGET PORT GROUPS from get_port_groups, advertises
+ * asymmetric access in INQUIRY, names the group (as target port group and
+ * as relative target port) in VPD page 83h, and answers the commands that
+ * need the medium with NOT READY (04h/0Ah transitioning, 0Bh standby, 0Ch
+ * unavailable) while this daemon's group is not active. The kernel passes
+ * those commands to the daemon only when the device's attribute
+ * alua_support is 0.
+ */
+enum tcmu_port_state {
+	TCMU_PORT_ACTIVE_OPTIMIZED = 0x0,
+	TCMU_PORT_STANDBY = 0x2,
+	TCMU_PORT_UNAVAILABLE = 0x3,
+	TCMU_PORT_TRANSITIONING = 0xf,
+};
+
+struct tcmu_port_group {
+	uint16_t id;		/* target port group, 1 to 65535 */
+	uint8_t state;		/* enum tcmu_port_state */
+};
+
 struct tcmu_handler {
 	uint32_t abi_version;	/* set by TCMU_HANDLER_REGISTER */
 	uint32_t struct_size;	/* set by TCMU_HANDLER_REGISTER */
@@ -184,6 +210,28 @@ struct tcmu_handler {
 				 const struct iovec *compare_iov, size_t compare_count,
 				 const struct iovec *write_iov, size_t write_count,
 				 uint64_t offset, uint64_t length, uint32_t flags);
+	/*
+	 * Optional, since LIBTCMU_1.2: asymmetric access for storage that
+	 * several daemons serve as one logical unit (see tcmu_port_group
+	 * below). The logical unit's target port groups and their states as
+	 * the storage records them, so that every daemon answers alike: fills
+	 * at most max groups and returns how many (0 to max), or -errno (the
+	 * command then gets NOT READY, transitioning). Runs on the ring thread
+	 * for REPORT TARGET PORT GROUPS, which initiators send every few
+	 * seconds per path; it may ask the storage, bounded in time, and may
+	 * update this daemon's own state (tcmu_device_set_port_state).
+	 */
+	int (*get_port_groups)(struct tcmu_device *dev, struct tcmu_port_group *groups,
+			       size_t max);
+	/*
+	 * Optional, since LIBTCMU_1.2: SET TARGET PORT GROUPS (explicit
+	 * asymmetric access) asks this daemon's group to enter state
+	 * (TCMU_PORT_ACTIVE_OPTIMIZED: take the storage over; TCMU_PORT_STANDBY:
+	 * give it up). Same contract as flush: 0 and tcmu_request_complete()
+	 * once, or -errno without taking the request. Without it the core
+	 * advertises implicit asymmetric access only and refuses the command.
+	 */
+	int (*set_port_state)(struct tcmu_device *dev, struct tcmu_request *req, uint8_t state);
 };
 
 /* Flags for tcmu_handler.flags. */
@@ -296,6 +344,21 @@ void tcmu_device_set_write_protected(struct tcmu_device *dev, bool write_protect
  * call outside open()) or -ENOMEM. Since LIBTCMU_1.2.
  */
 int tcmu_device_set_unit_serial(struct tcmu_device *dev, const char *serial);
+
+/*
+ * The target port group (1 to 65535) of this daemon's ports to the device,
+ * for asymmetric access (see enum tcmu_port_state): the group every daemon
+ * serving the storage knows this one by. Only from open(), by a handler
+ * with get_port_groups. Returns 0 or -EINVAL. The device starts in
+ * TCMU_PORT_STANDBY. Since LIBTCMU_1.2.
+ */
+int tcmu_device_set_port_group(struct tcmu_device *dev, uint16_t group);
+/*
+ * This daemon's group's state, as the handler learns it from the storage
+ * (it took or lost the lock): the medium is served only while it is
+ * TCMU_PORT_ACTIVE_OPTIMIZED. Any thread. Since LIBTCMU_1.2.
+ */
+void tcmu_device_set_port_state(struct tcmu_device *dev, enum tcmu_port_state state);
 
 /*
  * What the storage behind a device is doing, for operators: tcmu-admin,

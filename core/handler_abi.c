@@ -65,6 +65,8 @@ static void adapt_v1(const void *theirs, size_t size, struct tcmu_handler *ops)
 	ops->fd_ready = v1.fd_ready;
 	ops->batch_done = v1.batch_done;
 	ops->compare_and_write = v1.compare_and_write;
+	ops->get_port_groups = v1.get_port_groups;
+	ops->set_port_state = v1.set_port_state;
 }
 
 static const struct handler_abi {

@@ -21,6 +21,7 @@
 struct tcmu_device;
 struct tcmu_request;
 struct tcmu_device_change;
+struct tcmu_port_group;
 
 struct tcmu_handler_v1 {
 	uint32_t abi_version;
@@ -51,6 +52,9 @@ struct tcmu_handler_v1 {
 				 const struct iovec *compare_iov, size_t compare_count,
 				 const struct iovec *write_iov, size_t write_count,
 				 uint64_t offset, uint64_t length, uint32_t flags);
+	int (*get_port_groups)(struct tcmu_device *dev, struct tcmu_port_group *groups,
+			       size_t max);
+	int (*set_port_state)(struct tcmu_device *dev, struct tcmu_request *req, uint8_t state);
 };
 
 #endif

@@ -62,6 +62,10 @@ struct scsi_device_state {
 		uint64_t bytes;
 	} copy_statuses[4];
 	unsigned int copy_status_next;
+
+	/* Asymmetric access (scsi_alua.c): this daemon's group, 0 without. */
+	uint16_t port_group;
+	uint8_t port_state;		/* enum tcmu_port_state, atomic */
 };
 
 /*
@@ -128,6 +132,7 @@ enum scsi_opcode {
 	SCSI_OP_SERVICE_ACTION_IN_16 = 0x9e,
 	SCSI_OP_REPORT_LUNS = 0xa0,
 	SCSI_OP_MAINTENANCE_IN = 0xa3,
+	SCSI_OP_MAINTENANCE_OUT = 0xa4,
 	SCSI_OP_READ_12 = 0xa8,
 	SCSI_OP_WRITE_12 = 0xaa,
 	SCSI_OP_WRITE_AND_VERIFY_12 = 0xae,
@@ -142,6 +147,8 @@ enum scsi_service_action {
 	SCSI_SA_READ_CAPACITY_16 = 0x10,	/* SCSI_OP_SERVICE_ACTION_IN_16 */
 	SCSI_SA_GET_LBA_STATUS = 0x12,	/* SCSI_OP_SERVICE_ACTION_IN_16 */
 	SCSI_SA_REPORT_SUPPORTED_OPERATION_CODES = 0x0c,	/* SCSI_OP_MAINTENANCE_IN */
+	SCSI_SA_REPORT_TARGET_PORT_GROUPS = 0x0a,	/* SCSI_OP_MAINTENANCE_IN */
+	SCSI_SA_SET_TARGET_PORT_GROUPS = 0x0a,	/* SCSI_OP_MAINTENANCE_OUT */
 };
 
 #define SCSI_SENSE_BUFFER_SIZE 96	/* TCMU_SENSE_BUFFERSIZE */
@@ -206,6 +213,13 @@ void scsi_read_capacity_16(struct tcmu_request *req);
 void scsi_request_sense(struct tcmu_request *req);
 void scsi_format_unit(struct tcmu_request *req);
 void scsi_send_diagnostic(struct tcmu_request *req);
+/* scsi_alua.c */
+bool scsi_alua_enabled(const struct tcmu_device *dev);
+bool scsi_has_explicit_alua(const struct tcmu_device *dev);
+int scsi_alua_set_port_group(struct tcmu_device *dev, uint16_t group);
+void scsi_alua_set_port_state(struct tcmu_device *dev, uint8_t state);
+void scsi_report_target_port_groups(struct tcmu_request *req);
+void scsi_set_target_port_groups(struct tcmu_request *req);
 /* scsi_inquiry.c */
 void scsi_inquiry(struct tcmu_request *req);
 /* The logical unit's NAA designator (VPD page 83h), which names it in EXTENDED COPY. */

@@ -209,6 +209,10 @@ void scsi_execute(struct tcmu_request *req)
 		scsi_finish(req, &outcome, 0);
 		return;
 	}
+	if (scsi_alua_blocks(req, &outcome)) {
+		scsi_finish(req, &outcome, 0);
+		return;
+	}
 	if ((command->flags & SCSI_COMMAND_WRITES) &&
 	    !scsi_gate_enter(dev, req, command->flags & SCSI_COMMAND_EXCLUSIVE,
 			     execute_after_gate))

@@ -38,7 +38,7 @@ static void standard_inquiry(struct tcmu_request *req, uint16_t allocation_lengt
 	data[2] = 0x06;			/* SPC-4 */
 	data[3] = 0x10 | 0x02;		/* HISUP, response data format 2 */
 	data[4] = sizeof(data) - 5;
-	data[5] = 0x08;			/* 3PC: EXTENDED COPY */
+	data[5] = 0x08 | scsi_alua_tpgs(req->dev);	/* 3PC: EXTENDED COPY; TPGS */
 	data[7] = 0x02;			/* CMDQUE */
 	put_ascii(data + 8, 8, INQUIRY_VENDOR);
 	put_ascii(data + 16, 16, INQUIRY_PRODUCT);
@@ -224,6 +224,7 @@ static size_t page_device_identification(const struct tcmu_device *dev, uint8_t 
 	put_ascii(descriptor + 4, 8, INQUIRY_VENDOR);
 	memcpy(descriptor + 12, identifier, identifier_length);
 	descriptor += 12 + identifier_length;
+	descriptor += scsi_alua_designators(dev, descriptor);
 
 	return (size_t)(descriptor - (page + 4));
 }

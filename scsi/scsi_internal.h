@@ -29,6 +29,10 @@ enum scsi_sense_key {
 /* Additional sense code and qualifier, as (ASC << 8) | ASCQ. */
 #define SCSI_ASC_NONE					0x0000
 #define SCSI_ASC_NOT_READY_INITIALIZING_REQUIRED	0x0402
+#define SCSI_ASC_ALUA_TRANSITION			0x040a
+#define SCSI_ASC_ALUA_STANDBY				0x040b
+#define SCSI_ASC_ALUA_UNAVAILABLE			0x040c
+#define SCSI_ASC_SET_TARGET_PORT_GROUPS_FAILED		0x670a
 #define SCSI_ASC_UNREACHABLE_COPY_TARGET		0x0804
 #define SCSI_ASC_COPY_TARGET_DEVICE_NOT_REACHABLE	0x0d02
 #define SCSI_ASC_INCORRECT_COPY_TARGET_DEVICE_TYPE	0x0d03
@@ -263,5 +267,11 @@ static inline void scsi_put_be64(uint8_t *p, uint64_t value)
 	scsi_put_be32(p, (uint32_t)(value >> 32));
 	scsi_put_be32(p + 4, (uint32_t)value);
 }
+
+/* scsi_alua.c: INQUIRY's TPGS field (byte 5), VPD 83h's target port designators. */
+uint8_t scsi_alua_tpgs(const struct tcmu_device *dev);
+size_t scsi_alua_designators(const struct tcmu_device *dev, uint8_t *descriptor);
+/* A command that needs the medium while this group is not active: its NOT READY. */
+bool scsi_alua_blocks(const struct tcmu_request *req, struct scsi_outcome *ret_outcome);
 
 #endif
