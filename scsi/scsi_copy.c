@@ -12,12 +12,11 @@
  * TARGET, whether it exists or not. Copies run to completion before the
  * command completes, so no list is held for COPY STATUS.
  *
- * Errors (SPC-4 5.17.7): the form of the list is checked whole before a
- * segment is processed, and is ILLEGAL REQUEST; what concerns a copy
- * target (a CSCD that names none the copy can use, a segment outside it,
- * a unit stopped, shrunk or detached meanwhile, a write-protected
- * destination, a failing read or write) is COPY ABORTED in the segment it
- * stops, after the ones before it.
+ * Errors (SPC-4 5.17.7): the list's form is checked whole before a segment
+ * is processed, and is ILLEGAL REQUEST; what concerns a copy target (a CSCD
+ * naming none the copy can use, a segment outside it, a unit stopped, shrunk
+ * or detached meanwhile, a write-protected destination, a failing read or
+ * write) is COPY ABORTED in the segment it stops, after the ones before it.
  *
  * Another device is referenced from the check of the list until the copy
  * ends, so its detach waits for the copy, which stops at its next chunk.
@@ -106,9 +105,8 @@ static bool device_stopped(const struct tcmu_device *dev)
 
 /*
  * What may change while a copy runs, checked before each chunk: both ends
- * started (a stopped unit answers no media access, so it is no copy
- * target), the destination writable, and both still holding the segment's
- * blocks (a device may shrink).
+ * started (a stopped unit answers no media access, so it is no copy target),
+ * the destination writable, both holding the segment's blocks (may shrink).
  */
 static bool segment_ready(const struct copy_segment *segment, uint16_t number,
 			  struct scsi_outcome *ret_outcome)
