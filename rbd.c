@@ -6,13 +6,17 @@
  * Configuration string (RBD_CONFIG_DESCRIPTION; README.md, tcmu-runner(8);
  * parsed in rbd_config.c): pool/image[;osd_op_timeout=N][;conf=...][;id=...].
  * check_config connects and opens the image read-only on a thread of its own
- * and answers within RBD_CHECK_TIMEOUT seconds in all (D-Bus callers wait
- * for it), saying what is wrong.
+ * and answers within RBD_CHECK_TOTAL_TIMEOUT seconds in all (D-Bus callers wait
+ * for it), saying what is wrong. The unit serial is the image's id.
  *
  * The device's size is the image's: open refuses another dev_size. A larger
  * size grows the image (rbd_resize); a smaller one is refused, as shrinking
  * destroys data. A running device keeps its image and options. The I/O is
  * in rbd_io.c.
+ *
+ * COMPARE AND WRITE is the core's (atomic against this daemon's commands
+ * only): librbd 16.2's rbd_aio_compare_and_write never completes on an
+ * image whose completions come through rbd_set_image_notification.
  */
 #include "rbd.h"
 
@@ -43,6 +47,31 @@ static int rbd_check_config(const char *text, char **ret_reason)
 	if (result < 0)
 		return result;
 	return rbd_check_cluster(&config, ret_reason);
+}
+
+/*
+ * The unit serial (VPD 0x80, and 0x83's designators derived from it) is
+ * the image's id, the same for every gateway that serves the image, so that
+ * an initiator sees one disk on every path. Images of the old format have
+ * no id: their object name prefix is as unique.
+ */
+static int rbd_set_identity(struct tcmu_device *dev, struct rbd_state *state, char **ret_reason)
+{
+	char id[RBD_MAX_BLOCK_NAME_SIZE];
+	int result;
+
+	result = rbd_get_id(state->image, id, sizeof(id));
+	if (result < 0)
+		result = rbd_get_block_name_prefix(state->image, id, sizeof(id));
+	if (result < 0)
+		return rbd_refuse(ret_reason, result, "id of image '%s': %s", state->config.name,
+				  strerror(-result));
+	result = tcmu_device_set_unit_serial(dev, id);
+	if (result < 0)
+		return rbd_refuse(ret_reason, result, "unit serial '%s' of image '%s': %s", id,
+				  state->config.name, strerror(-result));
+	tcmu_dev_info(dev, "unit serial %s: the id of image '%s'", id, state->config.name);
+	return 0;
 }
 
 static int rbd_open_device(struct tcmu_device *dev)
@@ -81,6 +110,10 @@ static int rbd_open_device(struct tcmu_device *dev)
 				    state->config.name, image_size, tcmu_device_get_size(dev));
 		goto out_detach;
 	}
+
+	result = rbd_set_identity(dev, state, &reason);
+	if (result < 0)
+		goto out_detach;
 
 	state->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	result = state->event_fd < 0 ? -errno :

@@ -19,6 +19,8 @@
 
 /* Seconds check_config may wait for each step: D-Bus callers wait for it. */
 #define RBD_CHECK_TIMEOUT 5
+/* ... and for all of them (the monitors, then the image's first objects). */
+#define RBD_CHECK_TOTAL_TIMEOUT (2 * RBD_CHECK_TIMEOUT)
 /* Seconds open may wait for the monitors. */
 #define RBD_CONNECT_TIMEOUT 15
 #define RBD_DEFAULT_OSD_OP_TIMEOUT 20
@@ -78,7 +80,7 @@ int rbd_attach(const struct rbd_config *config, unsigned connect_timeout,
 void rbd_detach(struct rbd_state *state);
 /*
  * check_config's connection and read-only open, answered within
- * RBD_CHECK_TIMEOUT seconds in all: a thread does them, and is left to end
+ * RBD_CHECK_TOTAL_TIMEOUT seconds in all: a thread does them, and is left to end
  * on its own when the cluster is slower. Takes config (cleared).
  */
 int rbd_check_cluster(struct rbd_config *config, char **ret_reason);

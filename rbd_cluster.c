@@ -225,7 +225,7 @@ int rbd_check_cluster(struct rbd_config *config, char **ret_reason)
 
 	/* librados's own timeouts are per step: the caller waits for one bound. */
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += RBD_CHECK_TIMEOUT;
+	deadline.tv_sec += RBD_CHECK_TOTAL_TIMEOUT;
 	pthread_mutex_lock(&check->lock);
 	while (!check->done && result != ETIMEDOUT)
 		result = pthread_cond_timedwait(&check->changed, &check->lock, &deadline);
@@ -236,11 +236,11 @@ int rbd_check_cluster(struct rbd_config *config, char **ret_reason)
 	} else if (check->opening) {
 		result = rbd_refuse(ret_reason, -ETIMEDOUT,
 				    "opening image '%s': the Ceph cluster did not answer within %u s",
-				    check->config.name, RBD_CHECK_TIMEOUT);
+				    check->config.name, RBD_CHECK_TOTAL_TIMEOUT);
 	} else {
 		result = rbd_refuse(ret_reason, -ETIMEDOUT,
 				    "the Ceph cluster did not answer within %u s (monitors: %s)",
-				    RBD_CHECK_TIMEOUT, check->mon_host);
+				    RBD_CHECK_TOTAL_TIMEOUT, check->mon_host);
 	}
 	abandoned = !check->done;
 	check->abandoned = abandoned;

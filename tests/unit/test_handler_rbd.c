@@ -95,7 +95,8 @@ static void test_unreachable_cluster(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	expect_refusal(handler, config, -ETIMEDOUT,
 		       "the Ceph cluster did not answer within 5 s (monitors: ");
-	if (seconds_since(&start) > 20)
+	/* 5 s in all, whatever librados's steps take (slack for a loaded machine). */
+	if (seconds_since(&start) > 8)
 		fail_msg("check_config took %.1f s for an unreachable cluster", seconds_since(&start));
 
 	unlink(conf);
