@@ -5,8 +5,8 @@
  * The config string (nbd_config.c) names an NBD URI or an exec: server;
  * nbd_connection.c opens and closes the connections.
  *
- * The export must hold the device; a read-only one fails writes with
- * -EROFS. Durable writes use FUA, else a flush after the write. UNMAP is
+ * The export must hold the device; a read-only one makes the device
+ * write-protected (and its writes fail with -EROFS should one reach us). Durable writes use FUA, else a flush after the write. UNMAP is
  * NBD_CMD_WRITE_ZEROES (reads back zeros; a trim leaves data undefined).
  * Server errors: ENOSPC/EDQUOT -> -ENOSPC, EROFS/EPERM -> -EROFS, others
  * -> -EIO. When the connection drops, or a command waits longer than the
@@ -89,6 +89,8 @@ static int nbd_take_export(struct nbd_state *state, struct nbd_handle *handle, c
 	state->can_flush = nbd_can_flush(handle) == 1;
 	state->can_zero = nbd_can_zero(handle) == 1;
 	state->can_block_status = nbd_can_meta_context(handle, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
+	/* The core refuses writes itself and initiators see WP in MODE SENSE. */
+	tcmu_device_set_write_protected(state->dev, state->read_only);
 	__atomic_store_n(&state->export_size, (uint64_t)export_size, __ATOMIC_RELAXED);
 	tcmu_dev_info(state->dev, "%s %s '%s': export of %" PRId64 " bytes, dev size: %" PRIu64 "%s; FUA "
 		      "%s, flush %s, zeroing %s, allocation map %s", what, state->target.kind,

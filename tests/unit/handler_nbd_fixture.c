@@ -63,6 +63,11 @@ void tcmu_device_set_unmap_supported(struct tcmu_device *dev, bool supported)
 	dev->unmap_supported = supported;
 }
 
+void tcmu_device_set_write_protected(struct tcmu_device *dev, bool write_protected)
+{
+	dev->write_protected = write_protected;
+}
+
 void tcmu_device_set_state(struct tcmu_device *dev, enum tcmu_device_state state,
 			   const char *reason)
 {

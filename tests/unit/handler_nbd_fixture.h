@@ -21,6 +21,7 @@ struct tcmu_device {
 	uint64_t size;
 	bool write_cache;
 	bool unmap_supported;
+	bool write_protected;
 	void *private_data;
 	int watched_fds[MAX_WATCHES];
 	uint32_t watched_events[MAX_WATCHES];

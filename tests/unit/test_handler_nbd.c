@@ -147,6 +147,7 @@ static void test_io(void **state)
 	assert_int_equal(handler->open(&dev), 0);
 	assert_non_null(strstr(log_text, "connected to the server started by 'exec:nbdkit memory 16M'"));
 	assert_true(dev.unmap_supported);
+	assert_false(dev.write_protected);
 	fill(data, sizeof(data), 1);
 	assert_int_equal(transfer(&dev, true, MIB, data, sizeof(data), 0), 0);
 	assert_int_equal(transfer(&dev, false, MIB, back, sizeof(back), 0), 0);
@@ -272,6 +273,7 @@ static void test_read_only_export(void **state)
 	assert_int_equal(handler->open(&dev), 0);
 	assert_non_null(strstr(log_text, "read-only"));
 	assert_false(dev.unmap_supported);
+	assert_true(dev.write_protected);
 	assert_int_equal(transfer(&dev, false, 0, data, sizeof(data), 0), 0);
 	assert_int_equal(transfer(&dev, true, 0, data, sizeof(data), 0), -EROFS);
 	assert_int_equal(unmap(&dev, 0, 4096), -EROFS);
@@ -305,6 +307,16 @@ static void test_server_errors(void **state)
 	}
 }
 
+/* Whether every thread of pid is stopped (state T in /proc/PID/task/TID/stat). */
+static bool process_stopped(pid_t pid)
+{
+	char command[128];
+
+	snprintf(command, sizeof(command), "! grep -qv '^[0-9]* ([^)]*) T ' /proc/%d/task/*/stat",
+		 (int)pid);
+	return system(command) == 0;
+}
+
 /*
  * The exec: server gets a signal (SIGKILL: it dies; SIGSTOP: it stops
  * answering, and options hold a ;timeout=): a read meanwhile gets
@@ -327,6 +339,9 @@ static void check_server_gone(int signal_number, const char *options, int64_t bu
 	pid = read_pid_file(path);
 	unlink(path);
 	assert_int_equal(kill(pid, signal_number), 0);
+	/* A stop takes effect on each of the server's threads in its own time. */
+	while (signal_number == SIGSTOP && !process_stopped(pid))
+		usleep(10000);
 
 	/* Retried (BUSY) while the server is away, then served again. */
 	start = now_ms();
