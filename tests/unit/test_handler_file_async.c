@@ -7,7 +7,7 @@
  * request queued outside a batch, asynchronous UNMAP, the file deleted
  * underneath, and the synchronous fallback that TCMU_FILE_SYNC_IO=1 forces.
  */
-#include "handler_harness.h"
+#include "file_fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,63 +22,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#define MIB (1024u * 1024u)
 #define BLOCK 4096u
 #define IN_FLIGHT 32u
-
-/* The handler's fdatasync calls (the executable's symbols are bound first). */
-static unsigned int fdatasync_calls;
-
-int fdatasync(int fd)
-{
-	__atomic_add_fetch(&fdatasync_calls, 1, __ATOMIC_SEQ_CST);
-	return (int)syscall(SYS_fdatasync, fd);
-}
-
-struct fixture {
-	const struct tcmu_handler *handler;
-	struct tcmu_device dev;
-	char directory[64];
-	char path[128];
-	char second_path[128];
-};
-
-static int setup(void **state)
-{
-	struct fixture *fixture = calloc(1, sizeof(*fixture));
-
-	assert_non_null(fixture);
-	fixture->handler = harness_load(HANDLER_FILE_PATH);
-	snprintf(fixture->directory, sizeof(fixture->directory), "/var/tmp/tcmu-async-test-XXXXXX");
-	assert_non_null(mkdtemp(fixture->directory));
-	snprintf(fixture->path, sizeof(fixture->path), "%s/disk.img", fixture->directory);
-	snprintf(fixture->second_path, sizeof(fixture->second_path), "%s/second.img",
-		 fixture->directory);
-	fixture->dev = (struct tcmu_device){
-		.name = "async_1",
-		.subtype = "file",
-		.backstore = "user_1/async_1",
-		.config = fixture->path,
-		.size = 16 * MIB,
-		.block_size = 512,
-		.write_cache = true,
-	};
-	*state = fixture;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *fixture = *state;
-
-	unlink(fixture->path);
-	unlink(fixture->second_path);
-	rmdir(fixture->directory);
-	harness_unload();
-	unsetenv("TCMU_FILE_SYNC_IO");
-	free(fixture);
-	return 0;
-}
 
 /* Opens the device on io_uring: the handler says so and watches the ring and the file. */
 static void open_async(struct fixture *fixture)
@@ -87,12 +32,6 @@ static void open_async(struct fixture *fixture)
 	assert_int_equal(fixture->handler->open(&fixture->dev), 0);
 	assert_non_null(strstr(harness_log(), "asynchronous I/O on io_uring"));
 	assert_int_equal(fixture->dev.watched_count, 3);
-}
-
-static void close_device(struct fixture *fixture)
-{
-	fixture->handler->close(&fixture->dev);
-	assert_null(fixture->dev.private_data);
 }
 
 /* Starts a write of one block without waiting; it must not complete yet. */
@@ -432,16 +371,15 @@ static void test_forced_synchronous_fallback(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_flush_after_writes_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_through_without_flush, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_read_past_end_of_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_medium_change_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_queued_request_wakes_the_ring_thread, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_unmap_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_deleted_file, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_forced_synchronous_fallback, setup, teardown),
+		FILE_TEST(test_many_in_flight),
+		FILE_TEST(test_flush_after_writes_in_flight),
+		FILE_TEST(test_write_through_without_flush),
+		FILE_TEST(test_read_past_end_of_file),
+		FILE_TEST(test_medium_change_in_flight),
+		FILE_TEST(test_queued_request_wakes_the_ring_thread),
+		FILE_TEST(test_unmap_in_flight),
+		FILE_TEST(test_deleted_file),
+		FILE_TEST(test_forced_synchronous_fallback),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
