@@ -170,6 +170,11 @@ create_backstore() {
 		done
 	fi
 	echo 1 > "$dir/enable"
+	# BENCH_WRITE_CACHE=1: user backstores with the write cache on (writes
+	# without FUA), to see what write-through costs a handler.
+	if [ -n "$config" ] && [ -n "${BENCH_WRITE_CACHE:-}" ]; then
+		echo "$BENCH_WRITE_CACHE" > "$dir/attrib/emulate_write_cache"
+	fi
 	backstore=$dir
 }
 

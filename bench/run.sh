@@ -17,7 +17,8 @@
 #                  --build-dir's (default: build-bench/)
 #   guest options (bench/guest.sh): --runtime S --rounds N --size MiB
 #                  --kinds LIST --jobs LIST --many N --many-kinds LIST
-# env: BENCH_USER_CONTROL, BENCH_CONFIG, BENCH_PROFILE (see bench/guest.sh), VM_ACCEL
+# env: BENCH_USER_CONTROL, BENCH_CONFIG, BENCH_PROFILE, BENCH_WRITE_CACHE (see
+#      bench/guest.sh), VM_ACCEL
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -74,7 +75,7 @@ rm -rf "$out/bench"
 } > "$out/host.txt"
 
 export BUILD_DIR=$build_dir
-export VM_ENV="BUILD_DIR BENCH_BUILD_B BENCH_USER_CONTROL BENCH_CONFIG BENCH_PROFILE"
+export VM_ENV="BUILD_DIR BENCH_BUILD_B BENCH_USER_CONTROL BENCH_CONFIG BENCH_PROFILE BENCH_WRITE_CACHE"
 export VM_OUT=$out
 timeout_s=7200
 # Copies: bash reads a script as it runs, and bench/ may be edited meanwhile.
