@@ -4,8 +4,10 @@
  * any number in flight. librbd signals completions on an eventfd
  * (rbd_set_image_notification) that the device's ring thread watches;
  * rbd_fd_ready collects them (rbd_poll_io_events) and completes the
- * commands there, so no librbd thread touches the ring. FUA writes are
- * followed by a flush, as is SYNCHRONIZE CACHE. UNMAP is
+ * commands there, so no librbd thread touches the ring. The librbd cache is
+ * off, so librbd completes a write once the OSDs have committed it: a FUA
+ * write needs nothing more (a flush after each would wait for every write
+ * in flight), and SYNCHRONIZE CACHE is a flush. UNMAP is
  * rbd_aio_write_zeroes, which removes whole objects (rbd du shows the space
  * freed) and zeros partial ones, so the range reads as zeros as the core
  * promises (a discard may skip partial objects). GET LBA STATUS reports
@@ -60,7 +62,6 @@ struct rbd_io {
 	struct rbd_io *older, *newer;	/* rbd_state.oldest ... newest */
 	uint64_t deadline;		/* CLOCK_MONOTONIC ns; 0: none */
 	enum rbd_io_kind kind;
-	bool flush_after;	/* FUA: a flush once the write completed */
 	uint64_t offset;
 	uint64_t length;
 	/* Reads with a deadline: librbd's data, copied to iov on time. */
@@ -241,8 +242,7 @@ static int rbd_begin(struct tcmu_device *dev, struct rbd_state *state, struct rb
 
 static struct rbd_io *rbd_io_new(struct tcmu_device *dev, struct tcmu_request *req,
 				 enum rbd_io_kind kind, const struct iovec *iov,
-				 size_t iov_count, uint64_t offset, uint64_t length,
-				 bool flush_after)
+				 size_t iov_count, uint64_t offset, uint64_t length)
 {
 	struct rbd_io *io;
 
@@ -251,8 +251,8 @@ static struct rbd_io *rbd_io_new(struct tcmu_device *dev, struct tcmu_request *r
 	io = malloc(sizeof(*io) + iov_count * sizeof(*iov));
 	if (!io)
 		return NULL;
-	*io = (struct rbd_io){ .dev = dev, .req = req, .kind = kind, .flush_after = flush_after,
-			       .offset = offset, .length = length, .iov_count = iov_count };
+	*io = (struct rbd_io){ .dev = dev, .req = req, .kind = kind, .offset = offset,
+			       .length = length, .iov_count = iov_count };
 	if (iov_count)
 		memcpy(io->iov, iov, iov_count * sizeof(*iov));
 	return io;
@@ -260,10 +260,9 @@ static struct rbd_io *rbd_io_new(struct tcmu_device *dev, struct tcmu_request *r
 
 static int rbd_start(struct tcmu_device *dev, struct tcmu_request *req, enum rbd_io_kind kind,
 		     const struct iovec *iov, size_t iov_count, uint64_t offset,
-		     uint64_t length, bool flush_after)
+		     uint64_t length)
 {
-	struct rbd_io *io = rbd_io_new(dev, req, kind, iov, iov_count, offset, length,
-				       flush_after);
+	struct rbd_io *io = rbd_io_new(dev, req, kind, iov, iov_count, offset, length);
 
 	return io ? rbd_begin(dev, tcmu_device_get_private(dev), io) : -ENOMEM;
 }
@@ -291,7 +290,7 @@ int rbd_device_read(struct tcmu_device *dev, struct tcmu_request *req,
 	struct rbd_state *state = tcmu_device_get_private(dev);
 	struct rbd_io *io;
 
-	io = rbd_io_new(dev, req, RBD_IO_READ, iov, iov_count, offset, length, false);
+	io = rbd_io_new(dev, req, RBD_IO_READ, iov, iov_count, offset, length);
 	if (!io)
 		return -ENOMEM;
 	/* A read answered at its deadline must not land in the ring later. */
@@ -309,25 +308,22 @@ int rbd_device_write(struct tcmu_device *dev, struct tcmu_request *req,
 		     const struct iovec *iov, size_t iov_count, uint64_t offset,
 		     uint64_t length, uint32_t flags)
 {
-	return rbd_start(dev, req, RBD_IO_WRITE, iov, iov_count, offset, length,
-			 flags & TCMU_WRITE_FUA);
+	(void)flags;	/* FUA: durable once librbd completes it (cache off) */
+	return rbd_start(dev, req, RBD_IO_WRITE, iov, iov_count, offset, length);
 }
 
 int rbd_device_flush(struct tcmu_device *dev, struct tcmu_request *req)
 {
-	return rbd_start(dev, req, RBD_IO_FLUSH, NULL, 0, 0, 0, false);
+	return rbd_start(dev, req, RBD_IO_FLUSH, NULL, 0, 0, 0);
 }
 
 int rbd_device_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 		     uint64_t offset, uint64_t length)
 {
-	return rbd_start(dev, req, RBD_IO_ZEROES, NULL, 0, offset, length, false);
+	return rbd_start(dev, req, RBD_IO_ZEROES, NULL, 0, offset, length);
 }
 
-/*
- * A librbd request is done: complete its command (unless its deadline
- * answered it), or flush after a FUA write.
- */
+/* A librbd request is done: complete its command, unless its deadline answered it. */
 static void rbd_io_done(struct tcmu_device *dev, struct rbd_state *state, struct rbd_io *io,
 			ssize_t result)
 {
@@ -336,21 +332,8 @@ static void rbd_io_done(struct tcmu_device *dev, struct rbd_state *state, struct
 
 	pthread_mutex_lock(&state->lock);
 	req = io->req;
-	if (!(result >= 0 && io->flush_after && req))
-		rbd_unlink(state, io);
+	rbd_unlink(state, io);
 	pthread_mutex_unlock(&state->lock);
-	if (result >= 0 && io->flush_after && req) {
-		io->kind = RBD_IO_FLUSH;
-		io->flush_after = false;
-		command_result = rbd_submit(state, io);
-		if (command_result == 0)
-			return;
-		pthread_mutex_lock(&state->lock);
-		req = io->req;
-		rbd_unlink(state, io);
-		pthread_mutex_unlock(&state->lock);
-		result = command_result;
-	}
 	if (!req) {
 		/* Answered BUSY already: a late success says the cluster is back. */
 		if (result != -ETIMEDOUT)
