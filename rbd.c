@@ -30,13 +30,16 @@
 #include <unistd.h>
 
 #define RBD_CONFIG_DESCRIPTION							\
-	"pool/image[;osd_op_timeout=N][;conf=/path/ceph.conf][;id=client]\n"	\
+	"pool/image[;osd_op_timeout=N][;conf=/path/ceph.conf][;id=client][;gateway=N/M]\n" \
 	"or pool/namespace/image[;...]: the RBD image that holds the disk, e.g.\n" \
 	"rbd/lun0. osd_op_timeout: seconds before a command the cluster does not\n" \
 	"answer fails with BUSY (default 20; 0 waits forever). conf: the cluster's\n" \
 	"ceph.conf (default $CEPH_CONF, then /etc/ceph/ceph.conf). id: the client\n" \
 	"name without 'client.' (default admin). The device size must equal the\n" \
-	"image size; a larger size grows the image."
+	"image size; a larger size grows the image. gateway: gateway N of M (at\n" \
+	"most 16) when several serve the image as one LUN: the one holding the\n" \
+	"image's lock is active/optimized, the others standby (ALUA); the\n" \
+	"backstore's alua_support must be 0."
 
 static int rbd_check_config(const char *text, char **ret_reason)
 {
@@ -110,6 +113,9 @@ static int rbd_open_device(struct tcmu_device *dev)
 				    state->config.name, image_size, tcmu_device_get_size(dev));
 		goto out_detach;
 	}
+	result = rbd_alua_open(dev, state, &reason);
+	if (result < 0)
+		goto out_detach;
 
 	result = rbd_set_identity(dev, state, &reason);
 	if (result < 0)
@@ -149,6 +155,7 @@ out_free:
 	if (state->timer_fd >= 0)
 		close(state->timer_fd);
 	pthread_mutex_destroy(&state->lock);
+	rbd_alua_close(state);
 	rbd_config_clear(&state->config);
 	free(state);
 	return result;
@@ -166,6 +173,7 @@ static void rbd_close_device(struct tcmu_device *dev)
 	if (state->timer_fd >= 0)
 		close(state->timer_fd);
 	pthread_mutex_destroy(&state->lock);
+	rbd_alua_close(state);
 	rbd_config_clear(&state->config);
 	free(state);
 }
@@ -226,6 +234,8 @@ static struct tcmu_handler rbd_handler = {
 	.reconfigure = rbd_reconfigure,
 	.get_lba_status = rbd_get_lba_status,
 	.fd_ready = rbd_fd_ready,
+	.get_port_groups = rbd_get_port_groups,
+	.set_port_state = rbd_set_port_state,
 };
 
 TCMU_HANDLER_REGISTER(rbd_handler)

@@ -25,6 +25,7 @@
 #define RBD_CONNECT_TIMEOUT 15
 #define RBD_DEFAULT_OSD_OP_TIMEOUT 20
 #define RBD_MAX_OSD_OP_TIMEOUT 86400
+#define RBD_MAX_GATEWAYS 16
 
 struct rbd_config {
 	char *pool;
@@ -34,6 +35,9 @@ struct rbd_config {
 	char *conf;		/* NULL: librados's search */
 	char *id;		/* NULL: admin */
 	unsigned osd_op_timeout;
+	/* gateway=N/M (rbd_alua.c): gateway N of M; 0: the only gateway */
+	unsigned gateway_group;
+	unsigned gateway_count;
 	bool osd_op_timeout_given;
 };
 
@@ -56,6 +60,8 @@ struct rbd_state {
 	bool timer_armed;
 	bool cluster_late;
 	bool blocklisted;
+	char *address;		/* this client's, recorded for the gateway (rbd_alua.c) */
+	bool taking_over;	/* atomic: a SET TARGET PORT GROUPS is under way */
 };
 
 /* rbd_config.c */
@@ -104,5 +110,13 @@ void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events);
 void rbd_io_forget(struct rbd_state *state);
 int rbd_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
 		       bool *ret_mapped, uint64_t *ret_length);
+
+/* rbd_alua.c: one image through several gateways (gateway=N). */
+
+/* Records the gateway on the image and makes it a target port group, in standby. */
+int rbd_alua_open(struct tcmu_device *dev, struct rbd_state *state, char **ret_reason);
+void rbd_alua_close(struct rbd_state *state);
+int rbd_get_port_groups(struct tcmu_device *dev, struct tcmu_port_group *groups, size_t max);
+int rbd_set_port_state(struct tcmu_device *dev, struct tcmu_request *req, uint8_t state);
 
 #endif

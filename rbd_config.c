@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * rbd_config.c: the rbd handler's configuration string,
- *   pool/image[;osd_op_timeout=N][;conf=/path/ceph.conf][;id=client]
+ *   pool/image[;osd_op_timeout=N][;conf=/path/ceph.conf][;id=client][;gateway=N/M]
  *   pool/namespace/image[;...]
  * so targetcli's cfgstring=rbd/lun0 and the dev_config
  * rbd/rbd/lun0;osd_op_timeout=30 that other gateways save both name image
@@ -75,7 +75,8 @@ static int rbd_parse_option(char *option, struct rbd_config *config, char **ret_
 	*value++ = '\0';
 	if ((strcmp(option, "osd_op_timeout") == 0 && config->osd_op_timeout_given) ||
 	    (strcmp(option, "conf") == 0 && config->conf) ||
-	    (strcmp(option, "id") == 0 && config->id))
+	    (strcmp(option, "id") == 0 && config->id) ||
+	    (strcmp(option, "gateway") == 0 && config->gateway_group))
 		return rbd_refuse(ret_reason, -EINVAL, "%s= is given twice", option);
 	if (strcmp(option, "osd_op_timeout") == 0) {
 		unsigned long seconds;
@@ -106,9 +107,24 @@ static int rbd_parse_option(char *option, struct rbd_config *config, char **ret_
 		config->id = strdup(strncmp(value, "client.", 7) == 0 ? value + 7 : value);
 		if (!config->id)
 			return rbd_refuse(ret_reason, -ENOMEM, "out of memory");
+	} else if (strcmp(option, "gateway") == 0) {
+		unsigned long group, count = 0;
+
+		errno = 0;
+		group = strtoul(value, &end, 10);
+		if (*end == '/' && end[1] >= '1' && end[1] <= '9')
+			count = strtoul(end + 1, &end, 10);
+		if (value[0] < '1' || value[0] > '9' || *end || errno || group > count ||
+		    count > RBD_MAX_GATEWAYS)
+			return rbd_refuse(ret_reason, -EINVAL,
+					  "gateway=%s is not N/M, gateway N of M (1 <= N <= M <= %d)",
+					  value, RBD_MAX_GATEWAYS);
+		config->gateway_group = (unsigned)group;
+		config->gateway_count = (unsigned)count;
 	} else {
 		return rbd_refuse(ret_reason, -EINVAL,
-				  "unknown option '%s' (known: osd_op_timeout, conf, id)", option);
+				  "unknown option '%s' (known: osd_op_timeout, conf, id, gateway)",
+				  option);
 	}
 	return 0;
 }

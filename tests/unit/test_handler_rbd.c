@@ -59,6 +59,14 @@ static void test_malformed(void **state)
 	expect_refusal(handler, "rbd/lun0;conf=ceph.conf", -EINVAL, "not an absolute path");
 	expect_refusal(handler, "rbd/lun0;id=a b", -EINVAL, "not a client name");
 	expect_refusal(handler, "rbd/lun0;id=a;id=b", -EINVAL, "given twice");
+	expect_refusal(handler, "rbd/lun0;gateway=1", -EINVAL, "is not N/M");
+	expect_refusal(handler, "rbd/lun0;gateway=0/2", -EINVAL, "is not N/M");
+	expect_refusal(handler, "rbd/lun0;gateway=3/2", -EINVAL, "is not N/M");
+	expect_refusal(handler, "rbd/lun0;gateway=1/17", -EINVAL, "is not N/M");
+	expect_refusal(handler, "rbd/lun0;gateway=1/0", -EINVAL, "is not N/M");
+	expect_refusal(handler, "rbd/lun0;gateway=two/2", -EINVAL, "is not N/M");
+	expect_refusal(handler, "rbd/lun0;gateway=1/2x", -EINVAL, "is not N/M");
+	expect_refusal(handler, "rbd/lun0;gateway=1/2;gateway=2/2", -EINVAL, "given twice");
 	expect_refusal(handler, "rbd/lun0;conf=/nonexistent/ceph.conf", -ENOENT,
 		       "cannot read Ceph configuration '/nonexistent/ceph.conf'");
 	harness_unload();

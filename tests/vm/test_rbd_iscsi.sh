@@ -59,7 +59,7 @@ refused() {	# CFGSTRING SIZE REASON
 }
 refused rbd/nosuch 1G "refuses config 'rbd/nosuch': no image 'rbd/nosuch' in the Ceph cluster"
 refused nopool/lun0 1G "the Ceph cluster has no pool 'nopool'"
-refused 'rbd/lun0;cache=on' 1G "unknown option 'cache' (known: osd_op_timeout, conf, id)"
+refused 'rbd/lun0;cache=on' 1G "unknown option 'cache' (known: osd_op_timeout, conf, id, gateway)"
 refused 'rbd/lun0;osd_op_timeout=soon' 1G "osd_op_timeout=soon is not a number of seconds"
 refused lun0 1G "'lun0' is not pool/image or pool/namespace/image"
 refused 'rbd/lun0;conf=/tmp/unreachable.conf' 1G \

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * rbd_alua.c: one image served by several gateways as one logical unit,
+ * active/passive. The gateway whose client holds the image's exclusive lock
+ * is active/optimized; the others are standby (active/active gateways would
+ * pass the lock back and forth on every write).
+ *
+ * The groups are gateways 1 to M of the config string's gateway=N/M, and
+ * their states come from the cluster, so that every gateway reports the
+ * same thing on its path: a gateway that takes the lock records its group
+ * on the image (metadata "tcmu.gateway.<group>" = its client's address,
+ * which is how librbd names the lock's owner), and the group recorded for
+ * the current owner is the active one.
+ *
+ * Taking over (SET TARGET PORT GROUPS asking for active/optimized) breaks the
+ * owner's lock, which blocklists the owner's client (librbd's
+ * rbd_blocklist_on_break_lock, on by default), before acquiring it: a write
+ * the old owner still has in flight can then no longer land after ours.
+ * librbd's lock calls wait for the cluster, so a takeover runs on a thread
+ * of its own and completes the command from there.
+ */
+#include "rbd.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GATEWAY_KEY_PREFIX "tcmu.gateway."
+#define MAX_OWNERS 8
+
+struct rbd_takeover {
+	struct tcmu_device *dev;
+	struct rbd_state *state;
+	struct tcmu_request *req;
+	uint8_t wanted;
+};
+
+/* The lock's owner's address into owner ("" when unlocked). */
+static int lock_owner(struct rbd_state *state, char *owner, size_t size)
+{
+	char *owners[MAX_OWNERS];
+	size_t count = MAX_OWNERS;
+	rbd_lock_mode_t mode;
+	int result;
+
+	owner[0] = '\0';
+	result = rbd_lock_get_owners(state->image, &mode, owners, &count);
+	if (result == -ENOENT)
+		return 0;
+	if (result < 0)
+		return result;
+	if (count > 0)
+		snprintf(owner, size, "%s", owners[0]);
+	rbd_lock_get_owners_cleanup(owners, count);
+	return 0;
+}
+
+/*
+ * Records on the image, while holding the lock, that this gateway's group
+ * is the lock's owner as librbd names it (its client's address), so that
+ * every gateway finds which group is active.
+ */
+static int record_owner(struct rbd_state *state)
+{
+	char key[sizeof(GATEWAY_KEY_PREFIX) + 8];
+
+	snprintf(key, sizeof(key), GATEWAY_KEY_PREFIX "%u", state->config.gateway_group);
+	return rbd_metadata_set(state->image, key, state->address);
+}
+
+int rbd_alua_open(struct tcmu_device *dev, struct rbd_state *state, char **ret_reason)
+{
+	char owner[256];
+	char *addresses = NULL;
+	int result;
+
+	if (!state->config.gateway_group)
+		return 0;
+	result = rados_getaddrs(state->cluster, &addresses);
+	if (result < 0)
+		return rbd_refuse(ret_reason, result, "address of this gateway's client: %s",
+				  strerror(-result));
+	state->address = strdup(addresses);
+	free(addresses);
+	if (!state->address)
+		return -ENOMEM;
+	result = tcmu_device_set_port_group(dev, (uint16_t)state->config.gateway_group);
+	if (result < 0)
+		return rbd_refuse(ret_reason, result, "target port group %u refused",
+				  state->config.gateway_group);
+	/* The first gateway up takes the free lock; the others wait as standby. */
+	result = lock_owner(state, owner, sizeof(owner));
+	if (result == 0 && !owner[0] &&
+	    rbd_lock_acquire(state->image, RBD_LOCK_MODE_EXCLUSIVE) == 0 &&
+	    record_owner(state) == 0) {
+		tcmu_device_set_port_state(dev, TCMU_PORT_ACTIVE_OPTIMIZED);
+		tcmu_dev_info(dev, "gateway %u/%u of image '%s' (client %s): active/optimized",
+			      state->config.gateway_group, state->config.gateway_count,
+			      state->config.name, state->address);
+		return 0;
+	}
+	tcmu_dev_info(dev, "gateway %u/%u of image '%s' (client %s): standby%s%s",
+		      state->config.gateway_group, state->config.gateway_count,
+		      state->config.name, state->address,
+		      owner[0] ? ", the lock is held by " : "", owner);
+	return 0;
+}
+
+void rbd_alua_close(struct rbd_state *state)
+{
+	free(state->address);
+	state->address = NULL;
+}
+
+/* Groups 1 to M; the active one is the group recorded for the lock's owner. */
+int rbd_get_port_groups(struct tcmu_device *dev, struct tcmu_port_group *groups, size_t max)
+{
+	struct rbd_state *state = tcmu_device_get_private(dev);
+	char owner[256], keys[2048], values[4096];
+	size_t keys_length = sizeof(keys), values_length = sizeof(values);
+	unsigned active = 0, count = state->config.gateway_count;
+	const char *key, *value;
+	int result;
+
+	result = lock_owner(state, owner, sizeof(owner));
+	if (result == 0 && owner[0])
+		result = rbd_metadata_list(state->image, GATEWAY_KEY_PREFIX, RBD_MAX_GATEWAYS + 1,
+					   keys, &keys_length, values, &values_length);
+	else
+		keys_length = 0;
+	/* Blocklisted: its lock is gone, and it must not write again. */
+	if (result == -ESHUTDOWN)
+		tcmu_device_set_port_state(dev, TCMU_PORT_UNAVAILABLE);
+	if (result < 0) {
+		tcmu_dev_warn(dev, "target port groups of '%s': %s", state->config.name,
+			      strerror(-result));
+		return result;
+	}
+	for (key = keys, value = values; key < keys + keys_length && *key;
+	     key += strlen(key) + 1, value += strlen(value) + 1) {
+		if (strncmp(key, GATEWAY_KEY_PREFIX, strlen(GATEWAY_KEY_PREFIX)) != 0)
+			break;
+		if (strcmp(value, owner) == 0)
+			active = (unsigned)strtoul(key + strlen(GATEWAY_KEY_PREFIX), NULL, 10);
+	}
+	if (count > max)
+		count = (unsigned)max;
+	for (unsigned i = 0; i < count; i++) {
+		groups[i].id = (uint16_t)(i + 1);
+		groups[i].state = i + 1 == active ? TCMU_PORT_ACTIVE_OPTIMIZED : TCMU_PORT_STANDBY;
+	}
+	/* Another gateway took the lock over: this one is standby now. */
+	if (active != state->config.gateway_group &&
+	    !__atomic_load_n(&state->taking_over, __ATOMIC_ACQUIRE))
+		tcmu_device_set_port_state(dev, TCMU_PORT_STANDBY);
+	return (int)count;
+}
+
+/* Fences the owner (break with blocklisting) unless it is us, then locks. */
+static int take_over(struct rbd_takeover *takeover)
+{
+	struct rbd_state *state = takeover->state;
+	char owner[256];
+	int result;
+
+	result = lock_owner(state, owner, sizeof(owner));
+	if (result < 0)
+		return result;
+	if (owner[0] && strcmp(owner, state->address) != 0) {
+		tcmu_dev_info(takeover->dev, "taking image '%s' over from %s: breaking its lock and "
+			      "blocklisting it", state->config.name, owner);
+		result = rbd_lock_break(state->image, RBD_LOCK_MODE_EXCLUSIVE, owner);
+		if (result < 0 && result != -ENOENT)
+			return result;
+	}
+	result = rbd_lock_acquire(state->image, RBD_LOCK_MODE_EXCLUSIVE);
+	return result < 0 ? result : record_owner(state);
+}
+
+static void *takeover_thread(void *argument)
+{
+	struct rbd_takeover *takeover = argument;
+	int result;
+
+	if (takeover->wanted == TCMU_PORT_ACTIVE_OPTIMIZED) {
+		__atomic_store_n(&takeover->state->taking_over, true, __ATOMIC_RELEASE);
+		tcmu_device_set_port_state(takeover->dev, TCMU_PORT_TRANSITIONING);
+		result = take_over(takeover);
+		tcmu_device_set_port_state(takeover->dev, result == 0 ?
+					   TCMU_PORT_ACTIVE_OPTIMIZED : TCMU_PORT_STANDBY);
+		__atomic_store_n(&takeover->state->taking_over, false, __ATOMIC_RELEASE);
+	} else {
+		tcmu_device_set_port_state(takeover->dev, takeover->wanted);
+		result = rbd_lock_release(takeover->state->image);
+		if (result == -EINVAL || result == -ENOENT)
+			result = 0;	/* we did not hold it */
+	}
+	if (result < 0)
+		tcmu_dev_err(takeover->dev, "%s image '%s': %s",
+			     takeover->wanted == TCMU_PORT_ACTIVE_OPTIMIZED ? "taking over" :
+			     "releasing", takeover->state->config.name, strerror(-result));
+	tcmu_request_complete(takeover->req, result);
+	free(takeover);
+	return NULL;
+}
+
+int rbd_set_port_state(struct tcmu_device *dev, struct tcmu_request *req, uint8_t wanted)
+{
+	struct rbd_takeover *takeover = calloc(1, sizeof(*takeover));
+	pthread_attr_t attributes;
+	pthread_t thread;
+	int result;
+
+	if (!takeover)
+		return -ENOMEM;
+	takeover->dev = dev;
+	takeover->state = tcmu_device_get_private(dev);
+	takeover->req = req;
+	takeover->wanted = wanted;
+	pthread_attr_init(&attributes);
+	pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+	result = -pthread_create(&thread, &attributes, takeover_thread, takeover);
+	pthread_attr_destroy(&attributes);
+	if (result < 0)
+		free(takeover);
+	return result;
+}
