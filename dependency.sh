@@ -27,6 +27,7 @@ test_packages=(
 	clang libclang-rt-14-dev
 	prometheus python3-jsonschema
 	nbdkit qemu-utils
+	multipath-tools
 )
 # The rbd handler's tests run a single-node Ceph cluster in the VM
 # (tests/vm/ceph.sh). Without recommends: no mgr, no dashboard, ~200 MB.

@@ -22,10 +22,16 @@
 # part of a GiB: tests that source this ask vm-run for 4 GiB with a
 # "# vm-run: -m 4096" line (tests/vm/CMakeLists.txt reads it).
 #
+# The mon listens on CEPH_MON_HOST (127.0.0.1); with a link address there
+# and its network in CEPH_PUBLIC_NETWORK (10.9.0.0/24) the OSD listens on
+# the link too, and another guest reaches the cluster with a copy of
+# $CEPH_CONF.
+#
 # Sets and exports CEPH_CONF, which ceph, rbd and librados read.
 
 CEPH_DIR=${CEPH_DIR:-/tmp/ceph}
 CEPH_OSD_BYTES=${CEPH_OSD_BYTES:-4294967296}
+CEPH_MON_HOST=${CEPH_MON_HOST:-127.0.0.1}
 export CEPH_CONF=$CEPH_DIR/ceph.conf
 
 requires ceph-mon ceph-mon
@@ -75,7 +81,8 @@ ceph_start() {
 	cat > "$CEPH_CONF" <<EOF
 [global]
 fsid = $(cat /proc/sys/kernel/random/uuid)
-mon host = 127.0.0.1
+mon host = $CEPH_MON_HOST
+${CEPH_PUBLIC_NETWORK:+public network = $CEPH_PUBLIC_NETWORK}
 run dir = $CEPH_DIR/run
 log file = $CEPH_DIR/log/\$name.log
 admin socket = $CEPH_DIR/run/\$name.asok
