@@ -239,7 +239,9 @@ start_daemon_command() {
 	) >> "$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	cleanup_fn _kill_daemon "$DAEMON_PID"
-	wait_for 30 "tcmu-runner to be ready" _daemon_ready
+	# Generous: at start the daemon loads every handler, and under TCG on a
+	# busy host librbd's libraries alone took 22 s to load.
+	wait_for 90 "tcmu-runner to be ready" _daemon_ready
 }
 
 _kill_daemon() {
