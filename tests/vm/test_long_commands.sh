@@ -27,9 +27,10 @@ log_ms() {
 		awk '{ split($2, t, /[:.]/); print ((t[1] * 60 + t[2]) * 60 + t[3]) * 1000 + t[4] }'
 }
 
-# The ring worker that serves backstore NAME (the daemon logs it at debug level).
+# The ring worker that serves backstore NAME (the daemon logs its thread's
+# name, tcmu-ring-N, at debug level).
 worker_of() {
-	sed -n "s|.*/$1\] served by ring worker \([0-9]*\)$|\1|p" "$DAEMON_LOG" | tail -1
+	sed -n "s|.*/$1\] served by ring worker \(tcmu-ring-[0-9]*\)$|\1|p" "$DAEMON_LOG" | tail -1
 }
 
 start_daemon --debug
