@@ -23,15 +23,20 @@ static const char *rbd_mon_host(rados_t cluster, char *buffer, size_t size)
 	return buffer;
 }
 
-/* What a check's thread has done so far, for the answer at its deadline. */
+/*
+ * One check: what its thread has done so far, for the answer at the
+ * deadline. The caller and the thread each hold a reference; whichever lets
+ * go last frees it, so a thread left running past the deadline (librados
+ * still connecting) keeps everything it reads, config included, alive.
+ */
 struct rbd_check {
 	pthread_mutex_t lock;
 	pthread_cond_t changed;
+	unsigned references;
 	struct rbd_config config;
 	char mon_host[256];
 	bool opening;		/* connected: opening the image */
 	bool done;
-	bool abandoned;		/* the caller answered without the result */
 	int result;
 	char *reason;
 };
@@ -159,12 +164,23 @@ static void rbd_check_free(struct rbd_check *check)
 	free(check);
 }
 
+/* Lets go of a reference to check, freeing it with the last. */
+static void rbd_check_put(struct rbd_check *check)
+{
+	bool last;
+
+	pthread_mutex_lock(&check->lock);
+	last = --check->references == 0;
+	pthread_mutex_unlock(&check->lock);
+	if (last)
+		rbd_check_free(check);
+}
+
 static void *rbd_check_thread(void *argument)
 {
 	struct rbd_check *check = argument;
 	struct rbd_state state;
 	char *reason = NULL;
-	bool abandoned;
 	int result;
 
 	result = rbd_attach_checked(&check->config, RBD_CHECK_TIMEOUT, RBD_CHECK_TIMEOUT, true,
@@ -175,11 +191,9 @@ static void *rbd_check_thread(void *argument)
 	check->done = true;
 	check->result = result;
 	check->reason = reason;
-	abandoned = check->abandoned;
 	pthread_cond_signal(&check->changed);
 	pthread_mutex_unlock(&check->lock);
-	if (abandoned)
-		rbd_check_free(check);
+	rbd_check_put(check);
 	pthread_mutex_lock(&rbd_checks_lock);
 	if (--rbd_checks_running == 0)
 		pthread_cond_broadcast(&rbd_checks_ended);
@@ -193,7 +207,6 @@ int rbd_check_cluster(struct rbd_config *config, char **ret_reason)
 	pthread_condattr_t attributes;
 	struct timespec deadline;
 	pthread_t thread;
-	bool abandoned;
 	int result = 0;
 
 	*ret_reason = NULL;
@@ -205,6 +218,7 @@ int rbd_check_cluster(struct rbd_config *config, char **ret_reason)
 	pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
 	pthread_cond_init(&check->changed, &attributes);
 	pthread_condattr_destroy(&attributes);
+	check->references = 2;
 	check->config = *config;
 	memset(config, 0, sizeof(*config));
 	snprintf(check->mon_host, sizeof(check->mon_host), "none configured");
@@ -242,11 +256,8 @@ int rbd_check_cluster(struct rbd_config *config, char **ret_reason)
 				    "the Ceph cluster did not answer within %u s (monitors: %s)",
 				    RBD_CHECK_TOTAL_TIMEOUT, check->mon_host);
 	}
-	abandoned = !check->done;
-	check->abandoned = abandoned;
 	pthread_mutex_unlock(&check->lock);
-	if (!abandoned)
-		rbd_check_free(check);
+	rbd_check_put(check);
 	return result;
 }
 

@@ -69,6 +69,7 @@ static void test_malformed(void **state)
 	expect_refusal(handler, "rbd/lun0;gateway=1/2;gateway=2/2", -EINVAL, "given twice");
 	expect_refusal(handler, "rbd/lun0;conf=/nonexistent/ceph.conf", -ENOENT,
 		       "cannot read Ceph configuration '/nonexistent/ceph.conf'");
+	handler->unload();
 	harness_unload();
 }
 
@@ -109,6 +110,8 @@ static void test_unreachable_cluster(void **state)
 
 	unlink(conf);
 	rmdir(directory);
+	/* As the daemon does before it exits: no check's thread outlives the library. */
+	handler->unload();
 	harness_unload();
 }
 
