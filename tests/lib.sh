@@ -397,6 +397,39 @@ read_blocks() {
 	dd if="$1" bs=512 skip="$2" count="$3" iflag=direct status=none
 }
 
+# scsi_generic_node DISK: prints the /dev/sgN node of the SCSI disk DISK.
+scsi_generic_node() {
+	local node
+	node=/dev/$(ls /sys/block/"${1#/dev/}"/device/scsi_generic/)
+	[ -c "$node" ] || fail "no SCSI generic node for $1"
+	echo "$node"
+}
+
+# check_thin_lun DISK SIZE: READ CAPACITY(16) gives SIZE bytes in 512-byte
+# blocks, the thin provisioning VPD page offers UNMAP, and a 4 MiB pattern
+# (left in /tmp/pattern for the checks that follow) written at LBA 0 reads back.
+check_thin_lun() {
+	local disk=$1 size=$2 out
+	out=$(sg_readcap --16 "$disk" 2>&1)
+	grep -q "Number of logical blocks=$((size / 512))\$" <<<"$out" || fail "READ CAPACITY(16) size: $out"
+	out=$(sg_vpd --page=lbpv "$disk" 2>&1)
+	grep -Eq 'Unmap command supported \(LBPU\): 1' <<<"$out" || fail "LBP VPD page: $out"
+	random_file /tmp/pattern 4M
+	dd if=/tmp/pattern of="$disk" bs=1M oflag=direct status=none
+	cmp <(read_blocks "$disk" 0 8192) /tmp/pattern || fail "the data read back differs"
+}
+
+# check_fua_write DISK LBA: one block written with WRITE(16) and FUA through
+# DISK's SCSI generic node reads back; the block is left in /tmp/fua_block.
+check_fua_write() {
+	local disk=$1 lba=$2 sg
+	sg=$(scsi_generic_node "$disk")
+	random_file /tmp/fua_block 512
+	sg_dd if=/tmp/fua_block of="$sg" bs=512 seek="$lba" count=1 oflag=fua cdbsz=16 ||
+		fail "WRITE(16) with FUA failed"
+	cmp <(read_blocks "$disk" "$lba" 1) /tmp/fua_block || fail "the FUA write did not land"
+}
+
 # check_compare_and_write DISK PATTERN: DISK starts with PATTERN. COMPARE AND
 # WRITE at LBA 100 whose compare half is what is there writes its block; one
 # whose compare half differs ends in MISCOMPARE (status 14) and writes

@@ -350,3 +350,16 @@ bool harness_is_zero(const void *buffer, size_t length)
 			return false;
 	return true;
 }
+
+void harness_expect_extent(const struct tcmu_handler *handler, struct tcmu_device *dev,
+			   uint64_t offset, uint64_t length, bool expected_mapped,
+			   uint64_t expected_length)
+{
+	bool mapped = !expected_mapped;
+	uint64_t extent_length = 0;
+
+	assert_non_null(handler->get_lba_status);
+	assert_int_equal(handler->get_lba_status(dev, offset, length, &mapped, &extent_length), 0);
+	assert_int_equal(mapped, expected_mapped);
+	assert_int_equal(extent_length, expected_length);
+}

@@ -98,6 +98,14 @@ int harness_wait(const struct tcmu_handler *handler, struct tcmu_device *dev,
  */
 void harness_serve_watched_fds(const struct tcmu_handler *handler, struct tcmu_device *dev);
 
+/*
+ * The handler's get_lba_status at offset for up to length bytes must give
+ * one extent of expected_length bytes, mapped or not as expected_mapped.
+ */
+void harness_expect_extent(const struct tcmu_handler *handler, struct tcmu_device *dev,
+			   uint64_t offset, uint64_t length, bool expected_mapped,
+			   uint64_t expected_length);
+
 /* Everything logged since the last harness_log_clear(), one message a line. */
 const char *harness_log(void);
 void harness_log_clear(void);

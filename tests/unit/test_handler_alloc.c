@@ -92,19 +92,6 @@ static struct stat shm_status(const struct fixture *fixture)
 	return status;
 }
 
-static void expect_extent(struct fixture *fixture, uint64_t offset, uint64_t length,
-			  bool expected_mapped, uint64_t expected_length)
-{
-	bool mapped = !expected_mapped;
-	uint64_t extent_length = 0;
-
-	assert_non_null(fixture->handler->get_lba_status);
-	assert_int_equal(fixture->handler->get_lba_status(&fixture->dev, offset, length,
-							  &mapped, &extent_length), 0);
-	assert_int_equal(mapped, expected_mapped);
-	assert_int_equal(extent_length, expected_length);
-}
-
 static void test_load_and_config(void **state)
 {
 	struct fixture *fixture = *state;
@@ -335,11 +322,11 @@ static void test_unmap_frees_memory_and_reads_zeros(void **state)
 	assert_true(harness_is_zero(read_back + MIB, 2 * MIB));
 	assert_memory_equal(read_back + 3 * MIB, written + 3 * MIB, MIB);
 
-	expect_extent(fixture, 0, 16 * MIB, true, MIB);
-	expect_extent(fixture, 512, 4096, true, 4096);
-	expect_extent(fixture, MIB, 16 * MIB, false, 2 * MIB);
-	expect_extent(fixture, 3 * MIB, 16 * MIB, true, MIB);
-	expect_extent(fixture, 4 * MIB, 12 * MIB, false, 12 * MIB);
+	harness_expect_extent(fixture->handler, &fixture->dev, 0, 16 * MIB, true, MIB);
+	harness_expect_extent(fixture->handler, &fixture->dev, 512, 4096, true, 4096);
+	harness_expect_extent(fixture->handler, &fixture->dev, MIB, 16 * MIB, false, 2 * MIB);
+	harness_expect_extent(fixture->handler, &fixture->dev, 3 * MIB, 16 * MIB, true, MIB);
+	harness_expect_extent(fixture->handler, &fixture->dev, 4 * MIB, 12 * MIB, false, 12 * MIB);
 
 	close_device(fixture);
 	free(written);
@@ -404,7 +391,7 @@ static void test_huge_device_costs_nothing_until_written(void **state)
 	status = shm_status(fixture);
 	assert_int_equal(status.st_size, (off_t)size);
 	assert_int_equal(status.st_blocks, 0);
-	expect_extent(fixture, 0, size, false, size);
+	harness_expect_extent(fixture->handler, &fixture->dev, 0, size, false, size);
 
 	harness_pattern(written, sizeof(written), 3);
 	assert_int_equal(harness_write(handler, &fixture->dev, size - sizeof(written),
@@ -415,8 +402,8 @@ static void test_huge_device_costs_nothing_until_written(void **state)
 	assert_int_equal(harness_read(handler, &fixture->dev, size - sizeof(written),
 				      read_back, sizeof(written)), 0);
 	assert_memory_equal(read_back, written, sizeof(written));
-	expect_extent(fixture, 0, size, false, size - sizeof(written));
-	expect_extent(fixture, size - sizeof(written), sizeof(written), true, sizeof(written));
+	harness_expect_extent(fixture->handler, &fixture->dev, 0, size, false, size - sizeof(written));
+	harness_expect_extent(fixture->handler, &fixture->dev, size - sizeof(written), sizeof(written), true, sizeof(written));
 
 	close_device(fixture);
 	free(read_back);

@@ -24,19 +24,6 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-static void expect_extent(struct fixture *fixture, uint64_t offset, uint64_t length,
-			  bool expected_mapped, uint64_t expected_length)
-{
-	bool mapped = !expected_mapped;
-	uint64_t extent_length = 0;
-
-	assert_non_null(fixture->handler->get_lba_status);
-	assert_int_equal(fixture->handler->get_lba_status(&fixture->dev, offset, length,
-							  &mapped, &extent_length), 0);
-	assert_int_equal(mapped, expected_mapped);
-	assert_int_equal(extent_length, expected_length);
-}
-
 /* A full file system fails writes with -ENOSPC, and they work again once space is freed. */
 static void test_full_file_system(void **state)
 {
@@ -159,11 +146,11 @@ static void test_unmap_punches_holes(void **state)
 	assert_true(harness_is_zero(read_back + MIB, 2 * MIB));
 	assert_memory_equal(read_back + 3 * MIB, written + 3 * MIB, MIB);
 
-	expect_extent(fixture, 0, 16 * MIB, true, MIB);
-	expect_extent(fixture, MIB, 16 * MIB, false, 2 * MIB);
-	expect_extent(fixture, MIB + 4096, 8192, false, 8192);
-	expect_extent(fixture, 3 * MIB, 16 * MIB, true, MIB);
-	expect_extent(fixture, 4 * MIB, 12 * MIB, false, 12 * MIB);
+	harness_expect_extent(fixture->handler, &fixture->dev, 0, 16 * MIB, true, MIB);
+	harness_expect_extent(fixture->handler, &fixture->dev, MIB, 16 * MIB, false, 2 * MIB);
+	harness_expect_extent(fixture->handler, &fixture->dev, MIB + 4096, 8192, false, 8192);
+	harness_expect_extent(fixture->handler, &fixture->dev, 3 * MIB, 16 * MIB, true, MIB);
+	harness_expect_extent(fixture->handler, &fixture->dev, 4 * MIB, 12 * MIB, false, 12 * MIB);
 
 	close_device(fixture);
 	free(written);

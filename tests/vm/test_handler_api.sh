@@ -49,8 +49,7 @@ grep -q 'WP=1' "$OUT_DIR/modes-protected.txt" ||
 [ "$(blockdev --getro "$protected")" = 1 ] || fail "$protected is not read-only for the kernel"
 read_blocks "$protected" 0 8 > /dev/null || fail "reads of the write-protected device failed"
 # Through the SCSI generic node: the block node of a read-only disk refuses writers.
-sg=/dev/$(ls /sys/block/"${protected#/dev/}"/device/scsi_generic/)
-[ -c "$sg" ] || fail "no SCSI generic node for $protected"
+sg=$(scsi_generic_node "$protected")
 status=0
 out=$(sg_raw -s 512 -i /tmp/api_pattern "$sg" 2a 00 00 00 00 10 00 00 01 00 2>&1) || status=$?
 [ "$status" -ne 0 ] || fail "WRITE(10) to the write-protected device succeeded"

@@ -73,7 +73,7 @@ backstore_create next ro 16777216 "nbd/exec:nbdkit -r memory 16M"
 loop_expose "$BACKSTORE"
 # The kernel opens a write-protected disk read-only: the write goes through its sg node.
 [ "$(blockdev --getro "$DISK")" = 1 ] || fail "the kernel does not see the disk as read-only"
-sg=/dev/$(ls /sys/block/"${DISK#/dev/}"/device/scsi_generic/)
+sg=$(scsi_generic_node "$DISK")
 expect_write_sense "$sg" "Data Protect" "Write protected"
 sg_raw -R -r 512 "$DISK" "${read_10[@]}" >/dev/null || fail "READ(10) of the read-only export failed"
 out=$(sg_modes "$DISK" 2>&1)

@@ -31,24 +31,10 @@ backstore_create next nbd_scsi "$size" "nbd/exec:nbdkit file $image"
 backstore=$BACKSTORE
 loop_expose "$backstore"
 disk=$DISK
-sg=/dev/$(ls /sys/block/"${disk#/dev/}"/device/scsi_generic/)
-[ -c "$sg" ] || fail "no SCSI generic node for $disk"
-
-out=$(sg_readcap --16 "$disk" 2>&1)
-grep -q "Number of logical blocks=$((size / 512))\$" <<<"$out" || fail "READ CAPACITY(16) size: $out"
-out=$(sg_vpd --page=lbpv "$disk" 2>&1)
-grep -Eq 'Unmap command supported \(LBPU\): 1' <<<"$out" || fail "LBP VPD page: $out"
-
-random_file /tmp/pattern 4M
-dd if=/tmp/pattern of="$disk" bs=1M oflag=direct status=none
-cmp <(read_blocks "$disk" 0 8192) /tmp/pattern || fail "the data read back differs"
+check_thin_lun "$disk" "$size"
 cmp -n 4194304 "$image" /tmp/pattern || fail "nbdkit's file does not hold the data written"
 
-# FUA write (WRITE(16) with FUA) lands in the file.
-random_file /tmp/fua_block 512
-sg_dd if=/tmp/fua_block of="$sg" bs=512 seek=9000 count=1 oflag=fua cdbsz=16 ||
-	fail "WRITE(16) with FUA failed"
-cmp <(read_blocks "$disk" 9000 1) /tmp/fua_block || fail "the FUA write did not land"
+check_fua_write "$disk" 9000
 
 check_compare_and_write "$disk" /tmp/pattern
 check_unmap_reads_zeros "$disk" /tmp/pattern

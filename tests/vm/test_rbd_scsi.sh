@@ -26,30 +26,18 @@ backstore_create next rbd_scsi "$size" "rbd/rbd/scsi" || fail "rbd_scsi refused"
 backstore=$BACKSTORE
 loop_expose "$backstore"
 disk=$DISK
-sg=/dev/$(ls /sys/block/"${disk#/dev/}"/device/scsi_generic/)
-[ -c "$sg" ] || fail "no SCSI generic node for $disk"
-
-out=$(sg_readcap --16 "$disk" 2>&1)
-grep -q "Number of logical blocks=$((size / 512))\$" <<<"$out" || fail "READ CAPACITY(16) size: $out"
-out=$(sg_vpd --page=lbpv "$disk" 2>&1)
-grep -Eq 'Unmap command supported \(LBPU\): 1' <<<"$out" || fail "LBP VPD page: $out"
-
-random_file /tmp/pattern 4M
-dd if=/tmp/pattern of="$disk" bs=1M oflag=direct status=none
-cmp <(read_blocks "$disk" 0 8192) /tmp/pattern || fail "the data read back differs"
+check_thin_lun "$disk" "$size"
 timeout 300 rbd export rbd/scsi /tmp/scsi.img || fail "rbd export rbd/scsi"
 cmp -n 4194304 /tmp/scsi.img /tmp/pattern || fail "the image does not hold the data written"
 rm -f /tmp/scsi.img
 
-random_file /tmp/fua_block 512
-sg_dd if=/tmp/fua_block of="$sg" bs=512 seek=9000 count=1 oflag=fua cdbsz=16 ||
-	fail "WRITE(16) with FUA failed"
-cmp <(read_blocks "$disk" 9000 1) /tmp/fua_block || fail "the FUA write did not land"
+check_fua_write "$disk" 9000
 
 check_compare_and_write "$disk" /tmp/pattern
 check_unmap_reads_zeros "$disk" /tmp/pattern
 
 # EXTENDED COPY within the LUN: the first 2 MiB to 16 MiB.
+sg=$(scsi_generic_node "$disk")
 sg_xcopy if="$sg" of="$sg" bs=512 count=4096 seek=32768 || fail "a copy within the LUN failed"
 cmp <(read_blocks "$disk" 32768 4096) <(read_blocks "$disk" 0 4096) ||
 	fail "the copy within the LUN differs"

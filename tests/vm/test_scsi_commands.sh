@@ -26,8 +26,7 @@ alloc_shm=$ALLOC_MEMORY/user_0-scsi_alloc
 [ -f "$alloc_shm" ] || fail "alloc device has no $alloc_shm"
 loop_expose "$alloc"
 disk=$DISK
-sg=/dev/$(ls /sys/block/"${disk#/dev/}"/device/scsi_generic/)
-[ -c "$sg" ] || fail "no SCSI generic node for $disk"
+sg=$(scsi_generic_node "$disk")
 
 out=$(sg_inq "$disk" 2>&1)
 grep -q 'Vendor identification: LIO-ORG' <<<"$out" || fail "INQUIRY vendor: $out"

@@ -35,14 +35,8 @@ loop_expose "$dest_backstore"
 dest_disk=$DISK
 
 # sg_xcopy finds no SCSI generic node from a block device here: name the nodes.
-sg_node() {
-	local node
-	node=/dev/$(ls /sys/block/"${1#/dev/}"/device/scsi_generic/)
-	[ -c "$node" ] || fail "no SCSI generic node for $1"
-	echo "$node"
-}
-source_sg=$(sg_node "$source_disk")
-dest_sg=$(sg_node "$dest_disk")
+source_sg=$(scsi_generic_node "$source_disk")
+dest_sg=$(scsi_generic_node "$dest_disk")
 
 # refusals: how many copies the daemon refused for the groups.
 refusals() {
@@ -135,13 +129,13 @@ backstore_create next xfrom 16777216 file//dev/mapper/xcopy_slow
 from_backstore=$BACKSTORE
 loop_expose "$from_backstore"
 from_disk=$DISK
-from_sg=$(sg_node "$from_disk")
+from_sg=$(scsi_generic_node "$from_disk")
 backstore_create next xto 16777216 alloc/
 to_backstore=$BACKSTORE
 to_memory=$ALLOC_MEMORY/$(basename "$(dirname "$to_backstore")")-xto
 loop_expose "$to_backstore"
 to_disk=$DISK
-to_sg=$(sg_node "$to_disk")
+to_sg=$(scsi_generic_node "$to_disk")
 printf 'log_level = 4\nxcopy_group = xfrom xto\n' > "$config.new"
 mv "$config.new" "$config"
 wait_for 10 "the daemon to apply the xfrom/xto group" \

@@ -39,27 +39,21 @@ cleanup_fn dmsetup remove xcopy_errors_slow
 # Without udev, dmsetup may leave the /dev/mapper node to us.
 dmsetup mknodes xcopy_errors_slow
 
-sg_node() {
-	local node
-	node=/dev/$(ls /sys/block/"${1#/dev/}"/device/scsi_generic/)
-	[ -c "$node" ] || fail "no SCSI generic node for $1"
-	echo "$node"
-}
 backstore_create next xa "$size" alloc/
 a_backstore=$BACKSTORE
 loop_expose "$a_backstore"
 a_disk=$DISK
-a_sg=$(sg_node "$a_disk")
+a_sg=$(scsi_generic_node "$a_disk")
 backstore_create next xb "$size" file//dev/mapper/xcopy_errors_slow
 b_backstore=$BACKSTORE
 loop_expose "$b_backstore"
 b_disk=$DISK
-b_sg=$(sg_node "$b_disk")
+b_sg=$(scsi_generic_node "$b_disk")
 backstore_create next xc "$size" alloc/
 c_backstore=$BACKSTORE
 loop_expose "$c_backstore"
 c_disk=$DISK
-c_sg=$(sg_node "$c_disk")
+c_sg=$(scsi_generic_node "$c_disk")
 wait_for 10 "the daemon to apply the xcopy_group" \
 	grep -q 'EXTENDED COPY allowed between the devices of xcopy_group 1: xa xb xc' "$DAEMON_LOG"
 
