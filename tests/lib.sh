@@ -506,6 +506,28 @@ check_blkdiscard_frees() {
 	[ "$after" -lt 64 ] || fail "$backing still holds $after blocks after blkdiscard (was $before)"
 }
 
+# tutorial_system_setup: what the tutorial installs before the daemon starts
+# (the D-Bus policy, tcmu.conf, a system bus) and an initiator name for iscsid.
+# Run from the source directory.
+tutorial_system_setup() {
+	mkdir -p /etc/dbus-1/system.d /etc/tcmu /run/dbus /etc/target
+	cp tcmu-runner.conf /etc/dbus-1/system.d/
+	cp tcmu.conf /etc/tcmu/tcmu.conf
+	dbus-daemon --system --fork
+	if [ ! -s /etc/iscsi/initiatorname.iscsi ]; then
+		echo "InitiatorName=$(iscsi-iname)" > /etc/iscsi/initiatorname.iscsi
+	fi
+}
+
+# tutorial_target_create: runs ./target_create.sh and sets TARGET_IQN to the
+# target it says it created.
+TARGET_IQN=
+tutorial_target_create() {
+	./target_create.sh | tee /tmp/out_target
+	TARGET_IQN=$(sed -n 's/^\[INFO\] Target \(iqn\.[^ ]*\) created$/\1/p' /tmp/out_target)
+	[ -n "$TARGET_IQN" ] || fail "target_create.sh printed no target IQN"
+}
+
 # iscsi_login COUNT: starts iscsid, logs in to the targets on 127.0.0.1
 # (logged out at exit), waits for COUNT "LIO-ORG TCMU device" disks and sets
 # ISCSI_DISKS to their /dev nodes, indexed by LUN.

@@ -23,13 +23,7 @@ requires_module iscsi_target_mod
 requires_module sd_mod
 
 cd "$SOURCE_DIR"
-mkdir -p /etc/dbus-1/system.d /etc/tcmu /run/dbus /etc/target
-cp tcmu-runner.conf /etc/dbus-1/system.d/
-cp tcmu.conf /etc/tcmu/tcmu.conf
-dbus-daemon --system --fork
-if [ ! -s /etc/iscsi/initiatorname.iscsi ]; then
-	echo "InitiatorName=$(iscsi-iname)" > /etc/iscsi/initiatorname.iscsi
-fi
+tutorial_system_setup
 
 image=/var/tmp/tcmu-nbd-vm0.qcow2
 rm -f "$image"
@@ -81,9 +75,8 @@ grep -qx '\[INFO\] Your backstore directory: user_1/vm0' /tmp/out_1 ||
 assert_log_has "connected to the server started by 'exec:nbdkit memory 64M'"
 assert_log_has "connected to the server started by 'exec:qemu-nbd -f qcow2 $image'"
 
-./target_create.sh | tee /tmp/out_target
-iqn=$(sed -n 's/^\[INFO\] Target \(iqn\.[^ ]*\) created$/\1/p' /tmp/out_target)
-[ -n "$iqn" ] || fail "target_create.sh printed no IQN"
+tutorial_target_create
+iqn=$TARGET_IQN
 ./target_setup.sh "$iqn" user_0/mem0
 ./target_setup.sh "$iqn" user_1/vm0
 targetcli ls > /tmp/targetcli_ls

@@ -24,13 +24,7 @@ requires_module iscsi_target_mod
 requires_module sd_mod
 
 cd "$SOURCE_DIR"
-mkdir -p /etc/dbus-1/system.d /etc/tcmu /run/dbus /etc/target
-cp tcmu-runner.conf /etc/dbus-1/system.d/
-cp tcmu.conf /etc/tcmu/tcmu.conf
-dbus-daemon --system --fork
-if [ ! -s /etc/iscsi/initiatorname.iscsi ]; then
-	echo "InitiatorName=$(iscsi-iname)" > /etc/iscsi/initiatorname.iscsi
-fi
+tutorial_system_setup
 
 ceph_start
 timeout 300 rbd create --size 1G rbd/lun0 || fail "rbd create rbd/lun0"
@@ -89,9 +83,8 @@ assert_log_has "rbd_open 'rbd/lun1' \(osd_op_timeout 30 s\)"
 lun1=$(find "$CORE" -mindepth 2 -maxdepth 2 -name lun1)
 [ -n "$lun1" ] || fail "targetcli's lun1 is not in configfs"
 
-./target_create.sh | tee /tmp/out_target
-iqn=$(sed -n 's/^\[INFO\] Target \(iqn\.[^ ]*\) created$/\1/p' /tmp/out_target)
-[ -n "$iqn" ] || fail "target_create.sh printed no target"
+tutorial_target_create
+iqn=$TARGET_IQN
 ./target_setup.sh "$iqn" user_0/lun0
 ./target_setup.sh "$iqn" "${lun1#"$CORE"/}"
 targetcli ls | tee /tmp/targetcli_ls

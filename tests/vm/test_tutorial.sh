@@ -20,14 +20,8 @@ cd "$SOURCE_DIR"
 missing=$(./dependency.sh --list)
 [ -z "$missing" ] || fail "dependency.sh finds packages missing: $missing"
 
-# What the tutorial installs: the D-Bus policy and tcmu.conf.
-mkdir -p /etc/dbus-1/system.d /etc/tcmu /run/dbus /etc/target
-cp tcmu-runner.conf /etc/dbus-1/system.d/
-cp tcmu.conf /etc/tcmu/tcmu.conf
-dbus-daemon --system --fork
-if [ ! -s /etc/iscsi/initiatorname.iscsi ]; then
-	echo "InitiatorName=$(iscsi-iname)" > /etc/iscsi/initiatorname.iscsi
-fi
+# What the tutorial installs: the D-Bus policy, tcmu.conf, an initiator name.
+tutorial_system_setup
 initiator=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
 
 # The backstores part of the README's listing that follows the line
