@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 /* Long enough for any storage the tests use; a request never completed fails. */
@@ -362,4 +363,44 @@ void harness_expect_extent(const struct tcmu_handler *handler, struct tcmu_devic
 	assert_int_equal(handler->get_lba_status(dev, offset, length, &mapped, &extent_length), 0);
 	assert_int_equal(mapped, expected_mapped);
 	assert_int_equal(extent_length, expected_length);
+}
+
+int harness_check_unmap_middle(const struct tcmu_handler *handler, struct tcmu_device *dev,
+			       const char *backing_path)
+{
+	const size_t mib = 1024 * 1024;
+	size_t length = 4 * mib;
+	char *written = malloc(length);
+	char *read_back = malloc(length);
+	struct stat before;
+	struct stat after;
+	int result;
+
+	assert_non_null(written);
+	assert_non_null(read_back);
+	harness_pattern(written, length, 7);
+	assert_int_equal(harness_write(handler, dev, 0, written, length, 0), 0);
+	assert_int_equal(harness_flush(handler, dev), 0);
+	assert_int_equal(stat(backing_path, &before), 0);
+	assert_true(before.st_blocks >= (blkcnt_t)(length / 512));
+
+	result = harness_unmap(handler, dev, mib, 2 * mib);
+	if (result == 0) {
+		assert_int_equal(stat(backing_path, &after), 0);
+		assert_true(after.st_blocks <= before.st_blocks - (blkcnt_t)(2 * mib / 512));
+		assert_int_equal(after.st_size, before.st_size);
+
+		assert_int_equal(harness_read(handler, dev, 0, read_back, length), 0);
+		assert_memory_equal(read_back, written, mib);
+		assert_true(harness_is_zero(read_back + mib, 2 * mib));
+		assert_memory_equal(read_back + 3 * mib, written + 3 * mib, mib);
+
+		harness_expect_extent(handler, dev, 0, 16 * mib, true, mib);
+		harness_expect_extent(handler, dev, mib, 16 * mib, false, 2 * mib);
+		harness_expect_extent(handler, dev, 3 * mib, 16 * mib, true, mib);
+		harness_expect_extent(handler, dev, 4 * mib, 12 * mib, false, 12 * mib);
+	}
+	free(written);
+	free(read_back);
+	return result;
 }

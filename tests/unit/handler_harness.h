@@ -106,6 +106,16 @@ void harness_expect_extent(const struct tcmu_handler *handler, struct tcmu_devic
 			   uint64_t offset, uint64_t length, bool expected_mapped,
 			   uint64_t expected_length);
 
+/*
+ * Writes 4 MiB at offset 0 (and flushes), unmaps the middle 2 MiB, and
+ * checks that backing_path, the file that holds the device's data, gave
+ * back those blocks and kept its size, that the outer MiBs read as written
+ * and the middle as zeros, and that get_lba_status sees the three extents.
+ * Returns 0, or the unmap's error (e.g. -EOPNOTSUPP) with nothing checked.
+ */
+int harness_check_unmap_middle(const struct tcmu_handler *handler, struct tcmu_device *dev,
+			       const char *backing_path);
+
 /* Everything logged since the last harness_log_clear(), one message a line. */
 const char *harness_log(void);
 void harness_log_clear(void);
