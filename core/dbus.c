@@ -125,7 +125,15 @@ int dbus_check_config(const struct tcmu_handler *handler, const char *dev_config
 		goto out;
 	}
 	result = dev_config_check_transport(dev_config, ret_reason);
-	if (result < 0 || !handler->check_config)
+	if (result < 0)
+		goto out;
+	result = handler_require(handler, &reason);
+	if (result < 0) {
+		*ret_reason = g_strdup_printf("the %s handler is not available: %s",
+					      handler->subtype, reason ? reason : strerror(-result));
+		goto out;
+	}
+	if (!handler->check_config)
 		goto out;
 
 	result = handler->check_config(config, &reason);
@@ -137,8 +145,8 @@ int dbus_check_config(const struct tcmu_handler *handler, const char *dev_config
 			      g_strdup_printf("the %s handler refuses '%s': %s", handler->subtype,
 					      config, strerror(-result));
 	}
-	free(reason);
 out:
+	free(reason);
 	free(subtype);
 	free(config);
 	return result;

@@ -217,6 +217,13 @@ static int device_open_handler(struct tcmu_device *dev)
 		tcmu_dev_err(dev, "no handler for subtype '%s'", dev->subtype);
 		return -ENOENT;
 	}
+	result = handler_require(handler, &reason);
+	if (result < 0) {
+		tcmu_dev_err(dev, "the %s handler is not available: %s", dev->subtype,
+			     reason ? reason : strerror(-result));
+		free(reason);
+		return result;
+	}
 	dev->handler = handler;
 	if (handler->check_config) {
 		result = handler->check_config(dev->config, &reason);

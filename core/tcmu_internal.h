@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "handlers.h"
 #include "histogram.h"
 #include "libtcmu.h"
 #include "scsi.h"
@@ -499,17 +500,6 @@ int watch_fd_set(struct tcmu_device *dev, int fd, uint32_t events);
 int watch_fd_remove(struct tcmu_device *dev, int fd);
 /* An event of a handler watch: calls fd_ready, then batch_done, in one ring batch. */
 void watch_fd_ready(struct worker_watch *watch, uint32_t epoll_events);
-
-/* ----------------------------------------------------- handler_loader.c */
-
-/* dlopens every handler_*.so in dir. Returns the number loaded or -errno. */
-int handlers_load(const char *dir);
-void handlers_unload(void);
-const struct tcmu_handler *handler_find(const char *subtype);
-/* Iterates loaded handlers: index from 0 until NULL. */
-const struct tcmu_handler *handler_at(size_t index);
-/* Loads one handler file; exposed for the ABI test. */
-int handler_load_file(const char *path);
 
 /* -------------------------------------------------------- handler_abi.c */
 

@@ -23,8 +23,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	/* Loader messages stay visible: a handler that does not load is the first thing to see. */
 	log_set_level(TCMU_LOG_WARN);
+	const struct tcmu_handler *handler;
+	char *reason;
+
 	if (handlers_load(directory ? directory : FUZZ_HANDLER_DIR) <= 0)
 		abort();
+	for (size_t index = 0; (handler = handler_at(index)); index++)
+		if (handler_require(handler, &reason) < 0)
+			abort();
 	log_set_level(TCMU_LOG_CRIT);
 	return 0;
 }

@@ -26,6 +26,17 @@ loader_test_module(load_fails TEST_SUBTYPE="loadfails" TEST_LOAD_FAILS)
 loader_test_module(bad_subtype TEST_SUBTYPE="bad/subtype")
 loader_test_module(no_init TEST_NO_INIT)
 loader_test_module(init_null TEST_INIT_RETURNS_NULL)
+# Described by the section the build embeds, so listed without being
+# loaded: whole; with a symbol nothing defines (its dlopen fails, as when a
+# library it needs is missing); and under another's description (a stale
+# build).
+loader_test_module(lazy TEST_SUBTYPE="lazy")
+tcmu_embed_handler_info(loader_test_lazy)
+loader_test_module(lazy_unresolved TEST_SUBTYPE="lazy" TEST_UNRESOLVED)
+set_property(TARGET loader_test_lazy_unresolved PROPERTY LINK_OPTIONS "")
+tcmu_embed_handler_info(loader_test_lazy_unresolved FROM loader_test_lazy)
+loader_test_module(lazy_stale TEST_SUBTYPE="stale")
+tcmu_embed_handler_info(loader_test_lazy_stale FROM loader_test_lazy)
 
 # Handlers built against handler_abi_v1.h, the layout of handler ABI
 # version 1, as a daemon of a later version meets them: whole, and from
@@ -45,7 +56,8 @@ target_compile_definitions(loader_test_version_one_older PRIVATE TEST_SUBTYPE="v
 
 tcmu_add_unit_test(handler_loader)
 foreach(module good good_two duplicate other_abi tiny_struct older no_open load_fails
-        bad_subtype no_init init_null version_one version_one_older)
+        bad_subtype no_init init_null version_one version_one_older lazy lazy_unresolved
+        lazy_stale)
   string(TOUPPER ${module} upper_module)
   target_compile_definitions(test_handler_loader PRIVATE
     TEST_MODULE_${upper_module}="$<TARGET_FILE:loader_test_${module}>")

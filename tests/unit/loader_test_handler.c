@@ -57,11 +57,20 @@ static void test_unload(void)
 	record("unload");
 }
 
+#ifdef TEST_UNRESOLVED
+/* Defined nowhere: dlopen fails, as it does when a handler's library is missing. */
+extern int loader_test_missing_symbol(void);
+#endif
+
 #ifndef TEST_OMIT_OPEN
 static int test_open(struct tcmu_device *dev)
 {
 	(void)dev;
+#ifdef TEST_UNRESOLVED
+	return loader_test_missing_symbol();
+#else
 	return 0;
+#endif
 }
 #endif
 
@@ -106,6 +115,7 @@ static int test_reconfigure(struct tcmu_device *dev, const struct tcmu_device_ch
 static struct tcmu_handler handler = {
 	.subtype = TEST_SUBTYPE,
 	.name = TEST_NAME,
+	.config_description = "config of " TEST_SUBTYPE,
 	.load = test_load,
 	.unload = test_unload,
 #ifndef TEST_OMIT_OPEN

@@ -314,6 +314,97 @@ static void test_directory_loads_good_ones_in_order(void **state)
 	remove_directory(dir);
 }
 
+/* handler_*.so in a directory of its own, as the daemon finds it. */
+static char *directory_with(const char *module)
+{
+	char *dir = make_directory();
+
+	link_module(dir, "handler_lazy.so", module);
+	assert_int_equal(handlers_load(dir), 1);
+	return dir;
+}
+
+static void test_described_handler_loads_on_first_use(void **state)
+{
+	char *dir = directory_with(TEST_MODULE_LAZY);
+	const struct tcmu_handler *handler = handler_find("lazy");
+	char *reason = (char *)"unset";
+
+	(void)state;
+	/* Listed from its description, nothing of it run or mapped. */
+	assert_non_null(handler);
+	assert_ptr_equal(handler_at(0), handler);
+	assert_string_equal(handler->name, "lazy");
+	assert_string_equal(handler->config_description, "config of lazy");
+	assert_null(handler->open);
+	assert_false(module_is_loaded(TEST_MODULE_LAZY));
+	assert_string_equal(take_events(), "");
+
+	assert_int_equal(handler_require(handler, &reason), 0);
+	assert_null(reason);
+	assert_true(module_is_loaded(TEST_MODULE_LAZY));
+	assert_string_equal(take_events(), "load lazy\n");
+	assert_ptr_equal(handler_find("lazy"), handler);
+	assert_non_null(handler->open);
+	assert_non_null(handler->unmap);
+	assert_string_equal(handler->config_description, "config of lazy");
+	/* Once. */
+	assert_int_equal(handler_require(handler, &reason), 0);
+	assert_string_equal(take_events(), "");
+
+	handlers_unload();
+	assert_string_equal(take_events(), "unload lazy\n");
+	assert_false(module_is_loaded(TEST_MODULE_LAZY));
+	remove_directory(dir);
+}
+
+static void test_described_handler_never_used_is_never_loaded(void **state)
+{
+	char *dir = directory_with(TEST_MODULE_LAZY);
+
+	(void)state;
+	handlers_unload();
+	assert_string_equal(take_events(), "");
+	assert_false(module_is_loaded(TEST_MODULE_LAZY));
+	remove_directory(dir);
+}
+
+/* A load that fails on first use fails that use, with the reason, every time. */
+static void assert_require_fails(const char *module, int expected_error, const char *why)
+{
+	char *dir = directory_with(module);
+	const struct tcmu_handler *handler = handler_find("lazy");
+	char *reason = NULL;
+
+	assert_non_null(handler);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		assert_int_equal(handler_require(handler, &reason), expected_error);
+		assert_non_null(reason);
+		assert_non_null(strstr(reason, "handler_lazy.so"));
+		assert_non_null(strstr(reason, why));
+		free(reason);
+		reason = NULL;
+		assert_null(handler->open);
+		assert_false(module_is_loaded(module));
+	}
+	assert_string_equal(take_events(), "");
+	handlers_unload();
+	assert_string_equal(take_events(), "");
+	remove_directory(dir);
+}
+
+static void test_described_handler_that_cannot_load(void **state)
+{
+	(void)state;
+	assert_require_fails(TEST_MODULE_LAZY_UNRESOLVED, -ENOEXEC, "loader_test_missing_symbol");
+}
+
+static void test_described_handler_with_another_subtype(void **state)
+{
+	(void)state;
+	assert_require_fails(TEST_MODULE_LAZY_STALE, -EINVAL, "'stale'");
+}
+
 static void test_unreadable_directory(void **state)
 {
 	(void)state;
@@ -346,6 +437,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_older_handler_fields_zero_filled, reset),
 		cmocka_unit_test_teardown(test_version_one_handler_loads_through_its_adapter, reset),
 		cmocka_unit_test_teardown(test_directory_loads_good_ones_in_order, reset),
+		cmocka_unit_test_teardown(test_described_handler_loads_on_first_use, reset),
+		cmocka_unit_test_teardown(test_described_handler_never_used_is_never_loaded, reset),
+		cmocka_unit_test_teardown(test_described_handler_that_cannot_load, reset),
+		cmocka_unit_test_teardown(test_described_handler_with_another_subtype, reset),
 		cmocka_unit_test_teardown(test_unreadable_directory, reset),
 		cmocka_unit_test_teardown(test_empty_directory, reset),
 	};

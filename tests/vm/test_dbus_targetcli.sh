@@ -5,6 +5,9 @@
 # - targetcli lists user:alloc and user:file, prints ConfigDesc in
 #   "help create", creates a working file backstore and refuses a bad
 #   cfgstring with the handler's reason;
+# - user:rbd and user:nbd are listed and described without their libraries
+#   in the daemon: librbd and libnbd are mapped only once a CheckConfig
+#   needs the handler, which then answers with its own reason;
 # - other users may introspect and read properties, not call methods.
 # changemedium: test_dbus_changemedium.sh; saveconfig/restoreconfig and
 # the daemon without a bus: test_dbus_restore.sh.
@@ -18,9 +21,13 @@ requires runuser util-linux
 system_bus_start
 start_daemon_on_bus
 assert_log_has "D-Bus service $SERVICE ready"
+daemon_maps() { grep -c "$1" /proc/"$DAEMON_PID"/maps || true; }
+[ "$(daemon_maps librbd)" = 0 ] || fail "librbd is mapped before any rbd device or CheckConfig"
+[ "$(daemon_maps libnbd)" = 0 ] || fail "libnbd is mapped before any nbd device or CheckConfig"
 
 output=$(tcli <<'EOF'
 ls /backstores
+/backstores/user:rbd help create
 /backstores/user:file help create
 /backstores/user:file create name=f1 size=16M cfgstring=/var/tmp/f1.img
 /backstores/user:file create name=bad size=16M cfgstring=/nonexistent/dir/x.img
@@ -29,6 +36,22 @@ EOF
 )
 grep -q "o- user:alloc" <<<"$output" || fail "targetcli ls does not show user:alloc"
 grep -q "o- user:file" <<<"$output" || fail "targetcli ls does not show user:file"
+grep -q "o- user:rbd" <<<"$output" || fail "targetcli ls does not show user:rbd"
+grep -q "o- user:nbd" <<<"$output" || fail "targetcli ls does not show user:nbd"
+grep -q "pool/image\[;osd_op_timeout=N\]" <<<"$output" ||
+	fail "help create does not print the rbd handler's ConfigDesc"
+[ "$(daemon_maps librbd)" = 0 ] || fail "listing and describing user:rbd mapped librbd"
+
+# The first CheckConfig loads the handler, which answers it (librbd's
+# libraries can take longer to load under TCG than targetcli waits).
+rbd_answer=$(gdbus call --system --timeout 120 --dest "$SERVICE" \
+	--object-path /org/kernel/TCMUService1/rbd --method "$SERVICE.CheckConfig" rbd/noslash 2>&1) ||
+	fail "CheckConfig of user:rbd failed: $rbd_answer"
+grep -q "^(false, .*'noslash' is not pool/image" <<<"$rbd_answer" ||
+	fail "user:rbd CheckConfig: not the handler's reason: $rbd_answer"
+[ "$(daemon_maps librbd)" != 0 ] || fail "librbd is not mapped after the rbd handler's CheckConfig"
+[ "$(daemon_maps libnbd)" = 0 ] || fail "the rbd handler's CheckConfig mapped libnbd"
+assert_log_has "handler 'rbd' loaded from"
 
 # help create prints the handler's ConfigDesc
 grep -q "CFGSTRING FORMAT" <<<"$output" || fail "help create has no CFGSTRING FORMAT section"
