@@ -361,7 +361,7 @@ static void file_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 
 	(void)events;
 	if (!file_watch_owns(state->watch, fd)) {
-		file_uring_reap(state->uring, fd);
+		file_uring_reap(state->uring);
 		return;
 	}
 	if (file_watch_drain(state->watch)) {

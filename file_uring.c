@@ -21,12 +21,8 @@
  * when the ring is not served): the core calls read, write, flush and unmap
  * there, EXTENDED COPY included (it posts an op for another device to that
  * device's thread), and fd_ready and batch_done. So the queues need no
- * lock. Not every call is followed by a batch_done of this device, though:
- * the next op of a long command resumed from the worker's task queue, and
- * an EXTENDED COPY's op for a device on the same worker, are made outside a
- * batch of it. So the first request queued after a submission also signals
- * an eventfd the device watches: the fd_ready it brings is followed by a
- * batch_done, which submits.
+ * lock, and since a batch_done follows every call (libtcmu.h), what a call
+ * queued is submitted then, with no wake-up of our own.
  *
  * The file is registered (fixed file 0), so that a medium change swaps it
  * without waiting for the requests in flight, which keep the file they
@@ -40,7 +36,6 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 /* Submission queue entries; more requests in flight only wait for a free one. */
@@ -58,9 +53,6 @@ struct file_uring {
 	struct io_uring ring;
 	struct tcmu_device *dev;
 	file_uring_done_fn done;
-	/* Readable when requests were queued and may wait for a batch_done. */
-	int kick_fd;
-	bool kicked;
 };
 
 /* One request in flight; iov is a copy that moves on after short transfers. */
@@ -99,19 +91,9 @@ static int file_uring_setup(struct tcmu_device *dev, int fd, file_uring_done_fn 
 	result = io_uring_register_iowq_max_workers(&uring->ring, workers);
 	if (result < 0)
 		goto out_exit;
-	uring->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (uring->kick_fd < 0) {
-		result = -errno;
-		goto out_exit;
-	}
 	result = tcmu_device_watch_fd(dev, uring->ring.ring_fd, TCMU_FD_READABLE);
-	if (result == 0)
-		result = tcmu_device_watch_fd(dev, uring->kick_fd, TCMU_FD_READABLE);
-	if (result < 0) {
-		tcmu_device_unwatch_fd(dev, uring->ring.ring_fd);
-		close(uring->kick_fd);
+	if (result < 0)
 		goto out_exit;
-	}
 	uring->dev = dev;
 	uring->done = done;
 	*ret_uring = uring;
@@ -145,7 +127,6 @@ void file_uring_close(struct file_uring *uring)
 {
 	/* The core ended the watch before close(); an unwatch would be refused there. */
 	io_uring_queue_exit(&uring->ring);
-	close(uring->kick_fd);
 	free(uring);
 }
 
@@ -248,14 +229,6 @@ static int file_uring_start(struct file_uring *uring, struct tcmu_request *req,
 		free(request);
 		return result;
 	}
-	if (!uring->kicked) {
-		uint64_t one = 1;
-
-		uring->kicked = true;
-		/* Taken either way: what a failed submission leaves goes with the next one. */
-		if (write(uring->kick_fd, &one, sizeof(one)) < 0)
-			file_uring_submit_queued(uring);
-	}
 	return 0;
 }
 
@@ -289,7 +262,6 @@ void file_uring_submit(struct file_uring *uring)
 {
 	int result = file_uring_submit_queued(uring);
 
-	uring->kicked = false;
 	if (result < 0) {
 		errno = -result;
 		/* What stays queued goes with the next submission. */
@@ -349,15 +321,9 @@ again:
 	return result < 0 ? result : 1;
 }
 
-void file_uring_reap(struct file_uring *uring, int fd)
+void file_uring_reap(struct file_uring *uring)
 {
 	struct io_uring_cqe *cqe;
-	uint64_t kicks;
-
-	/* The batch_done the kick asked for follows this fd_ready. */
-	if (fd == uring->kick_fd && read(uring->kick_fd, &kicks, sizeof(kicks)) < 0 &&
-	    errno != EAGAIN)
-		tcmu_dev_err(uring->dev, "read of the io_uring's eventfd: %m");
 
 	while (io_uring_peek_cqe(&uring->ring, &cqe) == 0) {
 		struct file_uring_request *request = io_uring_cqe_get_data(cqe);

@@ -69,7 +69,7 @@ int file_uring_unmap(struct file_uring *uring, struct tcmu_request *req, uint64_
 
 /* batch_done: submits what was queued. */
 void file_uring_submit(struct file_uring *uring);
-/* fd_ready on fd: reaps completions and calls done for each finished request. */
-void file_uring_reap(struct file_uring *uring, int fd);
+/* fd_ready on the io_uring: reaps completions and calls done for each finished request. */
+void file_uring_reap(struct file_uring *uring);
 
 #endif

@@ -188,9 +188,12 @@ struct tcmu_handler {
 	 * Optional: called on the ring thread after each batch of commands
 	 * the core handed to this device, after each fd_ready (a completion
 	 * may start the next step of a command, as the write of COMPARE AND
-	 * WRITE) and after the core's own calls there (the flush when the
-	 * write cache goes off), so that the handler submits what it queued
-	 * in one go (io_uring_submit) or changes what it watches.
+	 * WRITE) and after every other call the core makes there (the next
+	 * step of a long command, an EXTENDED COPY's read or write for
+	 * another device, the flush when the write cache goes off), so that
+	 * the handler submits what it queued in one go (io_uring_submit) or
+	 * changes what it watches: a request queued in any call is submitted
+	 * by the batch_done that follows it.
 	 */
 	void (*batch_done)(struct tcmu_device *dev);
 

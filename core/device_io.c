@@ -22,21 +22,36 @@ static int device_io_call(const struct device_io *io)
 	return dev->handler->read(dev, io->req, io->iov, 1, io->offset, io->length);
 }
 
-static void device_io_posted(struct worker_task *task)
+void device_run_in_batch(struct tcmu_device *dev,
+			 void (*function)(struct tcmu_device *dev, void *argument), void *argument)
 {
-	struct device_io *io = (struct device_io *)((char *)task - offsetof(struct device_io, task));
-	struct tcmu_device *dev = io->dev;
+	const struct tcmu_handler *handler = dev->handler;
+
+	ring_batch_begin(&dev->ring);
+	function(dev, argument);
+	if (handler && handler->batch_done)
+		handler->batch_done(dev);
+	ring_batch_end(&dev->ring);
+}
+
+static void device_io_in_batch(struct tcmu_device *dev, void *argument)
+{
+	struct device_io *io = argument;
 	struct tcmu_request *req = io->req;
 	int result;
 
-	ring_batch_begin(&dev->ring);
+	(void)dev;
 	/* Taken, it may complete at once, and the command with it: io is not read again. */
 	result = device_io_call(io);
-	if (dev->handler->batch_done)
-		dev->handler->batch_done(dev);
-	ring_batch_end(&dev->ring);
 	if (result < 0)
 		tcmu_request_complete(req, result);
+}
+
+static void device_io_posted(struct worker_task *task)
+{
+	struct device_io *io = (struct device_io *)((char *)task - offsetof(struct device_io, task));
+
+	device_run_in_batch(io->dev, device_io_in_batch, io);
 }
 
 int device_io_issue(struct device_io *io, struct tcmu_device *dev, struct tcmu_request *req,
@@ -45,7 +60,10 @@ int device_io_issue(struct device_io *io, struct tcmu_device *dev, struct tcmu_r
 {
 	*io = (struct device_io){ .task.run = device_io_posted, .dev = dev, .req = req,
 		.write = write, .iov = iov, .offset = offset, .length = length, .flags = flags };
-	if (worker_post(io->dev, &io->task))
-		return 0;
-	return device_io_call(io);
+	if (!dev->worker)
+		return device_io_call(io);
+	/* On dev's own thread this may be another device's batch: dev needs one of its own. */
+	if (!worker_post(dev, &io->task))
+		device_run_in_batch(dev, device_io_in_batch, io);
+	return 0;
 }

@@ -367,13 +367,23 @@ struct device_io {
 /*
  * Fills io and calls dev's handler to read or write length bytes at offset
  * into or from iov, on the thread that serves dev: at once when that is
- * this thread (or no worker serves it), else posted to it. Returns what
- * the handler returned, or 0 once posted (a refusal there then completes
- * req with its error). io stays untouched until req completes.
+ * this thread, else posted to it; either way in a batch of dev (see
+ * device_run_in_batch), and a refusal then completes req with its error:
+ * returns 0. Where no worker serves dev, calls the handler at once and
+ * returns what it returned. io stays untouched until req completes.
  */
 int device_io_issue(struct device_io *io, struct tcmu_device *dev, struct tcmu_request *req,
 		    bool write, const struct iovec *iov, uint64_t offset, uint64_t length,
 		    uint32_t flags);
+
+/*
+ * Runs function, which may call dev's handler, on dev's worker thread as a
+ * batch of dev: an asynchronous handler gets its batch_done afterwards
+ * (libtcmu.h promises one after every call, so it never needs to wake
+ * itself to submit), and completions kick the ring once, at the end.
+ */
+void device_run_in_batch(struct tcmu_device *dev,
+			 void (*function)(struct tcmu_device *dev, void *argument), void *argument);
 
 /* -------------------------------------------------------- device_list.c */
 

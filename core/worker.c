@@ -145,22 +145,6 @@ static void worker_forget_device(struct ring_worker *worker, struct tcmu_device 
 	dev->watch_set = NULL;
 }
 
-/*
- * WORKER_RUN: the function may call the handler (a flush): an asynchronous
- * handler submits what it queued in batch_done, as after a batch.
- */
-static void worker_run_function(struct tcmu_device *dev, worker_function_fn function,
-				void *argument)
-{
-	const struct tcmu_handler *handler = dev->handler;
-
-	ring_batch_begin(&dev->ring);
-	function(dev, argument);
-	if (handler && handler->batch_done)
-		handler->batch_done(dev);
-	ring_batch_end(&dev->ring);
-}
-
 /* Frees, on the worker thread, the devices whose last late command completed. */
 static void worker_run_releases(struct ring_worker *worker)
 {
@@ -244,7 +228,8 @@ static bool worker_handle_control(struct ring_worker *worker)
 	case WORKER_RUN:
 		/* Not under the lock: the function may call back into the core. */
 		pthread_mutex_unlock(&worker->lock);
-		worker_run_function(dev, worker->request_function, worker->request_argument);
+		/* The function may call the handler (a flush). */
+		device_run_in_batch(dev, worker->request_function, worker->request_argument);
 		pthread_mutex_lock(&worker->lock);
 		break;
 	case WORKER_STOP:

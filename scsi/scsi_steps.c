@@ -10,8 +10,9 @@
  * On a ring worker the loop gives way after every op: the next op is a
  * task the worker runs once it has served its other rings and control
  * requests, so a command of many ops (a VERIFY of the whole medium) delays
- * them by one op, not by the whole command. Ops completed on a handler's
- * own thread go on there, as before.
+ * them by one op, not by the whole command; the task is a batch of the
+ * device, so an asynchronous handler submits the op in its batch_done.
+ * Ops completed on a handler's own thread go on there, as before.
  */
 #include <stddef.h>
 
@@ -32,9 +33,18 @@ static void finish(struct scsi_steps *steps)
 
 static void loop(struct scsi_steps *steps, bool have_result);
 
+static void resume_in_batch(struct tcmu_device *dev, void *argument)
+{
+	(void)dev;
+	loop(argument, false);
+}
+
 static void resume(struct worker_task *task)
 {
-	loop((struct scsi_steps *)((char *)task - offsetof(struct scsi_steps, resume)), false);
+	struct scsi_steps *steps = (struct scsi_steps *)((char *)task -
+							 offsetof(struct scsi_steps, resume));
+
+	device_run_in_batch(steps->req->dev, resume_in_batch, steps);
 }
 
 /* have_result: an op completed and steps->result holds its result. */

@@ -233,16 +233,22 @@ struct issue_here {
 	struct tcmu_request req;
 	int result;
 	unsigned int ops_before_return;
+	unsigned int batch_dones_before_return;	/* since the call */
 };
 
 static void issue_on_serving_thread(struct tcmu_device *dev, void *argument)
 {
 	struct issue_here *here = argument;
 	struct iovec iov = { 0 };
+	unsigned int batch_dones_before;
 
+	pthread_mutex_lock(&seen.lock);
+	batch_dones_before = seen.batch_dones;
+	pthread_mutex_unlock(&seen.lock);
 	here->result = device_io_issue(&here->io, dev, &here->req, false, &iov, 0, 512, 0);
 	pthread_mutex_lock(&seen.lock);
 	here->ops_before_return = seen.ops;
+	here->batch_dones_before_return = seen.batch_dones - batch_dones_before;
 	pthread_mutex_unlock(&seen.lock);
 }
 
@@ -256,6 +262,11 @@ static void test_on_the_serving_thread_at_once(void **state)
 	assert_int_equal(worker_run(two->dev[0], issue_on_serving_thread, &here), 0);
 	assert_int_equal(here.result, 0);
 	assert_int_equal(here.ops_before_return, 1);	/* not posted: done before returning */
+	/*
+	 * ...and in a batch of its own: the caller may be in a batch of another
+	 * device, whose end would not submit what this device's handler queued.
+	 */
+	assert_int_equal(here.batch_dones_before_return, 1);
 	assert_true(pthread_equal(seen.op_thread, a_thread));
 	wait_completions(1);
 }

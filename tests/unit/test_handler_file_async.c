@@ -25,13 +25,13 @@
 #define BLOCK 4096u
 #define IN_FLIGHT 32u
 
-/* Opens the device on io_uring: the handler says so and watches the ring and the file. */
+/* Opens the device on io_uring: the handler says so and watches the ring and the file (inotify). */
 static void open_async(struct fixture *fixture)
 {
 	harness_log_clear();
 	assert_int_equal(fixture->handler->open(&fixture->dev), 0);
 	assert_non_null(strstr(harness_log(), "asynchronous I/O on io_uring"));
-	assert_int_equal(fixture->dev.watched_count, 3);
+	assert_int_equal(fixture->dev.watched_count, 2);
 }
 
 /* Starts a write of one block without waiting; it must not complete yet. */
@@ -320,31 +320,6 @@ static void test_deleted_file(void **state)
 	}
 }
 
-/*
- * A request queued on the ring thread outside a batch of the device (the
- * next op of a long command, resumed from the worker's task queue) makes a
- * watched fd ready, so that the core calls fd_ready and batch_done, which
- * submit it.
- */
-static void test_queued_request_wakes_the_ring_thread(void **state)
-{
-	struct fixture *fixture = *state;
-	const struct tcmu_handler *handler = fixture->handler;
-	struct tcmu_request req = { 0 };
-	struct pollfd watched[HARNESS_MAX_WATCHES];
-	char buffer[BLOCK];
-	struct iovec iov = { buffer, sizeof(buffer) };
-
-	open_async(fixture);
-	assert_int_equal(harness_read(handler, &fixture->dev, 0, buffer, sizeof(buffer)), 0);
-	assert_int_equal(handler->read(&fixture->dev, &req, &iov, 1, BLOCK, BLOCK), 0);
-	for (unsigned int i = 0; i < fixture->dev.watched_count; i++)
-		watched[i] = (struct pollfd){ .fd = fixture->dev.watched_fds[i], .events = POLLIN };
-	assert_true(poll(watched, fixture->dev.watched_count, 1000) > 0);
-	assert_int_equal(harness_wait(handler, &fixture->dev, &req), 0);
-	close_device(fixture);
-}
-
 /* TCMU_FILE_SYNC_IO=1: no io_uring, every request completes before it returns. */
 static void test_forced_synchronous_fallback(void **state)
 {
@@ -376,7 +351,6 @@ int main(void)
 		FILE_TEST(test_write_through_without_flush),
 		FILE_TEST(test_read_past_end_of_file),
 		FILE_TEST(test_medium_change_in_flight),
-		FILE_TEST(test_queued_request_wakes_the_ring_thread),
 		FILE_TEST(test_unmap_in_flight),
 		FILE_TEST(test_deleted_file),
 		FILE_TEST(test_forced_synchronous_fallback),
