@@ -18,6 +18,8 @@
  * negative errno on failure. The core turns errnos from I/O into SCSI sense:
  * -EIO -> MEDIUM ERROR, -ENOSPC -> SPACE ALLOCATION FAILED WRITE PROTECT,
  * -EROFS/-EPERM -> DATA PROTECT, -ENOMEM/-EAGAIN -> BUSY (initiator retries),
+ * -ESHUTDOWN (the storage refuses this daemon: another takes over) -> NOT
+ * READY, TARGET PORT IN UNAVAILABLE STATE (initiators use another path),
  * anything else -> HARDWARE ERROR.
  */
 #ifndef LIBTCMU_H

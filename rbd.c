@@ -14,9 +14,8 @@
  * destroys data. A running device keeps its image and options. The I/O is
  * in rbd_io.c.
  *
- * COMPARE AND WRITE is the core's (atomic against this daemon's commands
- * only): librbd 16.2's rbd_aio_compare_and_write never completes on an
- * image whose completions come through rbd_set_image_notification.
+ * COMPARE AND WRITE of one 512-byte block is librbd's, atomic against every
+ * client of the image; longer ones are the core's (rbd_io.c says why).
  */
 #include "rbd.h"
 
@@ -111,6 +110,12 @@ static int rbd_open_device(struct tcmu_device *dev)
 				    "image '%s' holds %" PRIu64 " bytes but the device's size is %"
 				    PRIu64 ": create the backstore with the image's size",
 				    state->config.name, image_size, tcmu_device_get_size(dev));
+		goto out_detach;
+	}
+	result = rbd_get_stripe_unit(state->image, &state->stripe_unit);
+	if (result < 0) {
+		rbd_refuse(&reason, result, "stripe unit of image '%s': %s", state->config.name,
+			   strerror(-result));
 		goto out_detach;
 	}
 	result = rbd_alua_open(dev, state, &reason);
@@ -231,6 +236,7 @@ static struct tcmu_handler rbd_handler = {
 	.write = rbd_device_write,
 	.flush = rbd_device_flush,
 	.unmap = rbd_device_unmap,
+	.compare_and_write = rbd_device_compare_and_write,
 	.reconfigure = rbd_reconfigure,
 	.get_lba_status = rbd_get_lba_status,
 	.fd_ready = rbd_fd_ready,

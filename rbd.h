@@ -60,6 +60,12 @@ struct rbd_state {
 	bool timer_armed;
 	bool cluster_late;
 	bool blocklisted;
+	/*
+	 * COMPARE AND WRITE requests librbd answered, newest first: their
+	 * completions come through a callback, not the event socket.
+	 */
+	struct rbd_io *compared;
+	uint64_t stripe_unit;	/* the image's, which a compare and write must not cross */
 	char *address;		/* this client's, recorded for the gateway (rbd_alua.c) */
 	bool taking_over;	/* atomic: a SET TARGET PORT GROUPS is under way */
 };
@@ -104,6 +110,11 @@ int rbd_device_write(struct tcmu_device *dev, struct tcmu_request *req,
 int rbd_device_flush(struct tcmu_device *dev, struct tcmu_request *req);
 int rbd_device_unmap(struct tcmu_device *dev, struct tcmu_request *req,
 		     uint64_t offset, uint64_t length);
+/* Offloads a compare and write librbd can do atomically; otherwise -EOPNOTSUPP. */
+int rbd_device_compare_and_write(struct tcmu_device *dev, struct tcmu_request *req,
+				 const struct iovec *compare_iov, size_t compare_count,
+				 const struct iovec *write_iov, size_t write_count,
+				 uint64_t offset, uint64_t length, uint32_t flags);
 /* librbd's completions (event_fd) and the commands' deadlines (timer_fd). */
 void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events);
 /* After rbd_detach: frees the requests the cluster never answered. */

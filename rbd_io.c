@@ -13,6 +13,16 @@
  * promises (a discard may skip partial objects). GET LBA STATUS reports
  * the objects the image has.
  *
+ * COMPARE AND WRITE goes to rbd_aio_compare_and_write where librbd 16.2
+ * takes the extent (inside one 512-byte sector and one stripe unit: one
+ * block of a 512-byte-block device): the OSD compares and writes in one
+ * operation on the object, atomic against every client of the image.
+ * librbd never posts those completions to the event socket (its C API
+ * submits them as not "native async"), so a callback only queues the
+ * request on state->compared and raises event_fd; the ring thread
+ * completes it there. Longer extents are the core's read, compare and
+ * write, atomic against this daemon's commands only.
+ *
  * Faults: librados's rados_osd_op_timeout does not bound a command, as
  * librbd chains several requests for one write (object map, exclusive
  * lock, data) and waits without a limit while it reacquires its lock. So
@@ -23,7 +33,9 @@
  * that a late answer never touches the ring. The device's state says
  * reconnecting until the cluster answers again. A client the cluster
  * blocklisted (another gateway broke its lock) gets -ESHUTDOWN for
- * everything from then on, so no write gets through.
+ * everything from then on, so no write gets through; the core answers it
+ * with NOT READY, TARGET PORT IN UNAVAILABLE STATE, so that the initiator
+ * fails this path and goes on through another gateway.
  */
 #include "rbd.h"
 
@@ -42,21 +54,25 @@
 #define RBD_POLL_BATCH 32
 /* GET LBA STATUS looks at most this far ahead (a short answer is allowed). */
 #define RBD_LBA_STATUS_SPAN (256ull << 20)
+/* librbd's unit for compare and write. */
+#define RBD_SECTOR_SIZE 512u
 
 enum rbd_io_kind {
 	RBD_IO_READ,
 	RBD_IO_WRITE,
 	RBD_IO_FLUSH,
 	RBD_IO_ZEROES,
+	RBD_IO_COMPARE_AND_WRITE,
 };
 
 static const char *const rbd_io_kind_names[] = {
-	"read", "write", "flush", "unmap",
+	"read", "write", "flush", "unmap", "compare and write",
 };
 
 /* One command's librbd request, from submission until librbd answered. */
 struct rbd_io {
 	struct tcmu_device *dev;
+	struct rbd_state *state;
 	/* NULL once the command was answered at its deadline. */
 	struct tcmu_request *req;
 	struct rbd_io *older, *newer;	/* rbd_state.oldest ... newest */
@@ -64,8 +80,15 @@ struct rbd_io {
 	enum rbd_io_kind kind;
 	uint64_t offset;
 	uint64_t length;
-	/* Reads with a deadline: librbd's data, copied to iov on time. */
+	/*
+	 * Reads with a deadline: librbd's data, copied to iov on time.
+	 * Compare and write: the data to compare, then the data to write.
+	 */
 	char *buffer;
+	/* Compare and write: librbd's answer, collected on the ring thread. */
+	rbd_completion_t completion;
+	struct rbd_io *next_compared;	/* rbd_state.compared */
+	uint64_t mismatch;		/* librbd's offset of the first differing byte */
 	size_t iov_count;
 	struct iovec iov[];
 };
@@ -154,9 +177,9 @@ static int rbd_command_result(struct tcmu_device *dev, struct rbd_state *state,
 {
 	bool first;
 
-	if (result >= 0) {
+	if (result >= 0 || result == -EILSEQ) {	/* EILSEQ: a miscompare, answered */
 		rbd_set_late(dev, state, false);
-		return 0;
+		return (int)(result < 0 ? result : 0);
 	}
 	if (result == -ETIMEDOUT) {
 		rbd_set_late(dev, state, true);
@@ -178,13 +201,34 @@ static int rbd_command_result(struct tcmu_device *dev, struct rbd_state *state,
 	return (int)result;
 }
 
+/*
+ * librbd's thread answered a compare and write: the ring thread completes
+ * it (rbd_fd_ready), woken through the event fd it watches.
+ */
+static void rbd_compare_answered(rbd_completion_t completion, void *argument)
+{
+	struct rbd_io *io = argument;
+	struct rbd_state *state = io->state;
+	uint64_t one = 1;
+
+	(void)completion;
+	pthread_mutex_lock(&state->lock);
+	io->next_compared = state->compared;
+	state->compared = io;
+	pthread_mutex_unlock(&state->lock);
+	/* Fails only when the counter would overflow: the fd is readable then anyway. */
+	if (write(state->event_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
 /* Hands io, linked, to librbd: 0 or -errno (io is then still linked). */
 static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 {
 	rbd_completion_t completion;
 	int result;
 
-	result = rbd_aio_create_completion(io, NULL, &completion);
+	result = rbd_aio_create_completion(io, io->kind == RBD_IO_COMPARE_AND_WRITE ?
+					   rbd_compare_answered : NULL, &completion);
 	if (result < 0)
 		return result;
 	switch (io->kind) {
@@ -207,9 +251,17 @@ static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 		result = rbd_aio_write_zeroes(state->image, io->offset, io->length, completion,
 					      0, 0);
 		break;
+	case RBD_IO_COMPARE_AND_WRITE:
+		io->completion = completion;
+		result = (int)rbd_aio_compare_and_write(state->image, io->offset, io->length,
+							io->buffer, io->buffer + io->length,
+							completion, &io->mismatch, 0);
+		break;
 	}
-	if (result < 0)
+	if (result < 0) {
 		rbd_aio_release(completion);
+		io->completion = NULL;
+	}
 	return result;
 }
 
@@ -251,8 +303,9 @@ static struct rbd_io *rbd_io_new(struct tcmu_device *dev, struct tcmu_request *r
 	io = malloc(sizeof(*io) + iov_count * sizeof(*iov));
 	if (!io)
 		return NULL;
-	*io = (struct rbd_io){ .dev = dev, .req = req, .kind = kind, .offset = offset,
-			       .length = length, .iov_count = iov_count };
+	*io = (struct rbd_io){ .dev = dev, .state = tcmu_device_get_private(dev), .req = req,
+			       .kind = kind, .offset = offset, .length = length,
+			       .iov_count = iov_count };
 	if (iov_count)
 		memcpy(io->iov, iov, iov_count * sizeof(*iov));
 	return io;
@@ -344,6 +397,18 @@ static void rbd_io_done(struct tcmu_device *dev, struct rbd_state *state, struct
 	command_result = rbd_command_result(dev, state, io, result);
 	if (command_result == 0 && io->kind == RBD_IO_READ && io->buffer)
 		rbd_copy_iov(io->buffer, io->iov, io->iov_count, io->length, true);
+	/*
+	 * librbd's offset is of the image, or (16.2) of the object plus the
+	 * offset within the compared range; the extent is inside one sector,
+	 * so within the sector both say the same.
+	 */
+	if (command_result == -EILSEQ) {
+		uint64_t at = io->mismatch % RBD_SECTOR_SIZE - io->offset % RBD_SECTOR_SIZE;
+
+		rbd_io_free(io);
+		tcmu_request_complete_miscompare(req, at);
+		return;
+	}
 	rbd_io_free(io);
 	tcmu_request_complete(req, command_result);
 }
@@ -377,6 +442,25 @@ static void rbd_expire(struct tcmu_device *dev, struct rbd_state *state)
 	} while (count == RBD_POLL_BATCH);
 }
 
+/* Completes the compare and writes librbd's callback queued. */
+static void rbd_collect_compared(struct tcmu_device *dev, struct rbd_state *state)
+{
+	struct rbd_io *io, *next;
+
+	pthread_mutex_lock(&state->lock);
+	io = state->compared;
+	state->compared = NULL;
+	pthread_mutex_unlock(&state->lock);
+	for (; io; io = next) {
+		ssize_t result = rbd_aio_get_return_value(io->completion);
+
+		next = io->next_compared;
+		rbd_aio_release(io->completion);
+		io->completion = NULL;
+		rbd_io_done(dev, state, io, result);
+	}
+}
+
 void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 {
 	struct rbd_state *state = tcmu_device_get_private(dev);
@@ -393,6 +477,7 @@ void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 		rbd_expire(dev, state);
 		return;
 	}
+	rbd_collect_compared(dev, state);
 	do {
 		collected = rbd_poll_io_events(state->image, completions, RBD_POLL_BATCH);
 		if (collected < 0) {
@@ -416,8 +501,44 @@ void rbd_io_forget(struct rbd_state *state)
 		struct rbd_io *io = state->oldest;
 
 		rbd_unlink(state, io);
+		if (io->completion)
+			rbd_aio_release(io->completion);
 		rbd_io_free(io);
 	}
+	state->compared = NULL;
+}
+
+/* Whether librbd 16.2 compares and writes the extent atomically (else -EINVAL). */
+static bool rbd_compare_and_write_fits(const struct rbd_state *state, uint64_t offset,
+				       uint64_t length)
+{
+	if (offset % RBD_SECTOR_SIZE + length > RBD_SECTOR_SIZE)
+		return false;
+	return !state->stripe_unit || offset % state->stripe_unit + length <= state->stripe_unit;
+}
+
+int rbd_device_compare_and_write(struct tcmu_device *dev, struct tcmu_request *req,
+				 const struct iovec *compare_iov, size_t compare_count,
+				 const struct iovec *write_iov, size_t write_count,
+				 uint64_t offset, uint64_t length, uint32_t flags)
+{
+	struct rbd_state *state = tcmu_device_get_private(dev);
+	struct rbd_io *io;
+
+	(void)flags;	/* FUA: durable once librbd completes it (cache off) */
+	if (!rbd_compare_and_write_fits(state, offset, length))
+		return -EOPNOTSUPP;
+	io = rbd_io_new(dev, req, RBD_IO_COMPARE_AND_WRITE, NULL, 0, offset, length);
+	if (!io)
+		return -ENOMEM;
+	io->buffer = malloc(2 * length);
+	if (!io->buffer) {
+		rbd_io_free(io);
+		return -ENOMEM;
+	}
+	rbd_copy_iov(io->buffer, compare_iov, compare_count, length, false);
+	rbd_copy_iov(io->buffer + length, write_iov, write_count, length, false);
+	return rbd_begin(dev, state, io);
 }
 
 struct rbd_extent_query {

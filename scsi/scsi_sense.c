@@ -98,6 +98,17 @@ struct scsi_outcome scsi_outcome_from_errno(int error, bool is_write)
 	case -ENOMEM:
 	case -EAGAIN:
 		return (struct scsi_outcome){ .status = SCSI_STATUS_BUSY };
+	/*
+	 * The storage refuses this daemon for good (a Ceph client that was
+	 * blocklisted because another gateway took the image): this path to
+	 * the logical unit is dead, the others may not be. SPC-4 5.16.2.4.5's
+	 * unavailable state says exactly that; Linux fails the command without
+	 * retrying it on the same path (a transition, 04h/0Ah, would be retried
+	 * there) and dm-multipath retries it on another path, where HARDWARE
+	 * ERROR would count as a failure of the device.
+	 */
+	case -ESHUTDOWN:
+		return scsi_check(SCSI_SENSE_NOT_READY, SCSI_ASC_ALUA_UNAVAILABLE);
 	default:
 		return scsi_check(SCSI_SENSE_HARDWARE_ERROR, SCSI_ASC_INTERNAL_TARGET_FAILURE);
 	}

@@ -355,6 +355,9 @@ static void test_errno_mapping(void **state)
 	assert_int_equal(outcome.asc_ascq, 0x2707);
 	outcome = scsi_outcome_from_errno(-ENOMEM, true);
 	assert_int_equal(outcome.status, SCSI_STATUS_BUSY);
+	outcome = scsi_outcome_from_errno(-ESHUTDOWN, true);
+	assert_int_equal(outcome.sense_key, SCSI_SENSE_NOT_READY);
+	assert_int_equal(outcome.asc_ascq, 0x040c);
 	outcome = scsi_outcome_from_errno(-ENODEV, true);
 	assert_int_equal(outcome.sense_key, SCSI_SENSE_HARDWARE_ERROR);
 	assert_int_equal(outcome.asc_ascq, 0x4400);

@@ -7,13 +7,22 @@
 #   designators are equal;
 # - COMPARE AND WRITE of one and of two blocks through one is seen through
 #   the other; a miscompare reports the offset of the first differing byte
-#   and writes nothing.
+#   and writes nothing;
+# - no lost update: two loops, one per LUN, increment a counter block with
+#   COMPARE AND WRITE (read, compare-and-write, retry on MISCOMPARE) at the
+#   same time; each success read a value nobody else read, and the counter
+#   ends at the number of successes. With COMPARE AND WRITE atomic only per
+#   daemon device, two successes of one value show a lost update;
+# - a client the cluster blocklisted (`ceph osd blocklist add`) writes
+#   nothing and answers NOT READY, TARGET PORT IN UNAVAILABLE STATE, so that
+#   an initiator fails the path.
 # vm-run: -m 4096 -t 2400
 source "$(dirname "$0")/../lib.sh"
 source "$SOURCE_DIR/tests/vm/ceph.sh"
 requires sg_inq sg3-utils
 requires sg_vpd sg3-utils
 requires sg_compare_and_write sg3-utils
+requires sg_raw sg3-utils
 
 ceph_start
 timeout 300 rbd create --size 64M rbd/shared || fail "rbd create rbd/shared"
@@ -44,7 +53,7 @@ done
 cmp "$OUT_DIR/vpd83-${disk_a#/dev/}.txt" "$OUT_DIR/vpd83-${disk_b#/dev/}.txt" ||
 	fail "VPD 0x83 logical unit designators differ between two LUNs of one image"
 
-# ---- COMPARE AND WRITE (the core's)
+# ---- COMPARE AND WRITE (one block: librbd's)
 # block N: a 512-byte block that holds the counter value N.
 block() {
 	printf '%-511s\n' "counter $1"
@@ -77,6 +86,68 @@ cat /tmp/two /tmp/two_new > /tmp/caw_two
 sg_compare_and_write --lba=300 --num=2 --in=/tmp/caw_two "$disk_a" ||
 	fail "COMPARE AND WRITE of two blocks failed"
 cmp <(read_blocks "$disk_b" 300 2) /tmp/two_new || fail "COMPARE AND WRITE of two blocks did not write"
+
+# ---- no lost update: two initiators' increments by COMPARE AND WRITE
+# caw_increments DISK COUNT LOG: COUNT increments of the counter block, each
+# logging the value it replaced; a MISCOMPARE (another came first) retries.
+caw_increments() {
+	local disk=$1 count=$2 log=$3 value status
+	local current=$log.current request=$log.request
+	while [ "$(wc -l < "$log")" -lt "$count" ]; do
+		read_blocks "$disk" $COUNTER_LBA 1 > "$current"
+		value=$(sed -n '1s/^counter \([0-9][0-9]*\) *$/\1/p' "$current")
+		[ -n "$value" ] || { echo "unreadable counter block" >> "$log.error"; return 1; }
+		{ cat "$current"; block $((value + 1)); } > "$request"
+		status=0
+		sg_compare_and_write --lba=$COUNTER_LBA --num=1 --in="$request" "$disk" \
+			>/dev/null 2>&1 || status=$?
+		case $status in
+		0) echo "$value" >> "$log" ;;
+		14) ;;
+		*) echo "COMPARE AND WRITE status $status" >> "$log.error"; return 1 ;;
+		esac
+	done
+}
+INCREMENTS=30
+block 0 > /tmp/block0
+dd if=/tmp/block0 of="$disk_a" bs=512 seek=$COUNTER_LBA oflag=direct conv=notrunc status=none
+: > "$OUT_DIR/increments-a.txt"
+: > "$OUT_DIR/increments-b.txt"
+caw_increments "$disk_a" $INCREMENTS "$OUT_DIR/increments-a.txt" &
+loop_a=$!
+caw_increments "$disk_b" $INCREMENTS "$OUT_DIR/increments-b.txt" &
+loop_b=$!
+wait $loop_a || fail "increments through the first LUN: $(cat "$OUT_DIR/increments-a.txt.error")"
+wait $loop_b || fail "increments through the second LUN: $(cat "$OUT_DIR/increments-b.txt.error")"
+final=$(read_blocks "$disk_a" $COUNTER_LBA 1 | sed -n '1s/^counter \([0-9][0-9]*\) *$/\1/p')
+replaced=$(sort -n "$OUT_DIR/increments-a.txt" "$OUT_DIR/increments-b.txt" | uniq -d | tr '\n' ' ')
+echo "counter $final after $((2 * INCREMENTS)) successful increments; values replaced twice: ${replaced:-none}"
+[ -z "$replaced" ] || fail "lost updates: two COMPARE AND WRITEs both replaced value(s) $replaced"
+[ "$final" = $((2 * INCREMENTS)) ] ||
+	fail "counter is $final after $((2 * INCREMENTS)) successful COMPARE AND WRITEs"
+
+# ---- a blocklisted client: no write, and a sense that fails the path
+read_blocks "$disk_a" 500 1 > /tmp/before
+rbd status rbd/shared | tee "$OUT_DIR/watchers.txt"
+clients=$(sed -n 's/^[[:space:]]*watcher=\([^ ]*\) .*/\1/p' "$OUT_DIR/watchers.txt")
+[ "$(wc -w <<<"$clients")" -eq 2 ] || fail "rbd status shows $(wc -w <<<"$clients") watchers, expected 2"
+for client in $clients; do
+	timeout 120 ceph osd blocklist add "$client" || fail "ceph osd blocklist add $client"
+done
+random_file /tmp/refused 512
+status=0
+out=$(sg_raw -s 512 -i /tmp/refused "$disk_a" 2a 00 00 00 01 f4 00 00 01 00 2>&1) ||
+	status=$?
+echo "$out"
+grep -Ei "not ready" <<<"$out" >/dev/null && grep -Ei "unavailable" <<<"$out" >/dev/null ||
+	fail "a write from a blocklisted client: no NOT READY / TARGET PORT IN UNAVAILABLE STATE"
+assert_log_has "\[rbd/first\].*blocklisted this client"
+for client in $clients; do
+	timeout 120 ceph osd blocklist rm "$client" || fail "ceph osd blocklist rm $client"
+done
+timeout 300 rbd export --no-progress rbd/shared /tmp/shared.img || fail "rbd export rbd/shared"
+cmp <(dd if=/tmp/shared.img bs=512 skip=500 count=1 status=none) /tmp/before ||
+	fail "a blocklisted client's write reached the image"
 
 loop_unexpose "$disk_a"
 loop_unexpose "$disk_b"
