@@ -107,7 +107,7 @@ pid=$(daemon_pid)
 [ -n "$pid" ] || die "tcmu-runner is not running: start it with ./run.sh (in another terminal)"
 [ -d "$CORE" ] || die "$CORE is missing: the kernel module target_core_user is not loaded"
 
-# The daemon maps the handlers it loaded.
+# The daemon maps every handler file it offers (loaded, or only its description).
 handlers=$(grep -o 'handler_[A-Za-z0-9_-]*\.so' /proc/"$pid"/maps 2>/dev/null |
 	sed 's/^handler_//; s/\.so$//' | sort -u | paste -sd ' ' || true)
 [[ " $handlers " == *" $subtype "* ]] ||

@@ -9,7 +9,7 @@
  *
  * The build writes the section from the handler itself (tools/handler_info.c
  * runs the loader's checks on it); the section is not loaded into memory,
- * so the handler's code never sees it. Its content is the tag, the
+ * so the handler's code never sees it: the daemon maps it from the file. Its content is the tag, the
  * subtype, the name and the config description, each ending in a NUL.
  */
 #include <errno.h>
@@ -17,6 +17,7 @@
 #include <link.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,21 +115,17 @@ static int info_parse(const char *content, size_t size, struct handler_info *inf
 	if (count != ARRAY_SIZE(fields) || strcmp(fields[0], HANDLER_INFO_TAG) != 0 ||
 	    !fields[1][0])
 		return -EINVAL;
-	info->subtype = strdup(fields[1]);
-	info->name = strdup(fields[2]);
-	info->config_description = strdup(fields[3]);
-	if (!info->subtype || !info->name || !info->config_description) {
-		handler_info_release(info);
-		return -ENOMEM;
-	}
+	info->subtype = fields[1];
+	info->name = fields[2];
+	info->config_description = fields[3];
 	return 0;
 }
 
 int handler_info_read(const char *path, struct handler_info *info)
 {
-	uint64_t offset, size;
+	long page_size = sysconf(_SC_PAGESIZE);
+	uint64_t offset, size, start;
 	struct stat status;
-	char *content;
 	int fd, result;
 
 	memset(info, 0, sizeof(*info));
@@ -142,19 +139,22 @@ int handler_info_read(const char *path, struct handler_info *info)
 	result = section_find(fd, (uint64_t)status.st_size, &offset, &size);
 	if (result < 0)
 		goto out;
-	if (size > HANDLER_INFO_SIZE_LIMIT) {
+	if (size == 0 || size > HANDLER_INFO_SIZE_LIMIT || offset > (uint64_t)status.st_size ||
+	    size > (uint64_t)status.st_size - offset) {
 		result = -EINVAL;
 		goto out;
 	}
-	content = malloc(size ? size : 1);
-	if (!content) {
-		result = -ENOMEM;
+	start = offset & ~(uint64_t)(page_size - 1);
+	info->mapping_length = (size_t)(offset + size - start);
+	info->mapping = mmap(NULL, info->mapping_length, PROT_READ, MAP_PRIVATE, fd, (off_t)start);
+	if (info->mapping == MAP_FAILED) {
+		result = -errno;
+		info->mapping = NULL;
 		goto out;
 	}
-	result = read_at(fd, (uint64_t)status.st_size, offset, content, size);
-	if (result == 0)
-		result = info_parse(content, size, info);
-	free(content);
+	result = info_parse((const char *)info->mapping + (offset - start), size, info);
+	if (result < 0)
+		handler_info_release(info);
 out:
 	close(fd);
 	return result;
@@ -173,8 +173,7 @@ int handler_info_write(const struct tcmu_handler *ops, FILE *out)
 
 void handler_info_release(struct handler_info *info)
 {
-	free(info->subtype);
-	free(info->name);
-	free(info->config_description);
+	if (info->mapping)
+		munmap(info->mapping, info->mapping_length);
 	memset(info, 0, sizeof(*info));
 }

@@ -47,10 +47,17 @@ int handler_probe_file(const char *path, struct tcmu_handler *ops, void **ret_dl
 /* The ELF section that describes a handler file. */
 #define HANDLER_INFO_SECTION ".tcmu_handler"
 
+/*
+ * Points into the section, which stays mapped from the file until released:
+ * so /proc/PID/maps names every handler file the daemon offers, loaded or
+ * not (user_create.sh looks there for the subtype it is asked for).
+ */
 struct handler_info {
-	char *subtype;
-	char *name;
-	char *config_description;
+	const char *subtype;
+	const char *name;
+	const char *config_description;
+	void *mapping;
+	size_t mapping_length;
 };
 
 /*

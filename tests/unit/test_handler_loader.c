@@ -49,6 +49,23 @@ static bool module_is_loaded(const char *path)
 	return true;
 }
 
+/* Whether the process maps the file at path: its description only, or all of it. */
+static bool file_is_mapped(const char *path)
+{
+	char *real_path = realpath(path, NULL);
+	char line[4096];
+	bool found = false;
+	FILE *maps = fopen("/proc/self/maps", "r");
+
+	assert_non_null(real_path);
+	assert_non_null(maps);
+	while (!found && fgets(line, sizeof(line), maps))
+		found = strstr(line, real_path) != NULL;
+	fclose(maps);
+	free(real_path);
+	return found;
+}
+
 static int setup(void **state)
 {
 	int fd = mkstemp(events_path);
@@ -339,6 +356,8 @@ static void test_described_handler_loads_on_first_use(void **state)
 	assert_null(handler->open);
 	assert_false(module_is_loaded(TEST_MODULE_LAZY));
 	assert_string_equal(take_events(), "");
+	/* The description stays mapped: /proc/PID/maps lists the handlers offered. */
+	assert_true(file_is_mapped(TEST_MODULE_LAZY));
 
 	assert_int_equal(handler_require(handler, &reason), 0);
 	assert_null(reason);
@@ -355,6 +374,7 @@ static void test_described_handler_loads_on_first_use(void **state)
 	handlers_unload();
 	assert_string_equal(take_events(), "unload lazy\n");
 	assert_false(module_is_loaded(TEST_MODULE_LAZY));
+	assert_false(file_is_mapped(TEST_MODULE_LAZY));
 	remove_directory(dir);
 }
 
