@@ -13,6 +13,9 @@
 #          next to user:file and fileio, then `rbd bench` on the same image
 #   ab     (not by default) user:alloc and user:file from two daemon builds,
 #          BUILD_DIR (a) and BENCH_BUILD_B (b), alternating round by round
+#   poll   (not by default) QD1 on user:alloc and user:file with ring
+#          polling at its default (tuned), at ring_poll_us = 1000 and off,
+#          next to rd_mcp and fileio, the settings interleaved
 #
 # The machine is shared and its load changes by the minute, so the kinds of
 # a phase are interleaved: every round runs each job on each kind back to
@@ -106,6 +109,7 @@ declare -A phase_kinds=(
 	[nbd]="rd alloc file nbd"
 	[rbd]="fileio file rbd"
 	[ab]="alloc-a file-a alloc-b file-b"
+	[poll]="rd fileio alloc-default alloc-1000 alloc-off file-default file-1000 file-off"
 )
 declare -A phase_jobs=(
 	[tmpfs]="randread-qd16 randwrite-qd16 randread-qd1 seqread-1m-qd4 seqwrite-1m-qd4 randrw70-4jobs"
@@ -113,6 +117,7 @@ declare -A phase_jobs=(
 	[nbd]="randread-qd16 randwrite-qd16 randread-qd1 seqread-1m-qd4 seqwrite-1m-qd4"
 	[rbd]="randread-qd16 randwrite-qd16 randread-qd1 randwrite-qd1 seqread-1m-qd4 seqwrite-1m-qd4"
 	[ab]="randread-qd16 randwrite-qd16 randread-qd1 randwrite-qd1"
+	[poll]="randread-qd1 randwrite-qd1 randread-qd16"
 )
 if [ "$quick" = 1 ]; then
 	phase_jobs[tmpfs]="randread-qd16 randwrite-qd16 randread-qd1 seqread-1m-qd4"
@@ -340,10 +345,67 @@ ab_rounds() {
 	BUILD_DIR=$build_a
 }
 
+# poll_set SETTING: the daemon's ring_poll_us for the jobs that follow
+# (default: no line, the tuned window up to its default cap; a number: that
+# cap), through its tcmu.conf, which it applies at once. Run by fio's
+# exec_prerun before each job of the poll phase.
+cat > /tmp/bench-poll-set.sh <<'EOF'
+#!/bin/bash
+{
+	echo "log_level = 3"
+	[ "$1" = default ] || echo "ring_poll_us = $1"
+} > /tmp/bench-tcmu.conf.new
+mv /tmp/bench-tcmu.conf.new /tmp/bench-tcmu.conf
+sleep 0.5
+EOF
+chmod +x /tmp/bench-poll-set.sh
+
+# poll_rounds: the poll phase. QD1 on user:alloc and user:file with the
+# daemon's polling at its default, at ring_poll_us = 1000 and off, next to
+# rd_mcp and fileio: the same four devices, the setting changed before each
+# job, so that every round measures the three settings back to back.
+poll_rounds() {
+	local round entry kind setting path
+	record "phase poll ${phase_kinds[poll]}"
+	jobs_of poll
+	for kind in rd fileio alloc file; do
+		create_backstore "$kind" "bench-${kind}0" $((size_mib * 1024 * 1024))
+		export_lun "$backstore"
+		dev_of[$kind]=$device
+	done
+	fill "${dev_of[rd]}" "${dev_of[fileio]}" "${dev_of[alloc]}" "${dev_of[file]}"
+	for round in $(seq "$rounds"); do
+		{
+			fio_global
+			printf 'group_reporting\n'
+			for entry in "${jobs[@]}"; do
+				for kind in ${phase_kinds[poll]}; do
+					setting=default
+					[[ $kind != *-* ]] || setting=${kind#*-}
+					[ "$setting" != off ] || setting=0
+					printf '\n[%s.%s]\nstonewall\nfilename=%s\n' "${entry%%:*}" "$kind" \
+						"${dev_of[${kind%%-*}]}"
+					printf 'exec_prerun=/tmp/bench-poll-set.sh %s\n' "$setting"
+					printf '%s\n' ${entry#*:}
+				done
+			done
+		} > /tmp/bench-round.fio
+		log "poll: round $round of $rounds"
+		path=$out/raw/poll.round$round.json
+		fio --eta=never --output-format=json --output="$path" /tmp/bench-round.fio
+	done
+	/tmp/bench-poll-set.sh default
+	remove_all
+}
+
 for phase in $phases; do
-	[ -n "${phase_kinds[$phase]:-}" ] || { log "unknown phase $phase (tmpfs, dm, nbd, rbd, ab)"; exit 2; }
+	[ -n "${phase_kinds[$phase]:-}" ] || { log "unknown phase $phase (tmpfs, dm, nbd, rbd, ab, poll)"; exit 2; }
 	if [ "$phase" = ab ]; then
 		ab_rounds
+		continue
+	fi
+	if [ "$phase" = poll ]; then
+		poll_rounds
 		continue
 	fi
 	single_devices "$phase"

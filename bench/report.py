@@ -24,6 +24,8 @@ PAIRS = {
     "nbd": (("nbd", "file"), ("nbd", "alloc"), ("alloc", "rd")),
     "rbd": (("rbd", "file"), ("rbd", "fileio"), ("file", "fileio")),
     "ab": (("alloc-a", "alloc-b"), ("file-a", "file-b")),
+    "poll": (("alloc-default", "rd"), ("alloc-1000", "rd"), ("alloc-off", "rd"),
+             ("file-default", "fileio"), ("file-1000", "fileio"), ("file-off", "fileio")),
 }
 # phase -> figure -> target ratio (issue 17's targets)
 TARGETS = {
@@ -40,6 +42,8 @@ PHASE_TITLE = {
     "nbd": "user:nbd (`exec:nbdkit memory`) next to memory and tmpfs backstores",
     "rbd": "user:rbd on the single-node Ceph (memstore OSD) next to user:file and fileio on tmpfs",
     "ab": "Two daemon builds, a and b, alternating round by round (user:alloc and user:file on tmpfs)",
+    "poll": "Ring polling at its default (self-tuned), at ring_poll_us = 1000 and off "
+            "(user:alloc and user:file on tmpfs, settings interleaved job by job)",
 }
 KIND_TITLE = {"rd": "rd_mcp", "fileio": "fileio", "alloc": "user:alloc", "file": "user:file",
               "nbd": "user:nbd", "rbd": "user:rbd"}

@@ -11,7 +11,8 @@
 #   --long         20 s per job, 3 rounds
 #   --record       put the report into BENCHMARKS.md (newest first)
 #   --kernel-only  measure rd_mcp and fileio on tmpfs only (no build needed)
-#   --phases LIST  tmpfs,dm,nbd,rbd (all by default), or ab with --build-b
+#   --phases LIST  tmpfs,dm,nbd,rbd (all by default), or ab with --build-b,
+#                  or poll (QD1 with ring polling at its default, 1000, off)
 #   --build-b DIR  a second daemon build for the ab phase (--phases ab), e.g.
 #                  one with a change undone, measured round by round against
 #                  --build-dir's (default: build-bench/)

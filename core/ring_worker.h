@@ -40,7 +40,7 @@ struct ring_worker {
 	struct tcmu_device **devices;
 	unsigned int devices_served;
 	unsigned int devices_capacity;
-	uint64_t poll_ns;		/* the current window */
+	struct poll_tuning poll;	/* the polling window (worker_poll.c) */
 	/* Devices whose detach timed out: waiting (atomic count), drained (list). */
 	unsigned int releases_pending;
 	struct tcmu_device *releases;

@@ -424,9 +424,24 @@ int worker_add_device(struct tcmu_device *dev);
  */
 void workers_set_poll_limit(unsigned int microseconds);
 unsigned int workers_get_poll_limit(void);
-/* For worker.c (worker_poll.c): the largest window, and the next window after a sleep. */
+/* A worker's polling window and what it is tuned from (worker_poll.c). */
+struct poll_tuning {
+	uint64_t window_ns;		/* the next poll's window; 0: sleep at once */
+	uint64_t gap_ns;		/* decaying maximum of the recent gaps */
+	unsigned int batches_off;	/* batches left without polling */
+	unsigned int backoff;		/* length of the next such pause */
+};
+/* How many polls lost their CPU (and stopped polling for a while) so far. */
+uint64_t workers_polls_lost_cpu(void);
+/* For worker.c (worker_poll.c): the largest window (0: off). */
 uint64_t worker_poll_limit_ns(void);
-uint64_t worker_poll_adapt(uint64_t window_ns, uint64_t slept_ns);
+/*
+ * After a batch: gap_ns from its end to the next work (found by polling
+ * or woken up for), whether the poll lost its CPU meanwhile, and the
+ * largest window; sets tuning->window_ns for the next poll.
+ */
+void worker_poll_tune(struct poll_tuning *tuning, uint64_t gap_ns, bool preempted,
+		      uint64_t limit_ns);
 /*
  * Any thread: runs task on the thread that serves dev, after the events
  * pending there. False, doing nothing, when this is that thread or no
@@ -574,7 +589,7 @@ struct tcmu_config {
 };
 
 /* Chosen by measurement, see BENCHMARKS.md. */
-#define TCMU_RING_POLL_US_DEFAULT 200
+#define TCMU_RING_POLL_US_DEFAULT 1000
 #define TCMU_RING_POLL_US_MAX 100000
 #define TCMU_CONFIG_DEFAULTS { .log_level = TCMU_LOG_INFO, .ring_poll_us = TCMU_RING_POLL_US_DEFAULT }
 

@@ -16,8 +16,9 @@
  * worker_stop_ring() ends the ring's service while the handler's fds are
  * still served, so that requests in flight can complete through them.
  *
- * Adaptive polling (worker_poll.c): after a batch the worker watches its
- * rings' heads for a window before it sleeps. While handler fds are watched,
+ * Polling (worker_poll.c): after a batch the worker watches its rings'
+ * heads for a window, tuned from the gaps it measures, before it sleeps.
+ * While handler fds are watched,
  * the window also ends when the epoll set has an event, so their
  * completions are not held back by it.
  *
@@ -44,6 +45,20 @@
 /* How soon a ring that stopped for want of memory is served again. */
 #define STARVED_RETRY_MS 1
 #define CONTROL_TIMEOUT_MS 5000
+/*
+ * A poll whose clock jumped this much between two looks at the rings lost
+ * its CPU (to the guest's scheduler or the host's), far beyond an
+ * interrupt's share.
+ */
+#define POLL_PREEMPTED_NS 1000000ULL
+
+/* Polls that lost their CPU, all workers: atomic. */
+static uint64_t polls_lost_cpu;
+
+uint64_t workers_polls_lost_cpu(void)
+{
+	return __atomic_load_n(&polls_lost_cpu, __ATOMIC_RELAXED);
+}
 
 static int worker_track_device(struct ring_worker *worker, struct tcmu_device *dev)
 {
@@ -257,18 +272,23 @@ static bool worker_epoll_ready(struct ring_worker *worker)
 
 /*
  * Spins up to the current window for a ring with new entries and serves
- * every such ring. Returns true when it found work, or when the epoll set
- * has events for handler fds, which the caller collects without sleeping.
+ * every such ring. Returns true when it found work, at *found_ns, or when
+ * the epoll set has events for handler fds, which the caller collects
+ * without sleeping. Stops early, setting *preempted, when the clock jumped
+ * between two looks: the thread lost its CPU, which someone else needed.
  */
-static bool worker_poll(struct ring_worker *worker)
+static bool worker_poll(struct ring_worker *worker, bool *preempted, uint64_t *found_ns)
 {
-	uint64_t deadline = monotonic_ns() + worker->poll_ns;
+	uint64_t now = monotonic_ns(), deadline = now + worker->poll.window_ns, last;
 	bool found = false;
 	unsigned int i;
 
 	do {
+		last = now;
 		for (i = 0; i < worker->devices_served; i++) {
 			if (ring_has_entries(&worker->devices[i]->ring)) {
+				if (!found)
+					*found_ns = monotonic_ns();
 				worker_serve_ring(worker->devices[i]);
 				found = true;
 			}
@@ -277,12 +297,20 @@ static bool worker_poll(struct ring_worker *worker)
 			return true;
 		if (__atomic_load_n(&worker->request_posted, __ATOMIC_RELAXED))
 			return false;
-		if (worker->watches.handler_fds > 0 && worker_epoll_ready(worker))
+		if (worker->watches.handler_fds > 0 && worker_epoll_ready(worker)) {
+			*found_ns = monotonic_ns();
 			return true;
+		}
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
 #endif
-	} while (monotonic_ns() < deadline);
+		now = monotonic_ns();
+		if (now - last > POLL_PREEMPTED_NS) {
+			__atomic_add_fetch(&polls_lost_cpu, 1, __ATOMIC_RELAXED);
+			*preempted = true;
+			return false;
+		}
+	} while (now < deadline);
 	return false;
 }
 
@@ -316,22 +344,21 @@ static void *worker_main(void *argument)
 	worker->watches.owner = pthread_self();
 	worker_tasks_adopt();
 	for (;;) {
-		bool control = false, polled = false, busy = worker_tasks_pending();
-		uint64_t sleep_start = 0;
+		bool control = false, polled = false, preempted = false;
+		bool busy = worker_tasks_pending();
+		uint64_t batch_end = monotonic_ns(), limit = worker_poll_limit_ns(), found_ns = 0;
 		int count, i;
 
-		/* The window's one clamp: after it grew, or ring_poll_us shrank. */
-		if (worker->poll_ns > worker_poll_limit_ns())
-			worker->poll_ns = worker_poll_limit_ns();
+		/* ring_poll_us may have shrunk since the window was tuned. */
+		if (worker->poll.window_ns > limit)
+			worker->poll.window_ns = limit;
 		/*
 		 * Work found by polling is served already; epoll_wait then only
 		 * collects control requests and the events of that work, without
 		 * sleeping, so a busy ring cannot starve the control channel.
 		 */
-		if (!busy && worker->poll_ns > 0 && worker->devices_served > 0)
-			polled = worker_poll(worker);
-		if (!polled)
-			sleep_start = monotonic_ns();
+		if (!busy && worker->poll.window_ns > 0 && worker->devices_served > 0)
+			polled = worker_poll(worker, &preempted, &found_ns);
 		count = epoll_wait(worker->watches.epoll_fd, events, EVENTS_PER_WAIT,
 				   polled || busy ? 0 : starved ? STARVED_RETRY_MS : -1);
 		if (count < 0) {
@@ -340,8 +367,10 @@ static void *worker_main(void *argument)
 			tcmu_crit("worker epoll_wait: %m");
 			return NULL;
 		}
-		if (!polled && !starved && !busy && worker_poll_limit_ns() > 0)
-			worker->poll_ns = worker_poll_adapt(worker->poll_ns, monotonic_ns() - sleep_start);
+		/* The gap: from the end of the last batch to the next work, however found. */
+		if (!starved && !busy && worker->devices_served > 0)
+			worker_poll_tune(&worker->poll, (polled ? found_ns : monotonic_ns()) - batch_end,
+					 preempted, limit);
 		for (i = 0; i < count; i++) {
 			struct worker_watch *watch = events[i].data.ptr;
 
