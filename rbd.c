@@ -151,6 +151,7 @@ static int rbd_open_device(struct tcmu_device *dev)
 	return 0;
 
 out_detach:
+	rbd_alua_close(state);
 	rbd_detach(state);
 out_free:
 	tcmu_dev_err(dev, "%s", reason ? reason : strerror(-result));
@@ -160,7 +161,6 @@ out_free:
 	if (state->timer_fd >= 0)
 		close(state->timer_fd);
 	pthread_mutex_destroy(&state->lock);
-	rbd_alua_close(state);
 	rbd_config_clear(&state->config);
 	free(state);
 	return result;
@@ -171,6 +171,7 @@ static void rbd_close_device(struct tcmu_device *dev)
 	struct rbd_state *state = tcmu_device_get_private(dev);
 
 	tcmu_device_set_private(dev, NULL);
+	rbd_alua_close(state);
 	/* librbd waits for what it still has in flight, then its requests are ours. */
 	rbd_detach(state);
 	rbd_io_forget(state);
@@ -178,7 +179,6 @@ static void rbd_close_device(struct tcmu_device *dev)
 	if (state->timer_fd >= 0)
 		close(state->timer_fd);
 	pthread_mutex_destroy(&state->lock);
-	rbd_alua_close(state);
 	rbd_config_clear(&state->config);
 	free(state);
 }

@@ -68,6 +68,16 @@ struct rbd_state {
 	uint64_t stripe_unit;	/* the image's, which a compare and write must not cross */
 	char *address;		/* this client's, recorded for the gateway (rbd_alua.c) */
 	bool taking_over;	/* atomic: a SET TARGET PORT GROUPS is under way */
+	/*
+	 * rbd_alua.c, under lock: the active group found last (0: none), when
+	 * (rbd_now(); 0: ask the cluster again), and how often it was
+	 * forgotten, so that an answer older than a change is not kept.
+	 */
+	unsigned active_group;
+	uint64_t active_checked;
+	unsigned active_generation;
+	uint64_t update_handle;	/* librbd's watch on the image's header */
+	bool update_watched;
 };
 
 /* rbd_config.c */
@@ -119,6 +129,8 @@ int rbd_device_compare_and_write(struct tcmu_device *dev, struct tcmu_request *r
 void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events);
 /* After rbd_detach: frees the requests the cluster never answered. */
 void rbd_io_forget(struct rbd_state *state);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t rbd_now(void);
 int rbd_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
 		       bool *ret_mapped, uint64_t *ret_length);
 
@@ -126,6 +138,7 @@ int rbd_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length
 
 /* Records the gateway on the image and makes it a target port group, in standby. */
 int rbd_alua_open(struct tcmu_device *dev, struct rbd_state *state, char **ret_reason);
+/* Before the image closes. */
 void rbd_alua_close(struct rbd_state *state);
 int rbd_get_port_groups(struct tcmu_device *dev, struct tcmu_port_group *groups, size_t max);
 int rbd_set_port_state(struct tcmu_device *dev, struct tcmu_request *req, uint8_t state);

@@ -12,12 +12,25 @@
  * which is how librbd names the lock's owner), and the group recorded for
  * the current owner is the active one.
  *
+ * A gateway that restarts finds the lock free, held by another gateway
+ * (it joins as standby), or still held by its own earlier instance, which
+ * died before anyone took over: it breaks that lock, fencing whatever that
+ * instance still had in flight, and takes the image back.
+ *
  * Taking over (SET TARGET PORT GROUPS asking for active/optimized) breaks the
  * owner's lock, which blocklists the owner's client (librbd's
  * rbd_blocklist_on_break_lock, on by default), before acquiring it: a write
  * the old owner still has in flight can then no longer land after ours.
  * librbd's lock calls wait for the cluster, so a takeover runs on a thread
  * of its own and completes the command from there.
+ *
+ * Initiators poll REPORT TARGET PORT GROUPS (multipathd on every path
+ * check), and finding the owner takes two requests to the cluster on the
+ * ring thread, so the answer is kept for OWNER_CACHE_SECONDS. It is
+ * forgotten sooner when it may have changed: when this gateway takes over
+ * or steps back, and when the image's header changes (librbd's update
+ * watch), which every takeover does by recording the new owner's group. A
+ * gateway whose commands found it blocklisted asks the cluster every time.
  */
 #include "rbd.h"
 
@@ -29,6 +42,7 @@
 
 #define GATEWAY_KEY_PREFIX "tcmu.gateway."
 #define MAX_OWNERS 8
+#define OWNER_CACHE_SECONDS 5
 
 struct rbd_takeover {
 	struct tcmu_device *dev;
@@ -70,6 +84,36 @@ static int record_owner(struct rbd_state *state)
 	return rbd_metadata_set(state->image, key, state->address);
 }
 
+/* The active group may have changed: the next REPORT asks the cluster. */
+static void forget_active_group(struct rbd_state *state)
+{
+	pthread_mutex_lock(&state->lock);
+	state->active_checked = 0;
+	state->active_generation++;
+	pthread_mutex_unlock(&state->lock);
+}
+
+/* librbd: the image's header changed (another gateway recorded itself). */
+static void header_updated(void *argument)
+{
+	forget_active_group(argument);
+}
+
+/*
+ * Whether owner took the lock as this gateway's group: then it is an
+ * earlier instance of this gateway (killed, or its host restarted), whose
+ * lock nobody else would break while it keeps the group reported active.
+ */
+static bool held_by_earlier_instance(struct rbd_state *state, const char *owner)
+{
+	char key[sizeof(GATEWAY_KEY_PREFIX) + 8], value[256];
+	size_t length = sizeof(value);
+
+	snprintf(key, sizeof(key), GATEWAY_KEY_PREFIX "%u", state->config.gateway_group);
+	return rbd_metadata_get(state->image, key, value, &length) == 0 &&
+	       strcmp(value, owner) == 0 && strcmp(owner, state->address) != 0;
+}
+
 int rbd_alua_open(struct tcmu_device *dev, struct rbd_state *state, char **ret_reason)
 {
 	char owner[256];
@@ -90,8 +134,21 @@ int rbd_alua_open(struct tcmu_device *dev, struct rbd_state *state, char **ret_r
 	if (result < 0)
 		return rbd_refuse(ret_reason, result, "target port group %u refused",
 				  state->config.gateway_group);
+	result = rbd_update_watch(state->image, &state->update_handle, header_updated, state);
+	if (result < 0)
+		return rbd_refuse(ret_reason, result, "watching image '%s': %s",
+				  state->config.name, strerror(-result));
+	state->update_watched = true;
 	/* The first gateway up takes the free lock; the others wait as standby. */
 	result = lock_owner(state, owner, sizeof(owner));
+	if (result == 0 && owner[0] && held_by_earlier_instance(state, owner)) {
+		tcmu_dev_info(dev, "the lock of image '%s' is held by %s, an earlier instance of "
+			      "gateway %u: breaking it and blocklisting that client", state->config.name,
+			      owner, state->config.gateway_group);
+		result = rbd_lock_break(state->image, RBD_LOCK_MODE_EXCLUSIVE, owner);
+		if (result == 0 || result == -ENOENT)
+			result = lock_owner(state, owner, sizeof(owner));
+	}
 	if (result == 0 && !owner[0] &&
 	    rbd_lock_acquire(state->image, RBD_LOCK_MODE_EXCLUSIVE) == 0 &&
 	    record_owner(state) == 0) {
@@ -110,26 +167,57 @@ int rbd_alua_open(struct tcmu_device *dev, struct rbd_state *state, char **ret_r
 
 void rbd_alua_close(struct rbd_state *state)
 {
+	if (state->update_watched)
+		rbd_update_unwatch(state->image, state->update_handle);
+	state->update_watched = false;
 	free(state->address);
 	state->address = NULL;
 }
 
-/* Groups 1 to M; the active one is the group recorded for the lock's owner. */
-int rbd_get_port_groups(struct tcmu_device *dev, struct tcmu_port_group *groups, size_t max)
+/* Asks the cluster which group is active: the one recorded for the lock's owner. */
+static int find_active_group(struct rbd_state *state, unsigned *ret_group)
 {
-	struct rbd_state *state = tcmu_device_get_private(dev);
 	char owner[256], keys[2048], values[4096];
 	size_t keys_length = sizeof(keys), values_length = sizeof(values);
-	unsigned active = 0, count = state->config.gateway_count;
 	const char *key, *value;
 	int result;
 
+	*ret_group = 0;
 	result = lock_owner(state, owner, sizeof(owner));
-	if (result == 0 && owner[0])
-		result = rbd_metadata_list(state->image, GATEWAY_KEY_PREFIX, RBD_MAX_GATEWAYS + 1,
-					   keys, &keys_length, values, &values_length);
-	else
-		keys_length = 0;
+	if (result < 0 || !owner[0])
+		return result;
+	result = rbd_metadata_list(state->image, GATEWAY_KEY_PREFIX, RBD_MAX_GATEWAYS + 1,
+				   keys, &keys_length, values, &values_length);
+	if (result < 0)
+		return result;
+	for (key = keys, value = values; key < keys + keys_length && *key;
+	     key += strlen(key) + 1, value += strlen(value) + 1) {
+		if (strncmp(key, GATEWAY_KEY_PREFIX, strlen(GATEWAY_KEY_PREFIX)) != 0)
+			break;
+		if (strcmp(value, owner) == 0)
+			*ret_group = (unsigned)strtoul(key + strlen(GATEWAY_KEY_PREFIX), NULL, 10);
+	}
+	return 0;
+}
+
+/* The active group, from the cluster unless it was found recently. */
+static int active_group(struct tcmu_device *dev, struct rbd_state *state, unsigned *ret_group)
+{
+	uint64_t now = rbd_now();
+	unsigned generation;
+	int result;
+
+	pthread_mutex_lock(&state->lock);
+	if (state->active_checked && !state->blocklisted &&
+	    now - state->active_checked < OWNER_CACHE_SECONDS * 1000000000ull) {
+		*ret_group = state->active_group;
+		pthread_mutex_unlock(&state->lock);
+		return 0;
+	}
+	generation = state->active_generation;
+	pthread_mutex_unlock(&state->lock);
+
+	result = find_active_group(state, ret_group);
 	/* Blocklisted: its lock is gone, and it must not write again. */
 	if (result == -ESHUTDOWN)
 		tcmu_device_set_port_state(dev, TCMU_PORT_UNAVAILABLE);
@@ -138,13 +226,28 @@ int rbd_get_port_groups(struct tcmu_device *dev, struct tcmu_port_group *groups,
 			      strerror(-result));
 		return result;
 	}
-	for (key = keys, value = values; key < keys + keys_length && *key;
-	     key += strlen(key) + 1, value += strlen(value) + 1) {
-		if (strncmp(key, GATEWAY_KEY_PREFIX, strlen(GATEWAY_KEY_PREFIX)) != 0)
-			break;
-		if (strcmp(value, owner) == 0)
-			active = (unsigned)strtoul(key + strlen(GATEWAY_KEY_PREFIX), NULL, 10);
+	tcmu_dev_dbg(dev, "target port groups of '%s' from the cluster: group %u active",
+		     state->config.name, *ret_group);
+	pthread_mutex_lock(&state->lock);
+	/* A change noticed while the cluster answered makes this answer old. */
+	if (generation == state->active_generation) {
+		state->active_group = *ret_group;
+		state->active_checked = now;
 	}
+	pthread_mutex_unlock(&state->lock);
+	return 0;
+}
+
+/* Groups 1 to M; the active one is the group recorded for the lock's owner. */
+int rbd_get_port_groups(struct tcmu_device *dev, struct tcmu_port_group *groups, size_t max)
+{
+	struct rbd_state *state = tcmu_device_get_private(dev);
+	unsigned active, count = state->config.gateway_count;
+	int result;
+
+	result = active_group(dev, state, &active);
+	if (result < 0)
+		return result;
 	if (count > max)
 		count = (unsigned)max;
 	for (unsigned i = 0; i < count; i++) {
@@ -197,6 +300,7 @@ static void *takeover_thread(void *argument)
 		if (result == -EINVAL || result == -ENOENT)
 			result = 0;	/* we did not hold it */
 	}
+	forget_active_group(takeover->state);
 	if (result < 0)
 		tcmu_dev_err(takeover->dev, "%s image '%s': %s",
 			     takeover->wanted == TCMU_PORT_ACTIVE_OPTIMIZED ? "taking over" :

@@ -93,7 +93,7 @@ struct rbd_io {
 	struct iovec iov[];
 };
 
-static uint64_t rbd_now(void)
+uint64_t rbd_now(void)
 {
 	struct timespec now;
 

@@ -33,18 +33,17 @@ gw_daemon() {
 	gw_die "the daemon did not say ready within 60 s: $(tail -n 20 "$log")"
 }
 
-# gw_export N BYTES CONFIG SERIAL: the backstore (rbd config string CONFIG,
-# e.g. rbd/lun0;conf=/etc/ceph/ceph.conf;gateway=N/2) with unit serial SERIAL,
-# which gives both gateways one identity as a gateway administrator does,
-# ALUA left to the daemon (alua_support 0: the lock's owner is active), and
-# the gateway's iSCSI portal group.
+# gw_export N BYTES CONFIG: the backstore (rbd config string CONFIG, e.g.
+# rbd/lun0;conf=/etc/ceph/ceph.conf;gateway=N/2), its unit serial left to the
+# handler (the image's id, alike on every gateway), ALUA left to the daemon
+# (alua_support 0: the lock's owner is active), and the gateway's iSCSI
+# portal group.
 gw_export() {
-	local node=$1 size=$2 config=$3 serial=$4 backstore tpg tries
+	local node=$1 size=$2 config=$3 backstore tpg tries
 	backstore=$GW_CONFIGFS/core/user_1/$GW_NAME
 	mkdir -p "$backstore" || gw_die "mkdir $backstore"
 	echo -n "dev_size=$size" > "$backstore/control"
 	echo -n "dev_config=rbd/$config" > "$backstore/control"
-	echo -n "$serial" > "$backstore/wwn/vpd_unit_serial" || gw_die "unit serial $serial refused"
 	echo 0 > "$backstore/attrib/alua_support" || gw_die "the kernel keeps alua_support"
 	# The daemon checks the cluster within 5 s before it opens the image, which
 	# a loaded TCG guest can miss: a refusal is retried, twice.
