@@ -12,6 +12,8 @@
 #     ...                 root, from $SOURCE_DIR, with BUILD_DIR and
 #     EOF                 SOURCE_DIR set); fails the test if it fails
 #     peer_try            the same, returning the script's status
+#     peer_power_off      the peer powers off at once (a power cut: no
+#                         shutdown, its daemons' clients just vanish)
 #
 # The peer's files under /mnt/out come back in the test's out directory,
 # under peer/. At exit the peer is sent away (it powers off).
@@ -32,8 +34,18 @@ peer() {
 	peer_try || fail "a script on the peer failed (status $?)"
 }
 
+_peer_gone=
+
 _peer_away() {
+	[ -z "$_peer_gone" ] || return 0
 	echo exit | _peer_send >/dev/null 2>&1 || true
+}
+
+peer_power_off() {
+	# The agent never answers: the machine is gone before the script ends.
+	echo 'echo o > /proc/sysrq-trigger' | timeout 30 python3 \
+		"$SOURCE_DIR/tests/vm/peer_agent.py" run "$PEER_ADDRESS" "$PEER_PORT" || true
+	_peer_gone=1
 }
 
 pair_link_up() {

@@ -18,7 +18,11 @@
 #   cluster at most once in 5 s; failback by SET TARGET PORT GROUPS;
 # - no ping-pong: writes through both paths at once move no lock;
 # - a stale write (gateway 1 stopped with it in its ring) is refused after
-#   gateway 2 fenced it, and the image has gateway 2's data.
+#   gateway 2 fenced it, and the image has gateway 2's data;
+# - gateway 2's guest powers off under fio: gateway 1, restarted as a fresh
+#   client after it was fenced, takes over, no verify error;
+# - gateway 1 dies and restarts before anyone took over: it breaks its
+#   earlier instance's lock and serves again.
 # vm-run: -m 4096 -t 1800
 # vm-peer: -m 2048 -c 2
 source "$(dirname "$0")/../lib.sh"
@@ -335,3 +339,61 @@ tail -n +"$restart_line" "$DAEMON_LOG" | grep "state: blocklisted" >/dev/null ||
 sg_rtpg -d "${paths[1]}" | grep -A1 'target port group id : 0x2' | grep -F '(active/optimized)' >/dev/null ||
 	fail "gateway 2 does not report itself active/optimized after taking over"
 
+# ---- the active gateway's machine powers off under load. Gateway 1, fenced
+# above, comes back as a fresh client (kill -9 and restart: its blocklisted
+# instance does not keep it out) and joins as standby; the map's path
+# through it is taken into use again; fio writes through the map while
+# gateway 2's guest powers off at once (sysrq, no shutdown): its iSCSI
+# session gives up after 10 s, the map goes to gateway 1's path, whose
+# activation breaks the dead owner's lock
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" || true
+DAEMON_PID=
+restart_line=$(($(wc -l < "$DAEMON_LOG") + 1))
+DAEMON_CWD=$SOURCE_DIR TCMU_BUILD_DIR=$BUILD_DIR start_daemon_command ./run.sh
+tail -n +"$restart_line" "$DAEMON_LOG" | grep "gateway 1/2 of image 'rbd/lun0' .*: standby, the lock is held by" ||
+	fail "gateway 1, restarted after it was fenced, did not join as standby"
+rtpg_agree 2
+dmsetup message "${map#/dev/mapper/}" 0 "reinstate_path $(cat "/sys/block/${paths[0]#/dev/}/dev")" ||
+	fail "the map did not take gateway 1's path back"
+dmsetup status "${map#/dev/mapper/}"
+session=$(readlink -f "/sys/block/${paths[1]#/dev/}/device" | grep -o 'session[0-9]*' | head -1)
+echo 10 > "/sys/class/iscsi_session/$session/recovery_tmo"
+fio "${fio_job[@]}" --size=16M --filename="$map" --rate=384k --output=/tmp/fio.out & fio_pid=$!
+cleanup_fn kill "$fio_pid"
+sleep 10
+kill -0 "$fio_pid" || fail "fio ended before the power-off: $(cat /tmp/fio.out)"
+killed_at=$SECONDS
+peer_power_off
+status=0
+wait "$fio_pid" || status=$?
+cat /tmp/fio.out
+[ "$status" -eq 0 ] || fail "fio failed across the power-off (status $status)"
+grep -E 'err= *0' /tmp/fio.out >/dev/null || fail "fio saw errors across the power-off"
+echo "fio ended $((SECONDS - killed_at)) s after the power-off"
+tail -n +"$restart_line" "$DAEMON_LOG" | grep "taking image 'rbd/lun0' over from" ||
+	fail "gateway 1 did not take the image over"
+sg_rtpg -d "${paths[0]}" | grep -A1 'target port group id : 0x1' | grep -F '(active/optimized)' >/dev/null ||
+	fail "gateway 1 does not report itself active/optimized after the power-off"
+timeout 300 rbd export rbd/lun0 /tmp/image_powered_off.raw || fail "rbd export"
+fio "${fio_job[@]}" --size=16M --filename=/tmp/image_powered_off.raw --direct=0 --verify_only --output=/tmp/fio_export.out ||
+	fail "the image does not hold what fio wrote: $(cat /tmp/fio_export.out)"
+
+# ---- the owner restarts before anyone took over: gateway 1 (active) dies
+# of kill -9 and comes back; its earlier instance's lock is broken (that
+# client blocklisted) and it is active again, serving the image
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" || true
+DAEMON_PID=
+restart_line=$(($(wc -l < "$DAEMON_LOG") + 1))
+DAEMON_CWD=$SOURCE_DIR TCMU_BUILD_DIR=$BUILD_DIR start_daemon_command ./run.sh
+tail -n +"$restart_line" "$DAEMON_LOG" | grep "held by .*, an earlier instance of gateway 1: breaking it" ||
+	fail "the restarted gateway 1 did not break its earlier instance's lock"
+tail -n +"$restart_line" "$DAEMON_LOG" | grep "gateway 1/2 of image 'rbd/lun0' .*: active/optimized" ||
+	fail "the restarted gateway 1 is not active/optimized"
+sg_rtpg -d "${paths[0]}" | grep -A1 'target port group id : 0x1' | grep -F '(active/optimized)' >/dev/null ||
+	fail "gateway 1 does not report itself active/optimized after its restart"
+dd if=/tmp/fresh of="${paths[0]}" bs=1M seek=120 oflag=direct status=none ||
+	fail "the restarted gateway 1 refused a write"
+cmp <(dd if="${paths[0]}" bs=1M skip=120 count=1 iflag=direct status=none) /tmp/fresh ||
+	fail "the restarted gateway 1 reads back other data"
