@@ -198,6 +198,32 @@ rtpg_agree() {
 		fail "group $other is not standby"
 }
 
+# kill_gateway: kill -9 of gateway 1, this guest's daemon.
+kill_gateway() {
+	kill -KILL "$DAEMON_PID"
+	wait "$DAEMON_PID" || true
+	DAEMON_PID=
+}
+
+# start_gateway: starts gateway 1 again, as the tutorial does (run.sh);
+# restart_line is the first line of the daemon log that is its own.
+start_gateway() {
+	restart_line=$(($(wc -l < "$DAEMON_LOG") + 1))
+	DAEMON_CWD=$SOURCE_DIR TCMU_BUILD_DIR=$BUILD_DIR start_daemon_command ./run.sh
+}
+
+# logged_since_start PATTERN MESSAGE: gateway 1 logged PATTERN since it last started.
+logged_since_start() {
+	tail -n +"$restart_line" "$DAEMON_LOG" | grep "$1" || fail "$2"
+}
+
+# reports_active PATH GROUP MESSAGE: REPORT TARGET PORT GROUPS through PATH
+# says GROUP is active/optimized.
+reports_active() {
+	sg_rtpg -d "$1" | grep -A1 "target port group id : 0x$2" | grep -F '(active/optimized)' >/dev/null ||
+		fail "$3"
+}
+
 # ---- failover under load: fio writes through the map with crc32c headers
 # and reads it all back; gateway 1 (active, here) dies of kill -9 during the
 # writes; the map's failed I/O goes to gateway 2's path, whose activation
@@ -211,9 +237,7 @@ cleanup_fn kill "$fio_pid"
 sleep 15
 kill -0 "$fio_pid" || fail "fio ended before the gateway was killed: $(cat /tmp/fio.out)"
 killed_at=$SECONDS
-kill -KILL "$DAEMON_PID"
-wait "$DAEMON_PID" || true
-DAEMON_PID=
+kill_gateway
 status=0
 wait "$fio_pid" || status=$?
 cat /tmp/fio.out
@@ -242,10 +266,9 @@ cmp <(dd if="$map" bs=1M count=24 iflag=direct status=none) <(head -c 24M /tmp/i
 # lines, from here on, count the cluster's answers below.)
 mkdir -p /etc/tcmu
 sed 's/^log_level = .*/log_level = 4/' "$SOURCE_DIR/tcmu.conf" > /etc/tcmu/tcmu.conf
-restart_line=$(($(wc -l < "$DAEMON_LOG") + 1))
-DAEMON_CWD=$SOURCE_DIR TCMU_BUILD_DIR=$BUILD_DIR start_daemon_command ./run.sh
-tail -n +"$restart_line" "$DAEMON_LOG" | grep "gateway 1/2 of image 'rbd/lun0' .*: standby, the lock is held by" ||
-	fail "the restarted gateway 1 did not join as standby"
+start_gateway
+logged_since_start "gateway 1/2 of image 'rbd/lun0' .*: standby, the lock is held by" \
+	"the restarted gateway 1 did not join as standby"
 rtpg_agree 2
 
 # REPORT TARGET PORT GROUPS polled: the owner comes from the cluster at most
@@ -334,10 +357,10 @@ cat /tmp/stale_dd
 timeout 300 rbd export rbd/lun0 /tmp/image_fenced.raw || fail "rbd export"
 cmp <(dd if=/tmp/image_fenced.raw bs=1M skip=110 count=1 status=none) /tmp/fresh ||
 	fail "the image does not hold the new owner's data"
-tail -n +"$restart_line" "$DAEMON_LOG" | grep "state: blocklisted" >/dev/null ||
-	fail "gateway 1 did not find itself blocklisted"
-sg_rtpg -d "${paths[1]}" | grep -A1 'target port group id : 0x2' | grep -F '(active/optimized)' >/dev/null ||
-	fail "gateway 2 does not report itself active/optimized after taking over"
+logged_since_start "state: blocklisted" \
+	"gateway 1 did not find itself blocklisted"
+reports_active "${paths[1]}" 2 \
+	"gateway 2 does not report itself active/optimized after taking over"
 
 # ---- the active gateway's machine powers off under load. Gateway 1, fenced
 # above, comes back as a fresh client (kill -9 and restart: its blocklisted
@@ -346,13 +369,10 @@ sg_rtpg -d "${paths[1]}" | grep -A1 'target port group id : 0x2' | grep -F '(act
 # gateway 2's guest powers off at once (sysrq, no shutdown): its iSCSI
 # session gives up after 10 s, the map goes to gateway 1's path, whose
 # activation breaks the dead owner's lock
-kill -KILL "$DAEMON_PID"
-wait "$DAEMON_PID" || true
-DAEMON_PID=
-restart_line=$(($(wc -l < "$DAEMON_LOG") + 1))
-DAEMON_CWD=$SOURCE_DIR TCMU_BUILD_DIR=$BUILD_DIR start_daemon_command ./run.sh
-tail -n +"$restart_line" "$DAEMON_LOG" | grep "gateway 1/2 of image 'rbd/lun0' .*: standby, the lock is held by" ||
-	fail "gateway 1, restarted after it was fenced, did not join as standby"
+kill_gateway
+start_gateway
+logged_since_start "gateway 1/2 of image 'rbd/lun0' .*: standby, the lock is held by" \
+	"gateway 1, restarted after it was fenced, did not join as standby"
 rtpg_agree 2
 dmsetup message "${map#/dev/mapper/}" 0 "reinstate_path $(cat "/sys/block/${paths[0]#/dev/}/dev")" ||
 	fail "the map did not take gateway 1's path back"
@@ -371,10 +391,10 @@ cat /tmp/fio.out
 [ "$status" -eq 0 ] || fail "fio failed across the power-off (status $status)"
 grep -E 'err= *0' /tmp/fio.out >/dev/null || fail "fio saw errors across the power-off"
 echo "fio ended $((SECONDS - killed_at)) s after the power-off"
-tail -n +"$restart_line" "$DAEMON_LOG" | grep "taking image 'rbd/lun0' over from" ||
-	fail "gateway 1 did not take the image over"
-sg_rtpg -d "${paths[0]}" | grep -A1 'target port group id : 0x1' | grep -F '(active/optimized)' >/dev/null ||
-	fail "gateway 1 does not report itself active/optimized after the power-off"
+logged_since_start "taking image 'rbd/lun0' over from" \
+	"gateway 1 did not take the image over"
+reports_active "${paths[0]}" 1 \
+	"gateway 1 does not report itself active/optimized after the power-off"
 timeout 300 rbd export rbd/lun0 /tmp/image_powered_off.raw || fail "rbd export"
 fio "${fio_job[@]}" --size=16M --filename=/tmp/image_powered_off.raw --direct=0 --verify_only --output=/tmp/fio_export.out ||
 	fail "the image does not hold what fio wrote: $(cat /tmp/fio_export.out)"
@@ -382,17 +402,14 @@ fio "${fio_job[@]}" --size=16M --filename=/tmp/image_powered_off.raw --direct=0 
 # ---- the owner restarts before anyone took over: gateway 1 (active) dies
 # of kill -9 and comes back; its earlier instance's lock is broken (that
 # client blocklisted) and it is active again, serving the image
-kill -KILL "$DAEMON_PID"
-wait "$DAEMON_PID" || true
-DAEMON_PID=
-restart_line=$(($(wc -l < "$DAEMON_LOG") + 1))
-DAEMON_CWD=$SOURCE_DIR TCMU_BUILD_DIR=$BUILD_DIR start_daemon_command ./run.sh
-tail -n +"$restart_line" "$DAEMON_LOG" | grep "held by .*, an earlier instance of gateway 1: breaking it" ||
-	fail "the restarted gateway 1 did not break its earlier instance's lock"
-tail -n +"$restart_line" "$DAEMON_LOG" | grep "gateway 1/2 of image 'rbd/lun0' .*: active/optimized" ||
-	fail "the restarted gateway 1 is not active/optimized"
-sg_rtpg -d "${paths[0]}" | grep -A1 'target port group id : 0x1' | grep -F '(active/optimized)' >/dev/null ||
-	fail "gateway 1 does not report itself active/optimized after its restart"
+kill_gateway
+start_gateway
+logged_since_start "held by .*, an earlier instance of gateway 1: breaking it" \
+	"the restarted gateway 1 did not break its earlier instance's lock"
+logged_since_start "gateway 1/2 of image 'rbd/lun0' .*: active/optimized" \
+	"the restarted gateway 1 is not active/optimized"
+reports_active "${paths[0]}" 1 \
+	"gateway 1 does not report itself active/optimized after its restart"
 dd if=/tmp/fresh of="${paths[0]}" bs=1M seek=120 oflag=direct status=none ||
 	fail "the restarted gateway 1 refused a write"
 cmp <(dd if="${paths[0]}" bs=1M skip=120 count=1 iflag=direct status=none) /tmp/fresh ||
