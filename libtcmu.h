@@ -105,7 +105,10 @@ struct tcmu_handler {
 	 * Optional. Checks a config string (the handler's part, after the
 	 * subtype and any ";option=value;" prefix) without opening anything.
 	 * Returns 0 when usable; otherwise -errno and a malloc'd, human
-	 * readable reason in *ret_reason (the caller frees it).
+	 * readable reason in *ret_reason (the caller frees it). Runs on a
+	 * thread of the daemon's own, possibly beside other checks and the
+	 * handler's devices, so it may wait for a server (keep it within
+	 * seconds: targetcli gives up after 25) but must be thread-safe.
 	 */
 	int (*check_config)(const char *config, char **ret_reason);
 

@@ -18,8 +18,10 @@
  *
  * Threads: everything here runs on the main thread's GLib loop, the one
  * that handles netlink events, so the device list does not change under a
- * method call. The one exception is the configfs write of ChangeMedium
- * (see there), which must not block that loop.
+ * method call. Two things must not block that loop and run on threads of
+ * GLib's pool: a handler's own check of a config string (CheckConfig, and
+ * ChangeMedium's new config), which may wait seconds for a cluster or a
+ * server, and the configfs writes of ChangeMedium (dbus_medium.c).
  *
  * The service is optional: without a system bus, or without the right to
  * own the name, the daemon logs a warning and goes on serving devices.
@@ -101,12 +103,13 @@ static int dev_config_check_transport(const char *dev_config, char **ret_reason)
 	return 0;
 }
 
-int dbus_check_config(const struct tcmu_handler *handler, const char *dev_config,
-		      char **ret_reason)
+int dbus_config_prepare(const struct tcmu_handler *handler, const char *dev_config,
+			char **ret_config, char **ret_reason)
 {
 	char *subtype = NULL, *config = NULL, *reason = NULL;
 	int result;
 
+	*ret_config = NULL;
 	*ret_reason = NULL;
 	result = dev_config_split(dev_config, &subtype, &config);
 	if (result == -EINVAL) {
@@ -133,22 +136,33 @@ int dbus_check_config(const struct tcmu_handler *handler, const char *dev_config
 					      handler->subtype, reason ? reason : strerror(-result));
 		goto out;
 	}
-	if (!handler->check_config)
-		goto out;
-
-	result = handler->check_config(config, &reason);
-	if (result > 0)
-		result = 0;
-	if (result < 0) {
-		/* The handler's reason is malloc'd; ours are GLib's: hand back one kind. */
-		*ret_reason = reason ? g_strdup(reason) :
-			      g_strdup_printf("the %s handler refuses '%s': %s", handler->subtype,
-					      config, strerror(-result));
-	}
+	*ret_config = config;
+	config = NULL;
 out:
 	free(reason);
 	free(subtype);
 	free(config);
+	return result;
+}
+
+int dbus_config_check_by_handler(const struct tcmu_handler *handler, const char *config,
+				 char **ret_reason)
+{
+	char *reason = NULL;
+	int result;
+
+	*ret_reason = NULL;
+	if (!handler->check_config)
+		return 0;
+	result = handler->check_config(config, &reason);
+	if (result > 0)
+		result = 0;
+	if (result < 0)
+		/* The handler's reason is malloc'd; ours are GLib's: hand back one kind. */
+		*ret_reason = reason ? g_strdup(reason) :
+			      g_strdup_printf("the %s handler refuses '%s': %s", handler->subtype,
+					      config, strerror(-result));
+	free(reason);
 	return result;
 }
 
@@ -199,15 +213,28 @@ void dbus_call_reply_status(GDBusMethodInvocation *invocation, int status, const
 	calls_in_flight--;
 }
 
-static void check_config_run(GDBusMethodInvocation *invocation, void *data)
-{
-	GVariant *parameters = g_dbus_method_invocation_get_parameters(invocation);
-	const char *dev_config;
-	char *reason = NULL;
+struct config_check {
+	GDBusMethodInvocation *invocation;
+	const struct tcmu_handler *handler;
+	char *dev_config;
+	char *config;			/* the handler's part */
 	int result;
+	char *reason;
+};
 
-	g_variant_get(parameters, "(&s)", &dev_config);
-	result = dbus_check_config(data, dev_config, &reason);
+static void config_check_free(gpointer data)
+{
+	struct config_check *check = data;
+
+	g_free(check->dev_config);
+	free(check->config);
+	g_free(check->reason);
+	g_free(check);
+}
+
+static void check_config_reply(GDBusMethodInvocation *invocation, const char *dev_config,
+			       int result, const char *reason)
+{
 	if (result < 0)
 		tcmu_info("D-Bus CheckConfig '%s': refused: %s", dev_config,
 			  reason ? reason : strerror(-result));
@@ -215,191 +242,53 @@ static void check_config_run(GDBusMethodInvocation *invocation, void *data)
 		g_variant_new("(b@s)", result == 0,
 			      variant_new_text(result == 0 ? ""
 					       : reason ? reason : strerror(-result))));
-	g_free(reason);
 	calls_in_flight--;
 }
 
-/* ---- ChangeMedium ---- */
-
-/*
- * ChangeMedium goes through the kernel: the new config and size are
- * written to the device's configfs attrib/dev_config and attrib/dev_size.
- * For an enabled device each write makes the kernel send a RECONFIG
- * netlink event and wait for our reply; netlink.c answers it through
- * device_reconfigure(), and the kernel takes the new value only if that
- * succeeded. So the kernel (which LIO, targetcli and saveconfig read),
- * the daemon and the handler stay in agreement, and a refusal by the
- * handler fails the write. targetcli itself writes nothing to configfs.
- *
- * The writes block until the main thread has answered the netlink event,
- * and the kernel waits for that answer without a timeout, so they run on
- * a thread of their own; the reply is sent back on the main thread.
- */
-struct medium_change {
-	GDBusMethodInvocation *invocation;
-	char *log_prefix;
-	char *config_path;		/* NULL: the config stays */
-	char *dev_config;
-	char *size_path;		/* NULL: the size stays */
-	char *size_text;
-	int status;
-	const char *failed_attribute;
-};
-
-static void medium_change_free(gpointer data)
+static void config_check_thread(GTask *task, gpointer source, gpointer task_data,
+				GCancellable *cancellable)
 {
-	struct medium_change *change = data;
-
-	g_free(change->log_prefix);
-	g_free(change->config_path);
-	g_free(change->dev_config);
-	g_free(change->size_path);
-	g_free(change->size_text);
-	g_free(change);
-}
-
-static void medium_change_thread(GTask *task, gpointer source, gpointer task_data,
-				 GCancellable *cancellable)
-{
-	struct medium_change *change = task_data;
+	struct config_check *check = task_data;
 
 	(void)source;
 	(void)cancellable;
-	if (change->config_path) {
-		change->status = sysfs_write_string(change->config_path, change->dev_config);
-		if (change->status < 0) {
-			change->failed_attribute = "dev_config";
-			goto out;
-		}
-	}
-	if (change->size_path) {
-		change->status = sysfs_write_string(change->size_path, change->size_text);
-		if (change->status < 0)
-			change->failed_attribute = "dev_size";
-	}
-out:
+	check->result = dbus_config_check_by_handler(check->handler, check->config, &check->reason);
 	g_task_return_boolean(task, TRUE);
 }
 
-static void medium_change_done(GObject *source, GAsyncResult *result, gpointer unused)
+static void config_check_done(GObject *source, GAsyncResult *result, gpointer unused)
 {
-	struct medium_change *change = g_task_get_task_data(G_TASK(result));
-	char *reason = NULL;
+	struct config_check *check = g_task_get_task_data(G_TASK(result));
 
 	(void)source;
 	(void)unused;
-	if (change->status < 0) {
-		reason = g_strdup_printf("%s: writing %s failed: %s%s", change->log_prefix,
-					 change->failed_attribute, strerror(-change->status),
-					 change->config_path && change->size_path &&
-					 strcmp(change->failed_attribute, "dev_size") == 0 ?
-					 " (the new config is in place)" : "");
-		tcmu_err("D-Bus ChangeMedium %s", reason);
-	} else {
-		tcmu_info("D-Bus ChangeMedium %s: done", change->log_prefix);
-	}
-	dbus_call_reply_status(change->invocation, change->status, reason);
-	g_free(reason);
+	check_config_reply(check->invocation, check->dev_config, check->result, check->reason);
 }
 
-/*
- * targetcli names a device by its configfs name alone, which two HBAs
- * (user_1/disk, user_2/disk) may share: that is refused rather than
- * guessed; "user_N/name" picks one. Only the main thread changes the
- * device list, so walking it here is safe.
- */
-static int device_lookup(const char *name, struct tcmu_device **ret_device, char **ret_reason)
-{
-	struct tcmu_device *found = NULL;
-
-	for (struct tcmu_device *dev = device_list_first(); dev; dev = dev->next) {
-		if (strcmp(dev->name, name) != 0 && strcmp(dev->backstore, name) != 0)
-			continue;
-		if (found) {
-			*ret_reason = g_strdup_printf("both %s and %s are named '%s': give "
-						      "user_N/%s", found->backstore,
-						      dev->backstore, name, name);
-			return -EEXIST;
-		}
-		found = dev;
-	}
-	if (!found) {
-		*ret_reason = g_strdup_printf("no device named '%s' is served", name);
-		return -ENODEV;
-	}
-	*ret_device = found;
-	return 0;
-}
-
-/* Decides what to write for ChangeMedium; returns 0, or -errno and a reason. */
-static int medium_change_prepare(const struct tcmu_handler *handler, const char *name,
-				 uint64_t size, const char *dev_config,
-				 struct medium_change *change, char **ret_reason)
-{
-	struct tcmu_device *dev;
-	int result;
-
-	result = device_lookup(name, &dev, ret_reason);
-	if (result < 0)
-		return result;
-	if (strcmp(dev->subtype, handler->subtype) != 0) {
-		*ret_reason = g_strdup_printf("'%s' is served by the %s handler, not by %s", name,
-					      dev->subtype, handler->subtype);
-		return -EINVAL;
-	}
-	if (size < dev->block_size || size % dev->block_size) {
-		*ret_reason = g_strdup_printf("the size %" PRIu64 " is not a positive multiple "
-					      "of the block size %" PRIu32, size, dev->block_size);
-		return -EINVAL;
-	}
-	if (strcmp(dev_config, dev->dev_config) != 0) {
-		result = dbus_check_config(handler, dev_config, ret_reason);
-		if (result < 0)
-			return result;
-		change->config_path = g_strdup_printf("%s/attrib/dev_config", dev->configfs_dir);
-		change->dev_config = g_strdup(dev_config);
-	}
-	if (size != tcmu_device_get_size(dev)) {
-		change->size_path = g_strdup_printf("%s/attrib/dev_size", dev->configfs_dir);
-		change->size_text = g_strdup_printf("%" PRIu64, size);
-	}
-	change->log_prefix = g_strdup(dev->log_prefix);
-	return 0;
-}
-
-static void change_medium_run(GDBusMethodInvocation *invocation,
-			      const struct tcmu_handler *handler)
+static void check_config_run(GDBusMethodInvocation *invocation, void *data)
 {
 	GVariant *parameters = g_dbus_method_invocation_get_parameters(invocation);
-	struct medium_change *change = g_new0(struct medium_change, 1);
-	const char *name, *dev_config;
-	char *reason = NULL;
-	uint64_t size;
+	struct config_check *check;
+	const char *dev_config;
+	char *config, *reason;
 	GTask *task;
 	int result;
 
-	g_variant_get(parameters, "(&st&s)", &name, &size, &dev_config);
-	result = medium_change_prepare(handler, name, size, dev_config, change, &reason);
+	g_variant_get(parameters, "(&s)", &dev_config);
+	result = dbus_config_prepare(data, dev_config, &config, &reason);
 	if (result < 0) {
-		tcmu_warn("D-Bus ChangeMedium '%s' size %" PRIu64 " config '%s': %s", name, size,
-			  dev_config, reason ? reason : strerror(-result));
-		dbus_call_reply_status(invocation, result, reason);
+		check_config_reply(invocation, dev_config, result, reason);
 		g_free(reason);
-		medium_change_free(change);
 		return;
 	}
-	if (!change->config_path && !change->size_path) {
-		dbus_call_reply_status(invocation, 0, NULL);
-		medium_change_free(change);
-		return;
-	}
-	tcmu_info("D-Bus ChangeMedium %s:%s%s%s%s", change->log_prefix,
-		  change->config_path ? " config " : "", change->config_path ? dev_config : "",
-		  change->size_path ? " size " : "", change->size_path ? change->size_text : "");
-	change->invocation = invocation;
-	task = g_task_new(NULL, NULL, medium_change_done, NULL);
-	g_task_set_task_data(task, change, medium_change_free);
-	g_task_run_in_thread(task, medium_change_thread);
+	check = g_new0(struct config_check, 1);
+	check->invocation = invocation;
+	check->handler = data;
+	check->dev_config = g_strdup(dev_config);
+	check->config = config;
+	task = g_task_new(NULL, NULL, config_check_done, NULL);
+	g_task_set_task_data(task, check, config_check_free);
+	g_task_run_in_thread(task, config_check_thread);
 	g_object_unref(task);
 }
 
@@ -464,7 +353,7 @@ static void handler_method_run(GDBusMethodInvocation *invocation, void *handler)
 	if (strcmp(g_dbus_method_invocation_get_method_name(invocation), "CheckConfig") == 0)
 		check_config_run(invocation, handler);
 	else
-		change_medium_run(invocation, handler);
+		dbus_change_medium_run(invocation, handler);
 }
 
 static void handler_method_call(GDBusConnection *connection, const char *sender,
@@ -635,12 +524,12 @@ int dbus_start(void)
 	return 0;
 }
 
-void dbus_stop(void)
+unsigned int dbus_stop(void)
 {
 	gint64 deadline = g_get_monotonic_time() + STOP_TIMEOUT_MS * G_TIME_SPAN_MILLISECOND;
 
 	if (!object_manager)
-		return;
+		return 0;
 	g_bus_unown_name(owner_id);
 	owner_id = 0;
 	/*
@@ -661,4 +550,5 @@ void dbus_stop(void)
 	g_dbus_object_manager_server_set_connection(object_manager, NULL);
 	g_clear_object(&object_manager);
 	g_clear_pointer(&node_info, g_dbus_node_info_unref);
+	return calls_in_flight;
 }

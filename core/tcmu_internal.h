@@ -645,16 +645,11 @@ int dev_config_split(const char *dev_config, char **ret_subtype, char **ret_hand
 int dbus_start(void);
 /*
  * Leaves the bus. Runs the default main context until method calls in
- * progress are answered, so call it before netlink_close().
+ * progress are answered (30 s at most), so call it before netlink_close().
+ * Returns how many calls are still running: a handler's check may be
+ * among them, so its handler must then stay loaded.
  */
-void dbus_stop(void);
-/*
- * CheckConfig: is dev_config ("<subtype>/<config>") usable by handler?
- * Returns 0, or -errno and, unless out of memory, a reason to free with
- * g_free() in *ret_reason.
- */
-int dbus_check_config(const struct tcmu_handler *handler, const char *dev_config,
-		      char **ret_reason);
+unsigned int dbus_stop(void);
 
 typedef struct _GDBusConnection GDBusConnection;
 typedef struct _GDBusMethodInvocation GDBusMethodInvocation;
@@ -666,6 +661,23 @@ typedef struct _GDBusMethodInvocation GDBusMethodInvocation;
 void dbus_call_as_root(GDBusMethodInvocation *invocation,
 		       void (*run)(GDBusMethodInvocation *invocation, void *data), void *data);
 void dbus_call_reply_status(GDBusMethodInvocation *invocation, int status, const char *reason);
+/*
+ * The checks of a config string ("<subtype>/<config>") the daemon makes
+ * itself: its form, subtype, what configfs would mangle, that the handler
+ * is loaded. Main thread. Returns 0 and the handler's part of the string
+ * (free()) in *ret_config, or -errno and a reason to g_free().
+ */
+int dbus_config_prepare(const struct tcmu_handler *handler, const char *dev_config,
+			char **ret_config, char **ret_reason);
+/*
+ * The handler's own check of its part; may wait seconds for a server, so
+ * never on the main thread. Returns 0, or -errno and a reason to g_free().
+ */
+int dbus_config_check_by_handler(const struct tcmu_handler *handler, const char *config,
+				 char **ret_reason);
+/* ChangeMedium (dbus_medium.c), called through dbus_call_as_root(). */
+void dbus_change_medium_run(GDBusMethodInvocation *invocation,
+			    const struct tcmu_handler *handler);
 
 /* ------------------------------------------------------- dbus_status.c */
 

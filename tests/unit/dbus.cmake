@@ -11,5 +11,6 @@ tcmu_add_unit_test(dbus SOURCES unit/dbus_fixture.c ${PROJECT_SOURCE_DIR}/core/c
 target_compile_definitions(test_dbus PRIVATE
   HANDLER_FILE_PATH="$<TARGET_FILE:handler_file>"
   HANDLER_ALLOC_PATH="$<TARGET_FILE:handler_alloc>"
+  HANDLER_CHECK_WAITS_PATH="$<TARGET_FILE:loader_test_check_waits>"
   TCMU_POLICY_FILE="${PROJECT_SOURCE_DIR}/tcmu-runner.conf")
-add_dependencies(test_dbus handler_file handler_alloc)
+add_dependencies(test_dbus handler_file handler_alloc loader_test_check_waits)

@@ -216,7 +216,8 @@ int group_setup(void **state)
 	/* The alloc handler keeps its memory here, not in the host's /run. */
 	snprintf(alloc_directory, sizeof(alloc_directory), "%s/alloc", test_directory);
 	if (setenv("TCMU_ALLOC_DIRECTORY", alloc_directory, 1) < 0 ||
-	    handler_load_file(HANDLER_FILE_PATH) < 0 || handler_load_file(HANDLER_ALLOC_PATH) < 0)
+	    handler_load_file(HANDLER_FILE_PATH) < 0 || handler_load_file(HANDLER_ALLOC_PATH) < 0 ||
+	    handler_load_file(HANDLER_CHECK_WAITS_PATH) < 0)
 		return -1;
 	file_handler = handler_find("file");
 	alloc_handler = handler_find("alloc");

@@ -26,6 +26,8 @@ loader_test_module(load_fails TEST_SUBTYPE="loadfails" TEST_LOAD_FAILS)
 loader_test_module(bad_subtype TEST_SUBTYPE="bad/subtype")
 loader_test_module(no_init TEST_NO_INIT)
 loader_test_module(init_null TEST_INIT_RETURNS_NULL)
+# For test_dbus: a check_config that waits, as one waiting for a server does.
+loader_test_module(check_waits TEST_SUBTYPE="checkwaits" TEST_CHECK_WAITS)
 # Described by the section the build embeds, so listed without being
 # loaded: whole; with a symbol nothing defines (its dlopen fails, as when a
 # library it needs is missing); and under another's description (a stale

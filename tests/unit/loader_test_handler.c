@@ -112,6 +112,20 @@ static int test_reconfigure(struct tcmu_device *dev, const struct tcmu_device_ch
 	return 0;
 }
 
+#ifdef TEST_CHECK_WAITS
+/* Opening a FIFO for reading waits for its writer: the config names one. */
+static int test_check_config(const char *config, char **ret_reason)
+{
+	int fd = open(config, O_RDONLY | O_CLOEXEC);
+
+	*ret_reason = NULL;
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+#endif
+
 static struct tcmu_handler handler = {
 	.subtype = TEST_SUBTYPE,
 	.name = TEST_NAME,
@@ -128,6 +142,9 @@ static struct tcmu_handler handler = {
 	/* Past TEST_STRUCT_SIZE in the "older handler" build: the loader must not see them. */
 	.unmap = test_unmap,
 	.reconfigure = test_reconfigure,
+#ifdef TEST_CHECK_WAITS
+	.check_config = test_check_config,
+#endif
 };
 
 #if defined(TEST_NO_INIT)

@@ -61,6 +61,8 @@ static void test_managed_objects_list_handlers(void **state)
 		} else if (strcmp(path, "/org/kernel/TCMUService1/alloc") == 0) {
 			handler = alloc_handler;
 			seen_alloc = true;
+		} else if (strcmp(path, "/org/kernel/TCMUService1/checkwaits") == 0) {
+			handler = handler_find("checkwaits");
 		} else {
 			fail_msg("unexpected object %s", path);
 		}
@@ -362,6 +364,67 @@ static bool service_log_has(const char *text)
 	return found;
 }
 
+static void on_check_config_reply(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	struct async_reply *reply = user_data;
+	GError *error = NULL;
+	GVariant *value = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+	gboolean valid = FALSE;
+
+	if (!value) {
+		print_error("CheckConfig: %s\n", error->message);
+		g_error_free(error);
+	} else {
+		g_variant_get(value, "(b&s)", &valid, NULL);
+		g_variant_unref(value);
+	}
+	reply->status = valid;
+	reply->done = true;
+}
+
+/*
+ * A handler's check that waits (for a cluster, a server; here: for the
+ * writer of a FIFO) holds up neither other calls nor, in the daemon, the
+ * netlink events the same loop answers; its answer comes when it ends.
+ */
+static void test_waiting_check_leaves_the_loop_free(void **state)
+{
+	char *fifo = g_strdup_printf("%s/check.fifo", test_directory);
+	char *config = g_strdup_printf("checkwaits/%s", fifo);
+	struct async_reply waiting = { 0 };
+	GError *error = NULL;
+	GVariant *other;
+	int fd;
+
+	(void)state;
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	g_dbus_connection_call(test_connection, SERVICE, "/org/kernel/TCMUService1/checkwaits",
+			       SERVICE, "CheckConfig", g_variant_new("(s)", config),
+			       G_VARIANT_TYPE("(bs)"), G_DBUS_CALL_FLAGS_NONE, 30000, NULL,
+			       on_check_config_reply, &waiting);
+	/* The bus delivers in order: this call arrives while the first one waits. */
+	other = call("alloc", "CheckConfig", g_variant_new("(s)", "alloc/"), "(bs)", &error);
+	g_main_context_iteration(NULL, FALSE);
+	assert_false(waiting.done);
+
+	/* Only now does the check's open() of the FIFO return. */
+	fd = open(fifo, O_WRONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	close(fd);
+	for (int tries = 0; !waiting.done; tries++) {
+		assert_true(tries < 1000);
+		g_main_context_iteration(NULL, FALSE);
+		g_usleep(10000);
+	}
+	if (!other)
+		fail_msg("CheckConfig of alloc while another check waited: %s", error->message);
+	g_variant_unref(other);
+	assert_int_equal(waiting.status, TRUE);
+	unlink(fifo);
+	g_free(config);
+	g_free(fifo);
+}
+
 /*
  * A stop request while a ChangeMedium write waits for the kernel: the
  * service keeps its loop running (in the daemon, the netlink answer the
@@ -450,6 +513,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_change_medium_reports_configfs_failure),
 		cmocka_unit_test(test_unchanged_medium_is_accepted_without_writes),
 		cmocka_unit_test(test_other_users_may_introspect_but_not_call),
+		cmocka_unit_test(test_waiting_check_leaves_the_loop_free),
 		cmocka_unit_test(test_stop_waits_for_change_in_flight),
 	};
 	const struct CMUnitTest no_bus_tests[] = {
