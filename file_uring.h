@@ -67,7 +67,10 @@ int file_uring_flush(struct file_uring *uring, struct tcmu_request *req);
 int file_uring_unmap(struct file_uring *uring, struct tcmu_request *req, uint64_t offset,
 		     uint64_t length, bool durable);
 
-/* batch_done: submits what was queued. */
+/*
+ * batch_done: submits what was queued and calls done for the requests that
+ * finished meanwhile (inside the submission, as page-cache reads do).
+ */
 void file_uring_submit(struct file_uring *uring);
 /* fd_ready on the io_uring: reaps completions and calls done for each finished request. */
 void file_uring_reap(struct file_uring *uring);
