@@ -79,6 +79,7 @@ static int rbd_set_identity(struct tcmu_device *dev, struct rbd_state *state, ch
 static int rbd_open_device(struct tcmu_device *dev)
 {
 	struct rbd_state *state;
+	pthread_condattr_t attributes;
 	char *reason = NULL;
 	uint64_t image_size;
 	int result;
@@ -89,6 +90,11 @@ static int rbd_open_device(struct tcmu_device *dev)
 	state->event_fd = -1;
 	state->timer_fd = -1;
 	pthread_mutex_init(&state->lock, NULL);
+	/* The rejoin's retries wait on it with a deadline. */
+	pthread_condattr_init(&attributes);
+	pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
+	pthread_cond_init(&state->job_changed, &attributes);
+	pthread_condattr_destroy(&attributes);
 	result = rbd_parse_config(tcmu_device_get_config(dev), &state->config, &reason);
 	if (result < 0)
 		goto out_free;
@@ -160,6 +166,7 @@ out_free:
 		close(state->event_fd);
 	if (state->timer_fd >= 0)
 		close(state->timer_fd);
+	pthread_cond_destroy(&state->job_changed);
 	pthread_mutex_destroy(&state->lock);
 	rbd_config_clear(&state->config);
 	free(state);
@@ -170,6 +177,8 @@ static void rbd_close_device(struct tcmu_device *dev)
 {
 	struct rbd_state *state = tcmu_device_get_private(dev);
 
+	/* Its job may still use the device (a rejoin under way): it ends first. */
+	rbd_job_stop(state);
 	tcmu_device_set_private(dev, NULL);
 	rbd_alua_close(state);
 	/* librbd waits for what it still has in flight, then its requests are ours. */
@@ -178,6 +187,7 @@ static void rbd_close_device(struct tcmu_device *dev)
 	close(state->event_fd);
 	if (state->timer_fd >= 0)
 		close(state->timer_fd);
+	pthread_cond_destroy(&state->job_changed);
 	pthread_mutex_destroy(&state->lock);
 	rbd_config_clear(&state->config);
 	free(state);

@@ -78,6 +78,36 @@ struct rbd_state {
 	unsigned active_generation;
 	uint64_t update_handle;	/* librbd's watch on the image's header */
 	bool update_watched;
+	/*
+	 * rbd_alua.c, under lock: the one thread at a time that waits for the
+	 * cluster off the ring thread (a takeover, a rejoin). It is joined
+	 * before the next starts and when the device closes, so that none
+	 * outlives the state it uses or the handler's code.
+	 */
+	pthread_t job;
+	bool job_started;	/* not joined yet */
+	bool job_running;	/* not ended yet */
+	pthread_cond_t job_changed;
+	/*
+	 * rbd_rejoin.c, under lock: a fenced gateway's fresh client, ready to
+	 * replace the blocklisted one once none of its requests is in flight
+	 * (NULL: none waiting); whether the job thread is to open one; whether
+	 * the device is closing (job_changed: it is, or the swap was done).
+	 */
+	struct rbd_client *fresh;
+	bool rejoin_wanted;
+	bool closing;
+};
+
+/* A connection to the cluster and the image opened through it. */
+struct rbd_client {
+	rados_t cluster;
+	rados_ioctx_t ioctx;
+	rbd_image_t image;
+	char *address;
+	uint64_t update_handle;
+	bool update_watched;
+	bool swapped;		/* under rbd_state.lock: now holds the blocklisted one */
 };
 
 /* rbd_config.c */
@@ -142,5 +172,31 @@ int rbd_alua_open(struct tcmu_device *dev, struct rbd_state *state, char **ret_r
 void rbd_alua_close(struct rbd_state *state);
 int rbd_get_port_groups(struct tcmu_device *dev, struct tcmu_port_group *groups, size_t max);
 int rbd_set_port_state(struct tcmu_device *dev, struct tcmu_request *req, uint8_t state);
+/*
+ * Runs function(argument) on the device's job thread, then the rejoin that
+ * rbd_fenced asked for meanwhile: -EAGAIN while another job runs (it does
+ * that rejoin), or once the device is closing.
+ */
+int rbd_job_start(struct tcmu_device *dev, struct rbd_state *state,
+		  void (*function)(void *argument), void *argument);
+/* On close: the job stops waiting (for a swap, for a retry) and is joined. */
+void rbd_job_stop(struct rbd_state *state);
+/* librbd: the image's header changed (another gateway recorded itself). */
+void rbd_header_updated(void *argument);
+/* The active group may have changed: the next REPORT asks the cluster. */
+void rbd_forget_active_group(struct rbd_state *state);
+
+/* rbd_rejoin.c: a fenced gateway comes back as standby with a fresh client. */
+
+/*
+ * The cluster blocklisted this client (state->blocklisted was just set):
+ * commands fail from now on without reaching librbd, and in gateway mode
+ * a fresh client is opened to replace it. Any thread.
+ */
+void rbd_fenced(struct tcmu_device *dev, struct rbd_state *state);
+/* On the ring thread: takes the fresh client once the fenced one is idle. */
+void rbd_rejoin_swap(struct tcmu_device *dev, struct rbd_state *state);
+/* On the job thread: opens a fresh client and waits for rbd_rejoin_swap. */
+void rbd_rejoin_run(struct tcmu_device *dev, struct rbd_state *state);
 
 #endif

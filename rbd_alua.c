@@ -21,8 +21,11 @@
  * owner's lock, which blocklists the owner's client (librbd's
  * rbd_blocklist_on_break_lock, on by default), before acquiring it: a write
  * the old owner still has in flight can then no longer land after ours.
- * librbd's lock calls wait for the cluster, so a takeover runs on a thread
- * of its own and completes the command from there.
+ * librbd's lock calls wait for the cluster, so a takeover runs on the
+ * device's job thread and completes the command from there. One job at a
+ * time (a takeover, or a fenced gateway's rejoin: rbd_rejoin.c), joined
+ * before the next and when the device closes: a job never outlives the
+ * device's state, nor the handler's code.
  *
  * Initiators poll REPORT TARGET PORT GROUPS (multipathd on every path
  * check), and finding the owner takes two requests to the cluster on the
@@ -49,6 +52,13 @@ struct rbd_takeover {
 	struct rbd_state *state;
 	struct tcmu_request *req;
 	uint8_t wanted;
+};
+
+struct rbd_job {
+	struct tcmu_device *dev;
+	struct rbd_state *state;
+	void (*function)(void *argument);
+	void *argument;
 };
 
 /* The lock's owner's address into owner ("" when unlocked). */
@@ -84,8 +94,7 @@ static int record_owner(struct rbd_state *state)
 	return rbd_metadata_set(state->image, key, state->address);
 }
 
-/* The active group may have changed: the next REPORT asks the cluster. */
-static void forget_active_group(struct rbd_state *state)
+void rbd_forget_active_group(struct rbd_state *state)
 {
 	pthread_mutex_lock(&state->lock);
 	state->active_checked = 0;
@@ -93,10 +102,9 @@ static void forget_active_group(struct rbd_state *state)
 	pthread_mutex_unlock(&state->lock);
 }
 
-/* librbd: the image's header changed (another gateway recorded itself). */
-static void header_updated(void *argument)
+void rbd_header_updated(void *argument)
 {
-	forget_active_group(argument);
+	rbd_forget_active_group(argument);
 }
 
 /*
@@ -134,7 +142,8 @@ int rbd_alua_open(struct tcmu_device *dev, struct rbd_state *state, char **ret_r
 	if (result < 0)
 		return rbd_refuse(ret_reason, result, "target port group %u refused",
 				  state->config.gateway_group);
-	result = rbd_update_watch(state->image, &state->update_handle, header_updated, state);
+	result = rbd_update_watch(state->image, &state->update_handle, rbd_header_updated,
+				  state);
 	if (result < 0)
 		return rbd_refuse(ret_reason, result, "watching image '%s': %s",
 				  state->config.name, strerror(-result));
@@ -220,7 +229,7 @@ static int active_group(struct tcmu_device *dev, struct rbd_state *state, unsign
 	result = find_active_group(state, ret_group);
 	/* Blocklisted: its lock is gone, and it must not write again. */
 	if (result == -ESHUTDOWN)
-		tcmu_device_set_port_state(dev, TCMU_PORT_UNAVAILABLE);
+		rbd_fenced(dev, state);
 	if (result < 0) {
 		tcmu_dev_warn(dev, "target port groups of '%s': %s", state->config.name,
 			      strerror(-result));
@@ -282,7 +291,7 @@ static int take_over(struct rbd_takeover *takeover)
 	return result < 0 ? result : record_owner(state);
 }
 
-static void *takeover_thread(void *argument)
+static void takeover_job(void *argument)
 {
 	struct rbd_takeover *takeover = argument;
 	int result;
@@ -300,21 +309,20 @@ static void *takeover_thread(void *argument)
 		if (result == -EINVAL || result == -ENOENT)
 			result = 0;	/* we did not hold it */
 	}
-	forget_active_group(takeover->state);
+	rbd_forget_active_group(takeover->state);
 	if (result < 0)
 		tcmu_dev_err(takeover->dev, "%s image '%s': %s",
 			     takeover->wanted == TCMU_PORT_ACTIVE_OPTIMIZED ? "taking over" :
 			     "releasing", takeover->state->config.name, strerror(-result));
+	if (result == -ESHUTDOWN)
+		rbd_fenced(takeover->dev, takeover->state);
 	tcmu_request_complete(takeover->req, result);
 	free(takeover);
-	return NULL;
 }
 
 int rbd_set_port_state(struct tcmu_device *dev, struct tcmu_request *req, uint8_t wanted)
 {
 	struct rbd_takeover *takeover = calloc(1, sizeof(*takeover));
-	pthread_attr_t attributes;
-	pthread_t thread;
 	int result;
 
 	if (!takeover)
@@ -323,11 +331,78 @@ int rbd_set_port_state(struct tcmu_device *dev, struct tcmu_request *req, uint8_
 	takeover->state = tcmu_device_get_private(dev);
 	takeover->req = req;
 	takeover->wanted = wanted;
-	pthread_attr_init(&attributes);
-	pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-	result = -pthread_create(&thread, &attributes, takeover_thread, takeover);
-	pthread_attr_destroy(&attributes);
+	/* Busy while a takeover or a rejoin runs: the initiator asks again. */
+	result = rbd_job_start(dev, takeover->state, takeover_job, takeover);
 	if (result < 0)
 		free(takeover);
 	return result;
+}
+
+/*
+ * The job runs its function, then the rejoins asked for meanwhile; it
+ * ends under the lock, so that rbd_job_start joins a thread that has
+ * nothing left to do.
+ */
+static void *job_thread(void *argument)
+{
+	struct rbd_job job = *(struct rbd_job *)argument;
+	struct rbd_state *state = job.state;
+	bool rejoin;
+
+	free(argument);
+	if (job.function)
+		job.function(job.argument);
+	for (;;) {
+		pthread_mutex_lock(&state->lock);
+		rejoin = state->rejoin_wanted && !state->closing;
+		state->rejoin_wanted = false;
+		if (!rejoin)
+			state->job_running = false;
+		pthread_mutex_unlock(&state->lock);
+		if (!rejoin)
+			return NULL;
+		rbd_rejoin_run(job.dev, state);
+	}
+}
+
+int rbd_job_start(struct tcmu_device *dev, struct rbd_state *state,
+		  void (*function)(void *argument), void *argument)
+{
+	struct rbd_job *job = malloc(sizeof(*job));
+	int result;
+
+	if (!job)
+		return -ENOMEM;
+	*job = (struct rbd_job){ .dev = dev, .state = state, .function = function,
+				 .argument = argument };
+	pthread_mutex_lock(&state->lock);
+	if (state->job_running || state->closing) {
+		pthread_mutex_unlock(&state->lock);
+		free(job);
+		return -EAGAIN;
+	}
+	if (state->job_started)
+		pthread_join(state->job, NULL);
+	state->job_started = false;
+	result = -pthread_create(&state->job, NULL, job_thread, job);
+	if (result == 0)
+		state->job_started = state->job_running = true;
+	pthread_mutex_unlock(&state->lock);
+	if (result < 0)
+		free(job);
+	return result;
+}
+
+void rbd_job_stop(struct rbd_state *state)
+{
+	bool started;
+
+	pthread_mutex_lock(&state->lock);
+	state->closing = true;
+	pthread_cond_broadcast(&state->job_changed);
+	started = state->job_started;
+	state->job_started = false;
+	pthread_mutex_unlock(&state->lock);
+	if (started)
+		pthread_join(state->job, NULL);
 }

@@ -33,9 +33,10 @@
  * that a late answer never touches the ring. The device's state says
  * reconnecting until the cluster answers again. A client the cluster
  * blocklisted (another gateway broke its lock) gets -ESHUTDOWN for
- * everything from then on, so no write gets through; the core answers it
- * with NOT READY, TARGET PORT IN UNAVAILABLE STATE, so that the initiator
- * fails this path and goes on through another gateway.
+ * everything from then on, so no write gets through, and submits nothing
+ * more; the core answers it with NOT READY, TARGET PORT IN UNAVAILABLE
+ * STATE, so that the initiator fails this path and goes on through
+ * another gateway (a gateway then rejoins: rbd_rejoin.c).
  */
 #include "rbd.h"
 
@@ -175,8 +176,6 @@ static void rbd_set_late(struct tcmu_device *dev, struct rbd_state *state, bool 
 static int rbd_command_result(struct tcmu_device *dev, struct rbd_state *state,
 			      const struct rbd_io *io, ssize_t result)
 {
-	bool first;
-
 	if (result >= 0 || result == -EILSEQ) {	/* EILSEQ: a miscompare, answered */
 		rbd_set_late(dev, state, false);
 		return (int)(result < 0 ? result : 0);
@@ -186,14 +185,7 @@ static int rbd_command_result(struct tcmu_device *dev, struct rbd_state *state,
 		return -EAGAIN;
 	}
 	if (result == -ESHUTDOWN) {
-		pthread_mutex_lock(&state->lock);
-		first = !state->blocklisted;
-		state->blocklisted = true;
-		pthread_mutex_unlock(&state->lock);
-		if (first)
-			tcmu_device_set_state(dev, TCMU_DEVICE_STATE_BLOCKLISTED,
-					      "the Ceph cluster blocklisted this client (another "
-					      "client took the image): every command fails");
+		rbd_fenced(dev, state);
 		return -ESHUTDOWN;
 	}
 	tcmu_dev_err(dev, "%s of %" PRIu64 " bytes at %" PRIu64 ": %s",
@@ -276,6 +268,12 @@ static int rbd_begin(struct tcmu_device *dev, struct rbd_state *state, struct rb
 	if (state->config.osd_op_timeout)
 		io->deadline = rbd_now() + (uint64_t)state->config.osd_op_timeout * 1000000000u;
 	pthread_mutex_lock(&state->lock);
+	/* Fenced: nothing more for that client (rbd_rejoin_swap waits for the last). */
+	if (state->blocklisted) {
+		pthread_mutex_unlock(&state->lock);
+		rbd_io_free(io);
+		return -ESHUTDOWN;
+	}
 	rbd_link(state, io);
 	if (io->deadline && !state->timer_armed)
 		rbd_arm_timer(dev, state);
@@ -493,6 +491,7 @@ void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events)
 			rbd_io_done(dev, state, io, result);
 		}
 	} while (collected == RBD_POLL_BATCH);
+	rbd_rejoin_swap(dev, state);
 }
 
 void rbd_io_forget(struct rbd_state *state)
