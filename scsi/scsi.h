@@ -66,6 +66,7 @@ struct scsi_device_state {
 	/* Asymmetric access (scsi_alua.c): this daemon's group, 0 without. */
 	uint16_t port_group;
 	uint8_t port_state;		/* enum tcmu_port_state, atomic */
+	bool port_state_changed;	/* report ASYMMETRIC ACCESS STATE CHANGED once */
 };
 
 /*

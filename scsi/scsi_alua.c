@@ -63,9 +63,16 @@ void scsi_alua_set_port_state(struct tcmu_device *dev, uint8_t state)
 {
 	uint8_t old = __atomic_exchange_n(&dev->scsi.port_state, state, __ATOMIC_ACQ_REL);
 
-	if (old != state)
-		tcmu_dev_info(dev, "target port group %u: %s", dev->scsi.port_group,
-			      state_name(state));
+	if (old == state)
+		return;
+	tcmu_dev_info(dev, "target port group %u: %s", dev->scsi.port_group, state_name(state));
+	/*
+	 * Initiators learn of it by a unit attention (SPC-4 5.16.2.6), on
+	 * which Linux's ALUA handler reads the groups again; a state set while
+	 * the device opens is none an initiator saw.
+	 */
+	if (dev->handler_open)
+		__atomic_store_n(&dev->scsi.port_state_changed, true, __ATOMIC_RELEASE);
 }
 
 uint8_t scsi_alua_tpgs(const struct tcmu_device *dev)

@@ -182,11 +182,7 @@ void scsi_execute(struct tcmu_request *req)
 	req->scsi_private = NULL;
 	req->command = NULL;
 
-	/* A plain load first: the exchange would dirty the cache line on every command. */
-	if (!opcode_ignores_unit_attention(req->cdb[0]) &&
-	    __atomic_load_n(&dev->scsi.capacity_changed, __ATOMIC_ACQUIRE) &&
-	    __atomic_exchange_n(&dev->scsi.capacity_changed, false, __ATOMIC_ACQ_REL)) {
-		outcome = scsi_check(SCSI_SENSE_UNIT_ATTENTION, SCSI_ASC_CAPACITY_DATA_HAS_CHANGED);
+	if (!opcode_ignores_unit_attention(req->cdb[0]) && scsi_unit_attention(dev, &outcome)) {
 		scsi_finish(req, &outcome, 0);
 		return;
 	}

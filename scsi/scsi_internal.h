@@ -53,6 +53,7 @@ enum scsi_sense_key {
 #define SCSI_ASC_INLINE_DATA_LENGTH_EXCEEDED		0x260b
 #define SCSI_ASC_WRITE_PROTECTED			0x2700
 #define SCSI_ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT	0x2707
+#define SCSI_ASC_ASYMMETRIC_ACCESS_STATE_CHANGED	0x2a06
 #define SCSI_ASC_CAPACITY_DATA_HAS_CHANGED		0x2a09
 #define SCSI_ASC_SAVING_PARAMETERS_NOT_SUPPORTED	0x3900
 #define SCSI_ASC_INTERNAL_TARGET_FAILURE		0x4400
@@ -273,5 +274,7 @@ uint8_t scsi_alua_tpgs(const struct tcmu_device *dev);
 size_t scsi_alua_designators(const struct tcmu_device *dev, uint8_t *descriptor);
 /* A command that needs the medium while this group is not active: its NOT READY. */
 bool scsi_alua_blocks(const struct tcmu_request *req, struct scsi_outcome *ret_outcome);
+/* scsi_unit.c: the unit attention pending for the device, reported (cleared) once. */
+bool scsi_unit_attention(struct tcmu_device *dev, struct scsi_outcome *ret_outcome);
 
 #endif

@@ -109,6 +109,29 @@ void scsi_read_capacity_16(struct tcmu_request *req)
 }
 
 /*
+ * Clears flag, saying whether it was set: a plain load first, as the
+ * exchange would dirty the cache line on every command.
+ */
+static bool take_flag(bool *flag)
+{
+	return __atomic_load_n(flag, __ATOMIC_ACQUIRE) &&
+	       __atomic_exchange_n(flag, false, __ATOMIC_ACQ_REL);
+}
+
+bool scsi_unit_attention(struct tcmu_device *dev, struct scsi_outcome *ret_outcome)
+{
+	if (take_flag(&dev->scsi.capacity_changed))
+		*ret_outcome = scsi_check(SCSI_SENSE_UNIT_ATTENTION,
+					  SCSI_ASC_CAPACITY_DATA_HAS_CHANGED);
+	else if (take_flag(&dev->scsi.port_state_changed))
+		*ret_outcome = scsi_check(SCSI_SENSE_UNIT_ATTENTION,
+					  SCSI_ASC_ASYMMETRIC_ACCESS_STATE_CHANGED);
+	else
+		return false;
+	return true;
+}
+
+/*
  * SPC-4 6.39. Sense data travels with each CHECK CONDITION (autosense),
  * so all that is left to report here is a pending unit attention or the
  * stopped state.
@@ -120,8 +143,8 @@ void scsi_request_sense(struct tcmu_request *req)
 	struct scsi_outcome outcome;
 	size_t length;
 
-	if (__atomic_exchange_n(&dev->scsi.capacity_changed, false, __ATOMIC_ACQ_REL))
-		outcome = scsi_check(SCSI_SENSE_UNIT_ATTENTION, SCSI_ASC_CAPACITY_DATA_HAS_CHANGED);
+	if (scsi_unit_attention(dev, &outcome))
+		;	/* outcome is the unit attention */
 	else if (__atomic_load_n(&dev->scsi.stopped, __ATOMIC_ACQUIRE))
 		outcome = scsi_check(SCSI_SENSE_NOT_READY, SCSI_ASC_NOT_READY_INITIALIZING_REQUIRED);
 	else

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Asymmetric access (scsi_alua.c): INQUIRY's TPGS and VPD 83h designators,
- * REPORT and SET TARGET PORT GROUPS, and NOT READY off the active group.
+ * REPORT and SET TARGET PORT GROUPS, NOT READY off the active group, and
+ * the unit attention a change of state raises.
  */
 #include <errno.h>
 #include <string.h>
@@ -243,6 +244,37 @@ static void test_set_explicit(void **state)
 	assert_good();
 }
 
+/* A change after the device opened: ASYMMETRIC ACCESS STATE CHANGED, once. */
+static void test_state_change_unit_attention(void **state)
+{
+	const uint8_t take_over[8] = { 0, 0, 0, 0, TCMU_PORT_ACTIVE_OPTIMIZED, 0, 0, 2 };
+	uint8_t buffer[96];
+
+	(void)state;
+	tcmu_device_set_port_state(&fake.dev, TCMU_PORT_ACTIVE_OPTIMIZED);
+	read_10();
+	assert_good();	/* set while opening */
+
+	fake.dev.handler_open = true;
+	tcmu_device_set_port_state(&fake.dev, TCMU_PORT_STANDBY);
+	inquiry(0, 0, buffer, 96);	/* INQUIRY does not take it */
+	read_10();
+	assert_check(SCSI_SENSE_UNIT_ATTENTION, 0x2a06);
+	read_10();
+	assert_check(SCSI_SENSE_NOT_READY, 0x040b);
+
+	stpg(take_over, sizeof(take_over));
+	assert_good();
+	read_10();
+	assert_check(SCSI_SENSE_UNIT_ATTENTION, 0x2a06);
+	read_10();
+	assert_good();
+	tcmu_device_set_port_state(&fake.dev, TCMU_PORT_ACTIVE_OPTIMIZED);
+	read_10();
+	assert_good();	/* no change */
+	fake.dev.handler_open = false;
+}
+
 static void test_set_group_refused(void **state)
 {
 	(void)state;
@@ -266,6 +298,8 @@ int main(void)
 						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_set_implicit_only, setup_gateway, fake_teardown),
 		cmocka_unit_test_setup_teardown(test_set_explicit, setup_explicit, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_state_change_unit_attention, setup_explicit,
+						fake_teardown),
 		cmocka_unit_test_setup_teardown(test_set_group_refused, setup_gateway, fake_teardown),
 	};
 

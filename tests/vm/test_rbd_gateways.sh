@@ -15,7 +15,8 @@
 #   kill -9, gateway 2 takes over, no verify error, the image (rbd export)
 #   holds what fio wrote;
 # - gateway 1 restarts as standby; REPORT TARGET PORT GROUPS polled asks the
-#   cluster at most once in 5 s; failback by SET TARGET PORT GROUPS;
+#   cluster at most once in 5 s; failback by SET TARGET PORT GROUPS, which
+#   the kernel's ALUA handler learns from the gateways' unit attention;
 # - no ping-pong: writes through both paths at once move no lock;
 # - a stale write (gateway 1 stopped with it in its ring) is refused after
 #   gateway 2 fenced it, and the image has gateway 2's data;
@@ -36,6 +37,7 @@ requires iscsid open-iscsi
 requires multipath multipath-tools
 requires sg_vpd sg3-utils
 requires sg_rtpg sg3-utils
+requires sg_turs sg3-utils
 requires lsscsi lsscsi
 requires dbus-daemon dbus
 requires jq jq
@@ -174,15 +176,15 @@ if sg_dd if="${paths[1]}" of=/dev/null bs=512 count=8 2> /tmp/standby_read; then
 fi
 cat /tmp/standby_read
 
-# path_state DISK STATE: the kernel's ALUA handler reads the path's state
-# again (a rescan asks REPORT TARGET PORT GROUPS; "activate" would also ask
-# for the path's group to become active) and finds STATE. Without it, a
+# path_state DISK STATE: the kernel's ALUA handler finds DISK in STATE
+# without a rescan. A gateway whose state changed answers the next command
+# with the unit attention ASYMMETRIC ACCESS STATE CHANGED, on which the
+# handler reads the groups again (and retries the command). Without it, a
 # change that sg_stpg made stays unknown to the handler, which keeps the
 # kernel's own I/O off a path it last saw in standby.
 path_state() {
-	local state_file=/sys/block/${1#/dev/}/device/access_state
-	echo 1 > "/sys/block/${1#/dev/}/device/rescan"
-	wait_for 30 "$1 in state $2" grep -qx "$2" "$state_file"
+	sg_turs "$1" || true	# standby refuses it; the unit attention comes first
+	wait_for 30 "$1 in state $2" grep -qx "$2" "/sys/block/${1#/dev/}/device/access_state"
 }
 
 # rtpg_agree GROUP: both paths report GROUP active/optimized and the other
