@@ -81,7 +81,7 @@ static int rbd_open_device(struct tcmu_device *dev)
 	struct rbd_state *state;
 	pthread_condattr_t attributes;
 	char *reason = NULL;
-	uint64_t image_size;
+	uint64_t image_size, features;
 	int result;
 
 	state = calloc(1, sizeof(*state));
@@ -124,6 +124,13 @@ static int rbd_open_device(struct tcmu_device *dev)
 			   strerror(-result));
 		goto out_detach;
 	}
+	result = rbd_get_features(state->image, &features);
+	if (result < 0) {
+		rbd_refuse(&reason, result, "features of image '%s': %s", state->config.name,
+			   strerror(-result));
+		goto out_detach;
+	}
+	state->exclusive_lock = features & RBD_FEATURE_EXCLUSIVE_LOCK;
 	result = rbd_alua_open(dev, state, &reason);
 	if (result < 0)
 		goto out_detach;
@@ -180,6 +187,7 @@ static void rbd_close_device(struct tcmu_device *dev)
 	/* Its job may still use the device (a rejoin under way): it ends first. */
 	rbd_job_stop(state);
 	tcmu_device_set_private(dev, NULL);
+	rbd_locked_forget(state);
 	rbd_alua_close(state);
 	/* librbd waits for what it still has in flight, then its requests are ours. */
 	rbd_detach(state);
@@ -234,11 +242,18 @@ static int rbd_reconfigure(struct tcmu_device *dev, const struct tcmu_device_cha
 	return 0;
 }
 
+/* Before the handler's code goes away: its threads end. */
+static void rbd_unload(void)
+{
+	rbd_checks_wait();
+	rbd_locked_stop();
+}
+
 static struct tcmu_handler rbd_handler = {
 	.subtype = "rbd",
 	.name = "Ceph RBD image",
 	.config_description = RBD_CONFIG_DESCRIPTION,
-	.unload = rbd_checks_wait,
+	.unload = rbd_unload,
 	.check_config = rbd_check_config,
 	.open = rbd_open_device,
 	.close = rbd_close_device,

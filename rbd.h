@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <rados/librados.h>
 #include <rbd/librbd.h>
@@ -42,6 +43,21 @@ struct rbd_config {
 };
 
 struct rbd_io;
+struct rbd_state;
+
+/* A compare and write for rbd_locked.c's thread. */
+struct rbd_locked_job {
+	struct tcmu_device *dev;
+	struct rbd_state *state;
+	uint64_t offset;
+	uint64_t length;
+	char *buffer;		/* the data to compare, then the data to write */
+	ssize_t result;		/* 0, -EILSEQ or -errno */
+	uint64_t mismatch;	/* -EILSEQ: the first differing byte, from offset */
+	/* On the helper thread: hands the job back to the ring thread. */
+	void (*done)(struct rbd_locked_job *job);
+	struct rbd_locked_job *next;
+};
 
 struct rbd_state {
 	struct rbd_config config;
@@ -66,6 +82,9 @@ struct rbd_state {
 	 */
 	struct rbd_io *compared;
 	uint64_t stripe_unit;	/* the image's, which a compare and write must not cross */
+	bool exclusive_lock;	/* the image has the exclusive-lock feature */
+	/* rbd_locked.c's second handle of the image, opened on first use. */
+	rbd_image_t locked_image;
 	char *address;		/* this client's, recorded for the gateway (rbd_alua.c) */
 	bool taking_over;	/* atomic: a SET TARGET PORT GROUPS is under way */
 	/*
@@ -163,6 +182,15 @@ void rbd_io_forget(struct rbd_state *state);
 uint64_t rbd_now(void);
 int rbd_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
 		       bool *ret_mapped, uint64_t *ret_length);
+
+/* rbd_locked.c: compare and write under the image's exclusive lock. */
+
+/* Queues job for the handler's helper thread, which calls job->done. */
+int rbd_locked_submit(struct rbd_locked_job *job);
+/* Before the image closes: drops state's queued jobs, waits for its running one. */
+void rbd_locked_forget(struct rbd_state *state);
+/* When the handler is unloaded. */
+void rbd_locked_stop(void);
 
 /* rbd_alua.c: one image through several gateways (gateway=N). */
 

@@ -20,8 +20,13 @@
  * librbd never posts those completions to the event socket (its C API
  * submits them as not "native async"), so a callback only queues the
  * request on state->compared and raises event_fd; the ring thread
- * completes it there. Longer extents are the core's read, compare and
- * write, atomic against this daemon's commands only.
+ * completes it there. Longer extents hold the image's exclusive lock while
+ * rbd_locked.c reads, compares and writes, and complete the same way. A
+ * gateway (rbd_alua.c) leaves them to the core's read, compare and write:
+ * the active one holds the lock throughout, so no other client writes in
+ * between (or breaks the lock first, which fences this one); an image
+ * without the exclusive-lock feature leaves them to the core too, atomic
+ * against this daemon's commands only.
  *
  * Faults: librados's rados_osd_op_timeout does not bound a command, as
  * librbd chains several requests for one write (object map, exclusive
@@ -44,6 +49,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +70,11 @@ enum rbd_io_kind {
 	RBD_IO_FLUSH,
 	RBD_IO_ZEROES,
 	RBD_IO_COMPARE_AND_WRITE,
+	RBD_IO_LOCKED_COMPARE_AND_WRITE,	/* rbd_locked.c's */
 };
 
 static const char *const rbd_io_kind_names[] = {
-	"read", "write", "flush", "unmap", "compare and write",
+	"read", "write", "flush", "unmap", "compare and write", "locked compare and write",
 };
 
 /* One command's librbd request, from submission until librbd answered. */
@@ -90,6 +97,7 @@ struct rbd_io {
 	rbd_completion_t completion;
 	struct rbd_io *next_compared;	/* rbd_state.compared */
 	uint64_t mismatch;		/* librbd's offset of the first differing byte */
+	struct rbd_locked_job locked;	/* RBD_IO_LOCKED_COMPARE_AND_WRITE */
 	size_t iov_count;
 	struct iovec iov[];
 };
@@ -184,6 +192,13 @@ static int rbd_command_result(struct tcmu_device *dev, struct rbd_state *state,
 		rbd_set_late(dev, state, true);
 		return -EAGAIN;
 	}
+	/*
+	 * Another client holds the lock for a compare and write of its own
+	 * (rbd_locked.c): a moment later the write gets through. A gateway
+	 * without the lock is standby and gets no writes.
+	 */
+	if (result == -EROFS && !state->config.gateway_count)
+		return -EAGAIN;
 	if (result == -ESHUTDOWN) {
 		rbd_fenced(dev, state);
 		return -ESHUTDOWN;
@@ -194,16 +209,14 @@ static int rbd_command_result(struct tcmu_device *dev, struct rbd_state *state,
 }
 
 /*
- * librbd's thread answered a compare and write: the ring thread completes
- * it (rbd_fd_ready), woken through the event fd it watches.
+ * librbd's thread or rbd_locked.c's answered a compare and write: the ring
+ * thread completes it (rbd_fd_ready), woken through the event fd it watches.
  */
-static void rbd_compare_answered(rbd_completion_t completion, void *argument)
+static void rbd_queue_compared(struct rbd_io *io)
 {
-	struct rbd_io *io = argument;
 	struct rbd_state *state = io->state;
 	uint64_t one = 1;
 
-	(void)completion;
 	pthread_mutex_lock(&state->lock);
 	io->next_compared = state->compared;
 	state->compared = io;
@@ -213,12 +226,29 @@ static void rbd_compare_answered(rbd_completion_t completion, void *argument)
 		return;
 }
 
+static void rbd_compare_answered(rbd_completion_t completion, void *argument)
+{
+	(void)completion;
+	rbd_queue_compared(argument);
+}
+
+static void rbd_locked_done(struct rbd_locked_job *job)
+{
+	rbd_queue_compared((struct rbd_io *)((char *)job - offsetof(struct rbd_io, locked)));
+}
+
 /* Hands io, linked, to librbd: 0 or -errno (io is then still linked). */
 static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 {
 	rbd_completion_t completion;
 	int result;
 
+	if (io->kind == RBD_IO_LOCKED_COMPARE_AND_WRITE) {
+		io->locked = (struct rbd_locked_job){ .dev = io->dev, .state = state,
+						      .offset = io->offset, .length = io->length,
+						      .buffer = io->buffer, .done = rbd_locked_done };
+		return rbd_locked_submit(&io->locked);
+	}
 	result = rbd_aio_create_completion(io, io->kind == RBD_IO_COMPARE_AND_WRITE ?
 					   rbd_compare_answered : NULL, &completion);
 	if (result < 0)
@@ -248,6 +278,8 @@ static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 		result = (int)rbd_aio_compare_and_write(state->image, io->offset, io->length,
 							io->buffer, io->buffer + io->length,
 							completion, &io->mismatch, 0);
+		break;
+	case RBD_IO_LOCKED_COMPARE_AND_WRITE:
 		break;
 	}
 	if (result < 0) {
@@ -401,7 +433,8 @@ static void rbd_io_done(struct tcmu_device *dev, struct rbd_state *state, struct
 	 * so within the sector both say the same.
 	 */
 	if (command_result == -EILSEQ) {
-		uint64_t at = io->mismatch % RBD_SECTOR_SIZE - io->offset % RBD_SECTOR_SIZE;
+		uint64_t at = io->kind == RBD_IO_LOCKED_COMPARE_AND_WRITE ? io->locked.mismatch :
+			      io->mismatch % RBD_SECTOR_SIZE - io->offset % RBD_SECTOR_SIZE;
 
 		rbd_io_free(io);
 		tcmu_request_complete_miscompare(req, at);
@@ -450,11 +483,14 @@ static void rbd_collect_compared(struct tcmu_device *dev, struct rbd_state *stat
 	state->compared = NULL;
 	pthread_mutex_unlock(&state->lock);
 	for (; io; io = next) {
-		ssize_t result = rbd_aio_get_return_value(io->completion);
+		ssize_t result = io->locked.result;
 
 		next = io->next_compared;
-		rbd_aio_release(io->completion);
-		io->completion = NULL;
+		if (io->completion) {
+			result = rbd_aio_get_return_value(io->completion);
+			rbd_aio_release(io->completion);
+			io->completion = NULL;
+		}
 		rbd_io_done(dev, state, io, result);
 	}
 }
@@ -522,12 +558,17 @@ int rbd_device_compare_and_write(struct tcmu_device *dev, struct tcmu_request *r
 				 uint64_t offset, uint64_t length, uint32_t flags)
 {
 	struct rbd_state *state = tcmu_device_get_private(dev);
+	enum rbd_io_kind kind;
 	struct rbd_io *io;
 
 	(void)flags;	/* FUA: durable once librbd completes it (cache off) */
-	if (!rbd_compare_and_write_fits(state, offset, length))
+	if (rbd_compare_and_write_fits(state, offset, length))
+		kind = RBD_IO_COMPARE_AND_WRITE;
+	else if (state->exclusive_lock && !state->config.gateway_count)
+		kind = RBD_IO_LOCKED_COMPARE_AND_WRITE;
+	else
 		return -EOPNOTSUPP;
-	io = rbd_io_new(dev, req, RBD_IO_COMPARE_AND_WRITE, NULL, 0, offset, length);
+	io = rbd_io_new(dev, req, kind, NULL, 0, offset, length);
 	if (!io)
 		return -ENOMEM;
 	io->buffer = malloc(2 * length);

@@ -13,6 +13,11 @@
 #   same time; each success read a value nobody else read, and the counter
 #   ends at the number of successes. With COMPARE AND WRITE atomic only per
 #   daemon device, two successes of one value show a lost update;
+# - the same through a third LUN with 4096-byte blocks (more than librbd
+#   compares in one operation: the handler holds the image's exclusive lock
+#   while it reads, compares and writes) against the second LUN's one-block
+#   increments of the same counter sector; a miscompare there reports an
+#   offset beyond the first sector;
 # - a client the cluster blocklisted (`ceph osd blocklist add`) writes
 #   nothing and answers NOT READY, TARGET PORT IN UNAVAILABLE STATE, so that
 #   an initiator fails the path.
@@ -39,6 +44,10 @@ backstore_create next second 67108864 "rbd/rbd/shared" || fail "second refused"
 second=$BACKSTORE
 loop_expose "$second"
 disk_b=$DISK
+backstore_create next quad 67108864 "rbd/rbd/shared" hw_block_size=4096 || fail "quad refused"
+quad=$BACKSTORE
+loop_expose "$quad"
+disk_q=$DISK
 
 # ---- one identity
 assert_log_has "\[rbd/first\] unit serial $image_id: the id of image 'rbd/shared'"
@@ -88,19 +97,20 @@ sg_compare_and_write --lba=300 --num=2 --in=/tmp/caw_two "$disk_a" ||
 cmp <(read_blocks "$disk_b" 300 2) /tmp/two_new || fail "COMPARE AND WRITE of two blocks did not write"
 
 # ---- no lost update: two initiators' increments by COMPARE AND WRITE
-# caw_increments DISK COUNT LOG: COUNT increments of the counter block, each
-# logging the value it replaced; a MISCOMPARE (another came first) retries.
+# caw_increments DISK BLOCK_SIZE LBA COUNT LOG: COUNT increments of the
+# counter in the first 512 bytes of block LBA, each logging the value it
+# replaced; a MISCOMPARE (another came first) retries.
 caw_increments() {
-	local disk=$1 count=$2 log=$3 value status
+	local disk=$1 size=$2 lba=$3 count=$4 log=$5 value status
 	local current=$log.current request=$log.request
 	while [ "$(wc -l < "$log")" -lt "$count" ]; do
-		read_blocks "$disk" $COUNTER_LBA 1 > "$current"
+		dd if="$disk" bs="$size" skip="$lba" count=1 iflag=direct status=none > "$current"
 		value=$(sed -n '1s/^counter \([0-9][0-9]*\) *$/\1/p' "$current")
 		[ -n "$value" ] || { echo "unreadable counter block" >> "$log.error"; return 1; }
-		{ cat "$current"; block $((value + 1)); } > "$request"
+		{ cat "$current"; block $((value + 1)); tail -c +513 "$current"; } > "$request"
 		status=0
-		sg_compare_and_write --lba=$COUNTER_LBA --num=1 --in="$request" "$disk" \
-			>/dev/null 2>&1 || status=$?
+		sg_compare_and_write --lba="$lba" --num=1 --xferlen=$((2 * size)) \
+			--in="$request" "$disk" >/dev/null 2>&1 || status=$?
 		case $status in
 		0) echo "$value" >> "$log" ;;
 		14) ;;
@@ -108,29 +118,58 @@ caw_increments() {
 		esac
 	done
 }
-INCREMENTS=30
-block 0 > /tmp/block0
-dd if=/tmp/block0 of="$disk_a" bs=512 seek=$COUNTER_LBA oflag=direct conv=notrunc status=none
-: > "$OUT_DIR/increments-a.txt"
-: > "$OUT_DIR/increments-b.txt"
-caw_increments "$disk_a" $INCREMENTS "$OUT_DIR/increments-a.txt" &
-loop_a=$!
-caw_increments "$disk_b" $INCREMENTS "$OUT_DIR/increments-b.txt" &
-loop_b=$!
-wait $loop_a || fail "increments through the first LUN: $(cat "$OUT_DIR/increments-a.txt.error")"
-wait $loop_b || fail "increments through the second LUN: $(cat "$OUT_DIR/increments-b.txt.error")"
-final=$(read_blocks "$disk_a" $COUNTER_LBA 1 | sed -n '1s/^counter \([0-9][0-9]*\) *$/\1/p')
-replaced=$(sort -n "$OUT_DIR/increments-a.txt" "$OUT_DIR/increments-b.txt" | uniq -d | tr '\n' ' ')
-echo "counter $final after $((2 * INCREMENTS)) successful increments; values replaced twice: ${replaced:-none}"
-[ -z "$replaced" ] || fail "lost updates: two COMPARE AND WRITEs both replaced value(s) $replaced"
-[ "$final" = $((2 * INCREMENTS)) ] ||
-	fail "counter is $final after $((2 * INCREMENTS)) successful COMPARE AND WRITEs"
+# count_concurrently NAME DISK_1 BLOCK_SIZE_1 DISK_2 BLOCK_SIZE_2 INCREMENTS:
+# both disks' loops at once on the counter at byte COUNTER_LBA * 512.
+count_concurrently() {
+	local name=$1 disk_1=$2 size_1=$3 disk_2=$4 size_2=$5 increments=$6
+	local log_1=$OUT_DIR/increments-$name-1.txt log_2=$OUT_DIR/increments-$name-2.txt
+	local loop_1 loop_2 final replaced
+	block 0 > /tmp/block0
+	dd if=/tmp/block0 of="$disk_a" bs=512 seek=$COUNTER_LBA oflag=direct conv=notrunc status=none
+	: > "$log_1"
+	: > "$log_2"
+	caw_increments "$disk_1" "$size_1" $((COUNTER_LBA * 512 / size_1)) "$increments" "$log_1" &
+	loop_1=$!
+	caw_increments "$disk_2" "$size_2" $((COUNTER_LBA * 512 / size_2)) "$increments" "$log_2" &
+	loop_2=$!
+	wait $loop_1 || fail "$name: increments through $disk_1: $(cat "$log_1.error")"
+	wait $loop_2 || fail "$name: increments through $disk_2: $(cat "$log_2.error")"
+	final=$(read_blocks "$disk_a" $COUNTER_LBA 1 | sed -n '1s/^counter \([0-9][0-9]*\) *$/\1/p')
+	replaced=$(sort -n "$log_1" "$log_2" | uniq -d | tr '\n' ' ')
+	echo "$name: counter $final after $((2 * increments)) successful increments;" \
+		"values replaced twice: ${replaced:-none}"
+	[ -z "$replaced" ] ||
+		fail "$name: lost updates: two COMPARE AND WRITEs both replaced value(s) $replaced"
+	[ "$final" = $((2 * increments)) ] ||
+		fail "$name: counter is $final after $((2 * increments)) successful COMPARE AND WRITEs"
+}
+count_concurrently sectors "$disk_a" 512 "$disk_b" 512 30
+
+# ---- the locked COMPARE AND WRITE: 4096-byte blocks against one-sector ones
+# (COUNTER_LBA is a multiple of 8: the counter opens a 4096-byte block)
+count_concurrently locked "$disk_q" 4096 "$disk_b" 512 20
+dd if="$disk_q" bs=4096 skip=$((COUNTER_LBA / 8)) count=1 iflag=direct status=none > /tmp/current
+{ head -c 1000 /tmp/current; printf 'X'; tail -c +1002 /tmp/current; head -c 4096 /dev/urandom; } \
+	> /tmp/caw_wrong
+status=0
+out=$(sg_compare_and_write --lba=$((COUNTER_LBA / 8)) --num=1 --xferlen=8192 --in=/tmp/caw_wrong \
+	"$disk_q" 2>&1) || status=$?
+echo "$out"
+[ "$status" -eq 14 ] || fail "locked COMPARE AND WRITE on other data: status $status, expected 14"
+grep -F "Miscompare at byte offset: 1000" <<<"$out" >/dev/null ||
+	fail "locked MISCOMPARE does not report offset 1000"
+cmp <(read_blocks "$disk_b" $COUNTER_LBA 8) /tmp/current ||
+	fail "a miscompared locked COMPARE AND WRITE wrote"
+loop_unexpose "$disk_q"
+backstore_remove "$quad"
 
 # ---- a blocklisted client: no write, and a sense that fails the path
 read_blocks "$disk_a" 500 1 > /tmp/before
 rbd status rbd/shared | tee "$OUT_DIR/watchers.txt"
-clients=$(sed -n 's/^[[:space:]]*watcher=\([^ ]*\) .*/\1/p' "$OUT_DIR/watchers.txt")
-[ "$(wc -w <<<"$clients")" -eq 2 ] || fail "rbd status shows $(wc -w <<<"$clients") watchers, expected 2"
+# One client per LUN; a client may show a second watch for a while (a watch
+# librbd re-registered, or a handle being closed).
+clients=$(sed -n 's/^[[:space:]]*watcher=\([^ ]*\) .*/\1/p' "$OUT_DIR/watchers.txt" | sort -u)
+[ "$(wc -w <<<"$clients")" -eq 2 ] || fail "rbd status shows $(wc -w <<<"$clients") clients, expected 2"
 for client in $clients; do
 	timeout 120 ceph osd blocklist add "$client" || fail "ceph osd blocklist add $client"
 done
