@@ -37,8 +37,9 @@
 #        BENCH_USER_CONTROL: extra "key=value,..." written to the control file
 #          of user backstores (e.g. hw_max_sectors=2048) to try settings
 #        BENCH_WRITE_CACHE=1: user backstores with the write cache on
-#        BENCH_PROFILE=strace|perf|cpu: after each phase's rounds, profile QD16
-#          random read and write and QD1 random read (bench/guest_profile.sh)
+#        BENCH_PROFILE=strace|perf|cpu|trace: after each phase's rounds, profile
+#          QD16 random read and write and QD1 random read
+#          (bench/guest_profile.sh)
 set -euo pipefail
 
 quick=0 runtime=5 rounds=3 size_mib=256 kinds="rd fileio alloc file"

@@ -2,7 +2,10 @@
 # write and QD1 random read on a phase's devices, after its rounds. strace
 # counts the daemon's syscalls (user kinds only); perf samples the whole
 # guest (every kind) while fio runs under it; cpu takes the daemon's CPU time
-# and the guest's context switches per I/O. Data go to tmpfs first: writing
+# and the guest's context switches per I/O; trace records the kernel's
+# tracepoints around each command (bench/trace_profile.py splits a QD1
+# command's time into its steps, and the ring thread's time at any depth).
+# Data go to tmpfs first: writing
 # them to /mnt/out (9p) while sampling costs CPU.
 
 # wait_for_io DEVICE: returns once the disk has completed I/O since the call.
@@ -36,6 +39,58 @@ cpu_snapshot() {
 }
 
 profile_jobs=("randread-qd16:randread:16" "randwrite-qd16:randwrite:16" "randread-qd1:randread:1")
+tracing=/sys/kernel/tracing
+# Short, with small buffers: reading the trace of a bigger one back stalled
+# a loaded TCG guest for minutes (soft lockups).
+trace_seconds=1
+
+# trace_record DEVICE FILE: trace_seconds of the tracepoints that mark a
+# command's steps, while fio runs on DEVICE: the disk's requests issued and
+# completed, the syscalls of the daemon's threads, the scheduler's switches
+# and wake-ups, work items, rescheduling interrupts (IPIs) and io_uring's
+# hand-offs to its workers. fio's own syscalls are left out: at QD16 they
+# are most of the events, and each costs microseconds under TCG. The clock is
+# the monotonic one, alike on every CPU.
+trace_record() {
+	local disk=${1#/dev/} file=$2 major minor threads="" filter event
+	if [ ! -e "$tracing/trace" ]; then
+		mount -t tracefs nodev "$tracing"
+		echo 0 > "$tracing/tracing_on"
+		echo mono > "$tracing/trace_clock"
+		echo 4096 > "$tracing/buffer_size_kb"
+	fi
+	IFS=: read -r major minor < "/sys/block/$disk/dev"
+	for event in block_rq_issue block_rq_complete; do
+		echo "dev == $(( (major << 20) | minor ))" > "$tracing/events/block/$event/filter"
+		echo 1 > "$tracing/events/block/$event/enable"
+	done
+	[ -z "$daemon_pid" ] || threads=$(ls /proc/"$daemon_pid"/task)
+	if [ -n "$threads" ]; then
+		filter=$(printf 'common_pid == %s || ' $threads)
+		# clock_gettime is a syscall here (the guest's clock source is the HPET,
+		# which the vDSO cannot read): the polling loop's would fill the buffer.
+		for event in sys_enter sys_exit; do
+			echo "(${filter% || }) && id != 228" > "$tracing/events/raw_syscalls/$event/filter"
+			echo 1 > "$tracing/events/raw_syscalls/$event/enable"
+		done
+	fi
+	for event in sched/sched_switch sched/sched_wakeup workqueue/workqueue_execute_start \
+		irq_vectors/reschedule_entry io_uring/io_uring_queue_async_work; do
+		echo 1 > "$tracing/events/$event/enable"
+	done
+	echo 1 > "$tracing/tracing_on"
+	sleep "$trace_seconds"
+	echo 0 > "$tracing/tracing_on"
+	echo 0 > "$tracing/events/enable"
+	# The consuming reader empties the buffers for the next trace; without
+	# blocking it stops (EAGAIN) once they are empty.
+	dd if="$tracing/trace_pipe" of=/tmp/trace.txt iflag=nonblock bs=64K status=none 2> /dev/null || true
+	{
+		echo "# daemon threads:" $threads
+		cat /tmp/trace.txt
+	} > "$file"
+	rm -f /tmp/trace.txt
+}
 profile_warm=0
 
 # run_profiles KINDS: profiles each kind's device (dev_of) under BENCH_PROFILE.
@@ -53,6 +108,8 @@ run_profiles() {
 		for entry in "${profile_jobs[@]}"; do
 			IFS=: read -r name rw depth <<< "$entry"
 			[ -z "$only_jobs" ] || [[ " $only_jobs " == *" $name "* ]] || continue
+			# Deeper queues are traced for the daemon's ring thread only.
+			[ "$BENCH_PROFILE" != trace ] || [ "$depth" = 1 ] || is_user_kind "$kind" || continue
 			log "profiling ($BENCH_PROFILE) $kind $name"
 			job=(fio --eta=never --thread --name="$name" --filename="${dev_of[$kind]}" --ioengine=libaio
 				--direct=1 --rw="$rw" --bs=4k --iodepth="$depth" --time_based
@@ -108,7 +165,15 @@ run_profiles() {
 						printf " ctxt_per_io %.2f\n", delta["ctxt"] / ios
 					}' >> "$meta"
 				;;
-			*) log "BENCH_PROFILE=$BENCH_PROFILE: strace, perf or cpu"; exit 2 ;;
+			trace)
+				"${job[@]}" &
+				fio_pid=$!
+				wait_for_io "${dev_of[$kind]}"
+				sleep 1
+				trace_record "${dev_of[$kind]}" "$out/trace.$kind.$name.txt"
+				wait $fio_pid
+				;;
+			*) log "BENCH_PROFILE=$BENCH_PROFILE: strace, perf, cpu or trace"; exit 2 ;;
 			esac
 		done
 	done

@@ -11,11 +11,14 @@ as far as it can.
 
 usage: report.py OUT_DIR  (prints the section on stdout)
 """
+import glob
 import json
 import os
 import statistics
 import sys
 from collections import defaultdict
+
+from trace_profile import thread_section, trace_section
 
 # phase -> (ours, compared with) pairs
 PAIRS = {
@@ -403,6 +406,22 @@ def main():
                     "context switches per I/O in the whole guest:\n")
         text.append(table(["kind", "job", "IOPS", "daemon µs/IO", "daemon user share",
                            "ctx switches/IO"], cpu_rows))
+        text.append("")
+
+    traces = sorted(glob.glob(os.path.join(out, "trace.*.txt")))
+    header, trace_rows = trace_section(traces)
+    if trace_rows:
+        text.append("Where a QD1 command's time goes (BENCH_PROFILE=trace; "
+                    "bench/trace_profile.py says what each step holds): medians in µs "
+                    "over the commands traced, the share of them that woke the daemon, "
+                    "and events per command:\n")
+        text.append(table(header, trace_rows))
+        text.append("")
+    header, thread_rows = thread_section(traces)
+    if thread_rows:
+        text.append("The daemon's ring thread (BENCH_PROFILE=trace): its syscalls per "
+                    "command completed, by kind, and the median µs of one:\n")
+        text.append(table(header, thread_rows))
         text.append("")
 
     text.append("<details><summary>Raw figures per round</summary>\n")
