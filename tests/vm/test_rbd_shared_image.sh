@@ -166,8 +166,8 @@ backstore_remove "$quad"
 # ---- a blocklisted client: no write, and a sense that fails the path
 read_blocks "$disk_a" 500 1 > /tmp/before
 rbd status rbd/shared | tee "$OUT_DIR/watchers.txt"
-# One client per LUN; a client may show a second watch for a while (a watch
-# librbd re-registered, or a handle being closed).
+# One client per LUN; the first shows two watches since its two-block
+# COMPARE AND WRITE opened the image's second handle (rbd_locked.c).
 clients=$(sed -n 's/^[[:space:]]*watcher=\([^ ]*\) .*/\1/p' "$OUT_DIR/watchers.txt" | sort -u)
 [ "$(wc -w <<<"$clients")" -eq 2 ] || fail "rbd status shows $(wc -w <<<"$clients") clients, expected 2"
 for client in $clients; do
