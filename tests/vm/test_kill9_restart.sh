@@ -83,6 +83,10 @@ cmp <(dd if="$alloc_disk" bs=1M count=4 iflag=direct status=none) /tmp/alloc_pat
 loop_unexpose "$alloc_disk"
 backstore_remove "$alloc_backstore"
 wait_for 10 "the alloc memory file to go with its backstore" test ! -e "$shm_file"
+# While the daemon still serves it: sd sends SYNCHRONIZE CACHE when a disk
+# with its write cache on goes away, which would otherwise wait in the ring
+# for the kernel's command timeout and the SCSI layer's retries.
+loop_unexpose "$file_disk"
 
 kill -0 "$DAEMON_PID" || fail "daemon died"
 assert_log_lacks ' CRIT '
