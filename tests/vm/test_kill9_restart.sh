@@ -44,17 +44,22 @@ expected_blocks() {
 	local i
 	for ((i = 0; i <= $1; i++)); do block "$i"; done
 }
+# The writer records each acknowledged block with a rename, so that a reader
+# never sees the file empty, and stops between two writes when asked, so
+# that no write is cut off with its record.
 writer() {
 	local i=0
-	while :; do
+	while [ ! -e /tmp/stop_writer ]; do
 		block "$i" | dd of="$file_disk" bs=4096 seek="$i" oflag=direct,sync \
 			conv=notrunc status=none || exit 1
-		echo "$i" > /tmp/acknowledged
+		echo "$i" > /tmp/acknowledged.new
+		mv /tmp/acknowledged.new /tmp/acknowledged
 		i=$((i + 1))
 	done
 }
 acknowledged_beyond() { [ "$(cat /tmp/acknowledged)" -gt "$1" ]; }
 echo -1 > /tmp/acknowledged
+rm -f /tmp/stop_writer
 writer & writer_pid=$!
 cleanup_fn kill "$writer_pid"
 wait_for 60 "the first acknowledged writes" acknowledged_beyond 2
@@ -70,8 +75,8 @@ cmp <(head -c $(((acknowledged + 1) * 4096)) "$image") <(expected_blocks "$ackno
 
 start_daemon
 wait_for 5 "writes to go on after the restart" acknowledged_beyond "$acknowledged"
-kill "$writer_pid"
-wait "$writer_pid" || true
+touch /tmp/stop_writer
+wait "$writer_pid" || fail "the writer failed after the restart"
 acknowledged=$(cat /tmp/acknowledged)
 cmp <(dd if="$file_disk" bs=4096 count=$((acknowledged + 1)) iflag=direct status=none) \
 	<(expected_blocks "$acknowledged") ||
