@@ -55,6 +55,7 @@ rm -rf "$SANITIZER_LOG_DIR"
 
 fail() {
 	set +x
+	_failure=$*
 	echo "FAIL: $TEST_NAME: $*" >&2
 	if [ -n "$DAEMON_PID" ] && [ -f "$DAEMON_LOG" ]; then
 		echo "---- last lines of $DAEMON_LOG" >&2
@@ -77,6 +78,7 @@ requires_module() {
 # Cleanup stack, run in reverse order at exit whatever the exit status; a
 # failing cleanup step neither stops the others nor changes the status.
 _cleanup_steps=()
+_failure=
 cleanup_fn() {
 	local step
 	step=$(printf '%q ' "$@")
@@ -96,14 +98,18 @@ _run_cleanup() {
 		cat "$report" >&2
 		status=1
 	done
+	# The reason again at the end: CI keeps the head and the tail of a long
+	# output, and the cleanup's trace pushes the first FAIL line into the middle.
 	if [ "$status" -eq 0 ]; then
 		echo "PASS: $TEST_NAME"
 	else
-		echo "FAIL: $TEST_NAME (exit status $status)" >&2
+		echo "FAIL: $TEST_NAME (exit status $status)${_failure:+: $_failure}" >&2
 	fi
 	exit "$status"
 }
 trap _run_cleanup EXIT
+# A command of the test itself that stops it under set -e names its line.
+trap '_failure=${_failure:-"line $LINENO: $BASH_COMMAND"}' ERR
 
 # wait_for SECONDS DESCRIPTION CMD...: polls CMD every 0.1 s until it
 # succeeds, for SECONDS of wall time however long CMD takes, without
