@@ -152,10 +152,11 @@ void rbd_detach(struct rbd_state *state);
 /*
  * check_config's connection and read-only open, answered within
  * RBD_CHECK_TOTAL_TIMEOUT seconds in all: a thread does them, and is left to end
- * on its own when the cluster is slower. Takes config (cleared).
+ * on its own when the cluster is slower (joined by a later check once ended,
+ * or by rbd_checks_wait). Takes config (cleared).
  */
 int rbd_check_cluster(struct rbd_config *config, char **ret_reason);
-/* Waits for the checks still running (before the handler is unloaded). */
+/* Joins every check's thread, ended or still running (before the handler is unloaded). */
 void rbd_checks_wait(void);
 
 /* rbd_io.c: the handler's I/O callbacks (struct tcmu_handler). */

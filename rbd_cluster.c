@@ -41,10 +41,21 @@ struct rbd_check {
 	char *reason;
 };
 
-/* Checks that are still running, which unload waits for. */
+/*
+ * A check's thread, not joined yet. The threads are joinable, not detached:
+ * a detached thread may still be returning through this library's code, or
+ * running its thread-local destructors in librados, after it said it ended,
+ * and unload's dlclose would pull that code from under it. Joining is the
+ * only proof that a thread is gone.
+ */
+struct rbd_check_thread {
+	pthread_t thread;
+	struct rbd_check_thread *next;
+};
+
+/* Under rbd_checks_lock: the threads that unload, or the next check, joins. */
 static pthread_mutex_t rbd_checks_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t rbd_checks_ended = PTHREAD_COND_INITIALIZER;
-static unsigned rbd_checks_running;
+static struct rbd_check_thread *rbd_check_threads;
 
 static int rbd_attach_checked(const struct rbd_config *config, unsigned connect_timeout,
 			      unsigned osd_timeout, bool read_only, struct rbd_state *state,
@@ -194,25 +205,40 @@ static void *rbd_check_thread(void *argument)
 	pthread_cond_signal(&check->changed);
 	pthread_mutex_unlock(&check->lock);
 	rbd_check_put(check);
-	pthread_mutex_lock(&rbd_checks_lock);
-	if (--rbd_checks_running == 0)
-		pthread_cond_broadcast(&rbd_checks_ended);
-	pthread_mutex_unlock(&rbd_checks_lock);
 	return NULL;
+}
+
+/* Under rbd_checks_lock: joins the threads that have ended, so that none piles up. */
+static void rbd_checks_reap(void)
+{
+	struct rbd_check_thread **link = &rbd_check_threads, *entry;
+
+	while ((entry = *link)) {
+		if (pthread_tryjoin_np(entry->thread, NULL) == 0) {
+			*link = entry->next;
+			free(entry);
+		} else {
+			link = &entry->next;
+		}
+	}
 }
 
 int rbd_check_cluster(struct rbd_config *config, char **ret_reason)
 {
+	struct rbd_check_thread *entry;
 	struct rbd_check *check;
 	pthread_condattr_t attributes;
 	struct timespec deadline;
-	pthread_t thread;
 	int result = 0;
 
 	*ret_reason = NULL;
+	entry = calloc(1, sizeof(*entry));
 	check = calloc(1, sizeof(*check));
-	if (!check)
+	if (!entry || !check) {
+		free(entry);
+		free(check);
 		return rbd_refuse(ret_reason, -ENOMEM, "out of memory");
+	}
 	pthread_mutex_init(&check->lock, NULL);
 	pthread_condattr_init(&attributes);
 	pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC);
@@ -224,18 +250,19 @@ int rbd_check_cluster(struct rbd_config *config, char **ret_reason)
 	snprintf(check->mon_host, sizeof(check->mon_host), "none configured");
 
 	pthread_mutex_lock(&rbd_checks_lock);
-	rbd_checks_running++;
+	rbd_checks_reap();
+	result = -pthread_create(&entry->thread, NULL, rbd_check_thread, check);
+	if (result == 0) {
+		entry->next = rbd_check_threads;
+		rbd_check_threads = entry;
+	}
 	pthread_mutex_unlock(&rbd_checks_lock);
-	result = -pthread_create(&thread, NULL, rbd_check_thread, check);
 	if (result < 0) {
-		pthread_mutex_lock(&rbd_checks_lock);
-		rbd_checks_running--;
-		pthread_mutex_unlock(&rbd_checks_lock);
+		free(entry);
 		rbd_check_free(check);
 		return rbd_refuse(ret_reason, result, "cannot start the check: %s",
 				  strerror(-result));
 	}
-	pthread_detach(thread);
 
 	/* librados's own timeouts are per step: the caller waits for one bound. */
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -263,8 +290,18 @@ int rbd_check_cluster(struct rbd_config *config, char **ret_reason)
 
 void rbd_checks_wait(void)
 {
-	pthread_mutex_lock(&rbd_checks_lock);
-	while (rbd_checks_running)
-		pthread_cond_wait(&rbd_checks_ended, &rbd_checks_lock);
-	pthread_mutex_unlock(&rbd_checks_lock);
+	struct rbd_check_thread *entry;
+
+	/* Joined outside the lock: a check starting meanwhile is not held up, and is joined next. */
+	for (;;) {
+		pthread_mutex_lock(&rbd_checks_lock);
+		entry = rbd_check_threads;
+		if (entry)
+			rbd_check_threads = entry->next;
+		pthread_mutex_unlock(&rbd_checks_lock);
+		if (!entry)
+			return;
+		pthread_join(entry->thread, NULL);
+		free(entry);
+	}
 }

@@ -7,6 +7,7 @@
  */
 #include "handler_harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -73,6 +74,21 @@ static void test_malformed(void **state)
 	harness_unload();
 }
 
+/* The threads of this process, as /proc lists them until they are gone for good. */
+static unsigned thread_count(void)
+{
+	DIR *directory = opendir("/proc/self/task");
+	struct dirent *entry;
+	unsigned count = 0;
+
+	assert_non_null(directory);
+	while ((entry = readdir(directory)))
+		if (entry->d_name[0] != '.')
+			count++;
+	closedir(directory);
+	return count;
+}
+
 static double seconds_since(const struct timespec *start)
 {
 	struct timespec now;
@@ -87,6 +103,7 @@ static void test_unreachable_cluster(void **state)
 	const struct tcmu_handler *handler = harness_load(HANDLER_RBD_PATH);
 	char directory[] = "/tmp/test_handler_rbd.XXXXXX";
 	char conf[sizeof(directory) + 16], config[sizeof(conf) + 64];
+	unsigned threads_before = thread_count();
 	struct timespec start;
 	FILE *file;
 
@@ -112,6 +129,8 @@ static void test_unreachable_cluster(void **state)
 	rmdir(directory);
 	/* As the daemon does before it exits: no check's thread outlives the library. */
 	handler->unload();
+	/* Joined, not merely ended: a thread still exiting would run unmapped code. */
+	assert_int_equal(thread_count(), threads_before);
 	harness_unload();
 }
 
