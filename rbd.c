@@ -201,10 +201,42 @@ static void rbd_close_device(struct tcmu_device *dev)
 	free(state);
 }
 
+/* Checks the image's size against size and grows the image to it. */
+static int rbd_resize_image(struct tcmu_device *dev, rbd_image_t image, uint64_t size)
+{
+	uint64_t image_size;
+	int result;
+
+	result = rbd_get_size(image, &image_size);
+	if (result < 0) {
+		errno = -result;
+		tcmu_dev_err(dev, "size of the image: %m");
+		return result;
+	}
+	if (size < image_size) {
+		tcmu_dev_err(dev, "new size %" PRIu64 " refused: the image holds %" PRIu64
+			     " bytes and shrinking it would destroy data (shrink it with "
+			     "`rbd resize --allow-shrink` first)", size, image_size);
+		return -EINVAL;
+	}
+	if (size > image_size) {
+		result = rbd_resize(image, size);
+		if (result < 0) {
+			errno = -result;
+			tcmu_dev_err(dev, "growing the image to %" PRIu64 " bytes: %m", size);
+			return result;
+		}
+		tcmu_dev_info(dev, "image grown from %" PRIu64 " to %" PRIu64 " bytes",
+			      image_size, size);
+	}
+	return 0;
+}
+
 static int rbd_reconfigure(struct tcmu_device *dev, const struct tcmu_device_change *change)
 {
 	struct rbd_state *state = tcmu_device_get_private(dev);
-	uint64_t image_size;
+	rbd_image_t image;
+	uint64_t one = 1;
 	int result;
 
 	/* The core passes a config only when the string changed. */
@@ -215,31 +247,37 @@ static int rbd_reconfigure(struct tcmu_device *dev, const struct tcmu_device_cha
 	}
 	if (!(change->what & TCMU_CHANGE_SIZE))
 		return 0;
-	result = rbd_get_size(state->image, &image_size);
-	if (result < 0) {
-		errno = -result;
-		tcmu_dev_err(dev, "size of the image: %m");
-		return result;
+	/*
+	 * A rejoin (rbd_rejoin_swap, on the ring thread) swaps the image handle
+	 * and closes the fenced one: this call counts as a user of the handle
+	 * it read, as a request in flight does, so that it is not swapped out
+	 * from under it. The lock is not held across the resize: the ring
+	 * thread's commands and librbd's header callback take it, and the
+	 * resize waits for the cluster (and for that callback).
+	 */
+	pthread_mutex_lock(&state->lock);
+	if (state->blocklisted) {
+		pthread_mutex_unlock(&state->lock);
+		tcmu_dev_err(dev, "new size %" PRIu64 " refused: the Ceph cluster blocklisted "
+			     "this client%s", change->size, state->config.gateway_group ?
+			     "; try again once the gateway has rejoined" : "");
+		return -ESHUTDOWN;
 	}
-	if (change->size < image_size) {
-		tcmu_dev_err(dev, "new size %" PRIu64 " refused: the image holds %" PRIu64
-			     " bytes and shrinking it would destroy data (shrink it with "
-			     "`rbd resize --allow-shrink` first)", change->size, image_size);
-		return -EINVAL;
-	}
-	if (change->size > image_size) {
-		result = rbd_resize(state->image, change->size);
-		if (result < 0) {
-			errno = -result;
-			tcmu_dev_err(dev, "growing the image to %" PRIu64 " bytes: %m",
-				     change->size);
-			return result;
-		}
-		tcmu_dev_info(dev, "image grown from %" PRIu64 " to %" PRIu64 " bytes",
-			      image_size, change->size);
-	}
-	tcmu_dev_info(dev, "dev size: %" PRIu64, change->size);
-	return 0;
+	image = state->image;
+	state->image_users++;
+	pthread_mutex_unlock(&state->lock);
+
+	result = rbd_resize_image(dev, image, change->size);
+
+	pthread_mutex_lock(&state->lock);
+	state->image_users--;
+	/* A fresh client waits for this call to end: the ring thread swaps it in now. */
+	if (state->fresh && !state->image_users && write(state->event_fd, &one, sizeof(one)) < 0)
+		tcmu_dev_warn(dev, "waking the ring thread for the rejoin: %m");
+	pthread_mutex_unlock(&state->lock);
+	if (result == 0)
+		tcmu_dev_info(dev, "dev size: %" PRIu64, change->size);
+	return result;
 }
 
 /* Before the handler's code goes away: its threads end. */

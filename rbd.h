@@ -116,6 +116,12 @@ struct rbd_state {
 	struct rbd_client *fresh;
 	bool rejoin_wanted;
 	bool closing;
+	/*
+	 * Under lock: calls that use image off the ring thread (rbd_reconfigure
+	 * on the main thread), which rbd_rejoin_swap waits for as it waits for
+	 * the requests in flight.
+	 */
+	unsigned image_users;
 };
 
 /* A connection to the cluster and the image opened through it. */

@@ -166,8 +166,11 @@ void rbd_rejoin_swap(struct tcmu_device *dev, struct rbd_state *state)
 
 	pthread_mutex_lock(&state->lock);
 	client = state->fresh;
-	/* Requests still in flight hold the fenced image: their answers come first. */
-	if (!client || state->oldest || state->compared) {
+	/*
+	 * Requests still in flight hold the fenced image: their answers come
+	 * first; so does a resize (rbd_reconfigure wakes us when it ends).
+	 */
+	if (!client || state->oldest || state->compared || state->image_users) {
 		pthread_mutex_unlock(&state->lock);
 		return;
 	}
