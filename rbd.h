@@ -116,6 +116,7 @@ struct rbd_state {
 	struct rbd_client *fresh;
 	bool rejoin_wanted;
 	bool closing;
+	bool rejoin_start_failed;	/* logged once; rbd_fenced tries again */
 	/*
 	 * Under lock: calls that use image off the ring thread (rbd_reconfigure
 	 * on the main thread), which rbd_rejoin_swap waits for as it waits for
@@ -224,9 +225,10 @@ void rbd_forget_active_group(struct rbd_state *state);
 /* rbd_rejoin.c: a fenced gateway comes back as standby with a fresh client. */
 
 /*
- * The cluster blocklisted this client (state->blocklisted was just set):
+ * The cluster blocklisted this client (state->blocklisted is set):
  * commands fail from now on without reaching librbd, and in gateway mode
- * a fresh client is opened to replace it. Any thread.
+ * a fresh client is opened to replace it. Any thread, as often as a command
+ * finds the client fenced: a rejoin that could not start starts then.
  */
 void rbd_fenced(struct tcmu_device *dev, struct rbd_state *state);
 /* On the ring thread: takes the fresh client once the fenced one is idle. */

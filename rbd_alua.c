@@ -214,6 +214,7 @@ static int active_group(struct tcmu_device *dev, struct rbd_state *state, unsign
 {
 	uint64_t now = rbd_now();
 	unsigned generation;
+	bool fenced;
 	int result;
 
 	pthread_mutex_lock(&state->lock);
@@ -224,7 +225,14 @@ static int active_group(struct tcmu_device *dev, struct rbd_state *state, unsign
 		return 0;
 	}
 	generation = state->active_generation;
+	fenced = state->blocklisted;
 	pthread_mutex_unlock(&state->lock);
+	/*
+	 * An unavailable path gets path checks, not commands: a rejoin that
+	 * could not start before is started again from here too.
+	 */
+	if (fenced)
+		rbd_fenced(dev, state);
 
 	result = find_active_group(state, ret_group);
 	/* Blocklisted: its lock is gone, and it must not write again. */

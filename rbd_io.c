@@ -304,6 +304,8 @@ static int rbd_begin(struct tcmu_device *dev, struct rbd_state *state, struct rb
 	if (state->blocklisted) {
 		pthread_mutex_unlock(&state->lock);
 		rbd_io_free(io);
+		/* A rejoin that could not start before is started again. */
+		rbd_fenced(dev, state);
 		return -ESHUTDOWN;
 	}
 	rbd_link(state, io);

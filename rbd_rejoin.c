@@ -25,7 +25,7 @@
 
 void rbd_fenced(struct tcmu_device *dev, struct rbd_state *state)
 {
-	bool gateway = state->config.gateway_group != 0, first;
+	bool gateway = state->config.gateway_group != 0, first, start, failed_before;
 	int result;
 
 	pthread_mutex_lock(&state->lock);
@@ -33,24 +33,42 @@ void rbd_fenced(struct tcmu_device *dev, struct rbd_state *state)
 	state->blocklisted = true;
 	if (first && gateway)
 		state->rejoin_wanted = true;
+	/*
+	 * Wanted with no job to do it: the first call, or a job thread that
+	 * could not be created (rejoin_wanted stays set then), which every
+	 * later call tries again, so that the gateway is not left out for good.
+	 * A job running now (a takeover) does the rejoin when it ends.
+	 */
+	start = state->rejoin_wanted && !state->job_running && !state->closing;
 	pthread_mutex_unlock(&state->lock);
-	if (!first)
-		return;
-	if (!gateway) {
+	if (first && !gateway)
 		tcmu_device_set_state(dev, TCMU_DEVICE_STATE_BLOCKLISTED,
 				      "the Ceph cluster blocklisted this client (another client "
 				      "took the image): every command fails");
-		return;
+	if (first && gateway) {
+		tcmu_device_set_state(dev, TCMU_DEVICE_STATE_BLOCKLISTED,
+				      "the Ceph cluster blocklisted this client (another gateway "
+				      "took the image over): commands fail until a fresh client "
+				      "rejoins");
+		tcmu_device_set_port_state(dev, TCMU_PORT_UNAVAILABLE);
 	}
-	tcmu_device_set_state(dev, TCMU_DEVICE_STATE_BLOCKLISTED,
-			      "the Ceph cluster blocklisted this client (another gateway took "
-			      "the image over): commands fail until a fresh client rejoins");
-	tcmu_device_set_port_state(dev, TCMU_PORT_UNAVAILABLE);
-	/* A job running now (a takeover) does the rejoin when it ends. */
+	if (!start)
+		return;
 	result = rbd_job_start(dev, state, NULL, NULL);
-	if (result < 0 && result != -EAGAIN)
-		tcmu_dev_err(dev, "cannot start the rejoin of image '%s': %s", state->config.name,
+	if (result == -EAGAIN)
+		return;
+	pthread_mutex_lock(&state->lock);
+	failed_before = state->rejoin_start_failed;
+	state->rejoin_start_failed = result < 0;
+	pthread_mutex_unlock(&state->lock);
+	/* Once each way: a failing start is retried with every fenced command. */
+	if (result < 0 && !failed_before)
+		tcmu_dev_err(dev, "cannot start the rejoin of image '%s': %s; trying again with "
+			     "the next command or path check", state->config.name,
 			     strerror(-result));
+	if (result == 0 && failed_before)
+		tcmu_dev_info(dev, "the rejoin of image '%s' started after all",
+			      state->config.name);
 }
 
 /* Closes client: unwatched, then librbd and librados let go. */
