@@ -7,7 +7,8 @@
 #   designators are equal;
 # - COMPARE AND WRITE of one and of two blocks through one is seen through
 #   the other; a miscompare reports the offset of the first differing byte
-#   and writes nothing;
+#   and writes nothing; so do two blocks across the image's first object
+#   boundary (the locked path: librbd compares within one object only);
 # - no lost update: two loops, one per LUN, increment a counter block with
 #   COMPARE AND WRITE (read, compare-and-write, retry on MISCOMPARE) at the
 #   same time; each success read a value nobody else read, and the counter
@@ -95,6 +96,32 @@ cat /tmp/two /tmp/two_new > /tmp/caw_two
 sg_compare_and_write --lba=300 --num=2 --in=/tmp/caw_two "$disk_a" ||
 	fail "COMPARE AND WRITE of two blocks failed"
 cmp <(read_blocks "$disk_b" 300 2) /tmp/two_new || fail "COMPARE AND WRITE of two blocks did not write"
+
+# ---- two blocks across the image's first object boundary (4 MiB, LBA 8192):
+# one sector in each object, which librbd's own compare and write refuses;
+# the locked one compares and writes both, and a miscompare in the second
+# object reports its offset from the first byte and writes neither object
+BOUNDARY_LBA=8191
+read_blocks "$disk_a" $BOUNDARY_LBA 2 > /tmp/across
+random_file /tmp/across_new 1024
+cat /tmp/across /tmp/across_new > /tmp/caw_across
+sg_compare_and_write --lba=$BOUNDARY_LBA --num=2 --in=/tmp/caw_across "$disk_a" ||
+	fail "COMPARE AND WRITE across an object boundary failed"
+cmp <(read_blocks "$disk_b" $BOUNDARY_LBA 2) /tmp/across_new ||
+	fail "COMPARE AND WRITE across an object boundary did not write both objects"
+# byte 600 (the second object's 88th) made to differ for sure: its bits flipped
+flipped=$(( $(od -An -tu1 -j600 -N1 /tmp/across_new) ^ 255 ))
+{ head -c 600 /tmp/across_new; printf "\\$(printf '%03o' $flipped)"; tail -c +602 /tmp/across_new
+  head -c 1024 /dev/urandom; } > /tmp/caw_across_wrong
+status=0
+out=$(sg_compare_and_write --lba=$BOUNDARY_LBA --num=2 --in=/tmp/caw_across_wrong "$disk_a" 2>&1) ||
+	status=$?
+echo "$out"
+[ "$status" -eq 14 ] || fail "COMPARE AND WRITE across objects on other data: status $status, expected 14"
+grep -F "Miscompare at byte offset: 600" <<<"$out" >/dev/null ||
+	fail "MISCOMPARE across an object boundary does not report offset 600"
+cmp <(read_blocks "$disk_b" $BOUNDARY_LBA 2) /tmp/across_new ||
+	fail "a miscompared COMPARE AND WRITE across an object boundary wrote"
 
 # ---- no lost update: two initiators' increments by COMPARE AND WRITE
 # caw_increments DISK BLOCK_SIZE LBA COUNT LOG: COUNT increments of the
