@@ -333,7 +333,8 @@ static void ring_pass_entry(struct tcmu_ring *ring, uint32_t next)
 
 int ring_process(struct tcmu_ring *ring)
 {
-	uint32_t cmdr_size = ring->cmdr_size;
+	uint32_t cmdr_size = ring->cmdr_size, clocked_head = ring->consumed;
+	uint64_t arrival_ns = 0;
 	struct tcmu_request *req;
 	int dispatched = 0;
 
@@ -352,6 +353,15 @@ int ring_process(struct tcmu_ring *ring)
 
 		if (head == offset)
 			break;
+		/*
+		 * One clock read per new head, not per entry: the entries it
+		 * covers were all there when it was loaded, and a clock read
+		 * can be a syscall (clock_gettime under the HPET).
+		 */
+		if (head != clocked_head) {
+			arrival_ns = monotonic_ns();
+			clocked_head = head;
+		}
 		if (head >= cmdr_size || head % TCMU_OP_ALIGN_SIZE) {
 			ring_mark_broken(ring, "head outside the ring", head, 0);
 			break;
@@ -417,7 +427,7 @@ int ring_process(struct tcmu_ring *ring)
 		req->entry = entry;
 		req->cmd_id = header.cmd_id;
 		req->end_offset = next;
-		req->arrival_ns = monotonic_ns();
+		req->arrival_ns = arrival_ns;
 		if (ring->in_flight_tail)
 			ring->in_flight_tail->next = req;
 		else

@@ -86,6 +86,33 @@ static uint64_t realtime_us(void)
 	return (uint64_t)now.tv_sec * 1000000ULL + (uint64_t)now.tv_nsec / 1000;
 }
 
+/* The wall clock time of a monotonic one in the past; 0 stays 0 (never). */
+static uint64_t realtime_us_of(uint64_t monotonic, uint64_t now_monotonic, uint64_t now_realtime_us)
+{
+	uint64_t ago_us;
+
+	if (monotonic == 0)
+		return 0;
+	ago_us = now_monotonic > monotonic ? (now_monotonic - monotonic) / 1000 : 0;
+	return now_realtime_us > ago_us ? now_realtime_us - ago_us : 1;
+}
+
+/*
+ * Converted when read, not when counted: the completion reads the
+ * monotonic clock for the latency anyway, and under a clock source the vDSO
+ * cannot read (the HPET of an emulated guest) each clock read is a syscall
+ * of microseconds on the fast path.
+ */
+void stats_wall_clock(struct device_stats *stats)
+{
+	uint64_t now_monotonic = monotonic_ns(), now_realtime_us = realtime_us();
+
+	stats->last_command_us = realtime_us_of(stats->last_command_ns, now_monotonic,
+						now_realtime_us);
+	stats->last_error_us = realtime_us_of(stats->last_error_ns, now_monotonic,
+					      now_realtime_us);
+}
+
 /* The sense key of fixed (70h/71h) or descriptor (72h/73h) sense data. */
 static unsigned int sense_key_of(const uint8_t *sense, size_t sense_length)
 {
@@ -100,21 +127,21 @@ void stats_record_completion(struct device_stats *stats, const struct tcmu_reque
 			     uint8_t scsi_status, const uint8_t *sense, size_t sense_length)
 {
 	struct stats_kind_counters *kind = &stats->kinds[stats_kind_of_opcode(req->cdb[0])];
-	uint64_t latency_ns = monotonic_ns() - req->arrival_ns;
-	uint64_t now_us = realtime_us();
+	uint64_t now_ns = monotonic_ns();
+	uint64_t latency_ns = now_ns - req->arrival_ns;
 
 	kind->commands++;
 	kind->bytes += req->data_length;
 	kind->latency_sum_ns += latency_ns;
 	kind->latency_buckets[histogram_bucket_of(latency_ns)]++;
-	stats->last_command_us = now_us;
+	stats->last_command_ns = now_ns;
 	if (scsi_status == SCSI_STATUS_GOOD)
 		return;
 	if (scsi_status == SCSI_STATUS_CHECK_CONDITION)
 		stats->errors_by_sense_key[sense_key_of(sense, sense_length)]++;
 	else
 		stats->errors_other_status++;
-	stats->last_error_us = now_us;
+	stats->last_error_ns = now_ns;
 }
 
 void stats_snapshot(struct tcmu_device *dev, struct device_stats *ret_stats,
@@ -124,6 +151,7 @@ void stats_snapshot(struct tcmu_device *dev, struct device_stats *ret_stats,
 	*ret_stats = dev->stats;
 	*ret_in_flight = dev->ring.in_flight;
 	pthread_mutex_unlock(&dev->ring.lock);
+	stats_wall_clock(ret_stats);
 }
 
 void stats_set_state(struct tcmu_device *dev, enum tcmu_device_state state, const char *reason)

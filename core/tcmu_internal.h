@@ -76,7 +76,11 @@ struct device_stats {
 	uint64_t errors_by_sense_key[16];	/* CHECK CONDITION, by sense key */
 	uint64_t errors_other_status;		/* BUSY, RESERVATION CONFLICT... */
 	uint32_t in_flight_max;
-	uint64_t last_command_us;		/* CLOCK_REALTIME; 0: never */
+	/* CLOCK_MONOTONIC when counted: a wall clock read per command costs a syscall under some clock sources */
+	uint64_t last_command_ns;		/* 0: never */
+	uint64_t last_error_ns;
+	/* CLOCK_REALTIME, filled by stats_snapshot() (stats_wall_clock()) */
+	uint64_t last_command_us;		/* 0: never */
 	uint64_t last_error_us;
 };
 
@@ -87,6 +91,8 @@ const char *stats_state_name(enum tcmu_device_state state);
 /* Counts one completion; the caller holds the ring's lock. */
 void stats_record_completion(struct device_stats *stats, const struct tcmu_request *req,
 			     uint8_t scsi_status, const uint8_t *sense, size_t sense_length);
+/* Fills last_command_us and last_error_us from the monotonic times. */
+void stats_wall_clock(struct device_stats *stats);
 /* A consistent copy of a device's counters and the commands in flight now. */
 void stats_snapshot(struct tcmu_device *dev, struct device_stats *ret_stats,
 		    uint32_t *ret_in_flight);

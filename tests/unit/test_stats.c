@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -71,6 +72,14 @@ static void percentiles(void **state)
 	assert_true(histogram_percentile_ns(buckets, bounds, HISTOGRAM_BUCKETS, 0.999) <= bounds[29]);
 }
 
+static uint64_t wall_clock_us(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (uint64_t)now.tv_sec * 1000000ULL + (uint64_t)now.tv_nsec / 1000;
+}
+
 static void kinds_and_sense_keys(void **state)
 {
 	struct device_stats stats = { 0 };
@@ -102,7 +111,11 @@ static void kinds_and_sense_keys(void **state)
 	assert_int_equal(stats.errors_by_sense_key[SCSI_SENSE_MEDIUM_ERROR], 1);
 	assert_int_equal(stats.errors_by_sense_key[SCSI_SENSE_DATA_PROTECT], 1);
 	assert_int_equal(stats.errors_other_status, 1);
+	assert_true(stats.last_error_ns > 0 && stats.last_command_ns >= stats.last_error_ns);
+	stats_wall_clock(&stats);
 	assert_true(stats.last_error_us > 0 && stats.last_command_us >= stats.last_error_us);
+	/* Within a second of the wall clock now: the conversion, not just nonzero. */
+	assert_true(llabs((long long)stats.last_command_us - (long long)wall_clock_us()) < 1000000);
 	assert_string_equal(stats_sense_key_name(SCSI_SENSE_DATA_PROTECT), "data_protect");
 }
 
