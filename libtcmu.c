@@ -41,6 +41,13 @@ void tcmu_request_complete_miscompare(struct tcmu_request *req, uint64_t offset)
 	req->io_done(req, REQUEST_MISCOMPARE);
 }
 
+void tcmu_request_complete_lba_status(struct tcmu_request *req, bool mapped, uint64_t length)
+{
+	req->lba_status_mapped = mapped;
+	req->lba_status_length = length;
+	req->io_done(req, 0);
+}
+
 /* ---- devices ---- */
 
 const char *tcmu_device_get_name(const struct tcmu_device *dev) { return dev->name; }

@@ -171,8 +171,11 @@ struct tcmu_handler {
 	 * mapped (hold data) or deallocated (read as zeros after unmap), and
 	 * in *ret_length how many bytes from offset, at least 1 and at most
 	 * length, share that state. Synchronous and quick (metadata only):
-	 * it runs on the ring's thread. Returns 0 or -errno. Without it every
-	 * block is reported mapped.
+	 * it runs on the ring's thread. Returns 0 or -errno. Without it (and
+	 * without query_lba_status) every block is reported mapped. Storage
+	 * that must be asked over the network implements query_lba_status
+	 * instead: a ring thread serves many devices, and a call that waits
+	 * stalls all of them.
 	 */
 	int (*get_lba_status)(struct tcmu_device *dev, uint64_t offset, uint64_t length,
 			      bool *ret_mapped, uint64_t *ret_length);
@@ -240,6 +243,22 @@ struct tcmu_handler {
 	 * advertises implicit asymmetric access only and refuses the command.
 	 */
 	int (*set_port_state)(struct tcmu_device *dev, struct tcmu_request *req, uint8_t state);
+	/*
+	 * Optional, since LIBTCMU_1.3: get_lba_status answered later, for
+	 * storage whose allocation map must be asked for (a cluster, a
+	 * server), so that no ring thread waits for it. The same question:
+	 * whether the bytes at offset are mapped, and how many bytes from
+	 * offset, at least 1 and at most length, share that state. Same
+	 * contract as read: return 0 when the request is taken and then call
+	 * tcmu_request_complete_lba_status() with the answer, or
+	 * tcmu_request_complete() with -errno, exactly once, from any thread,
+	 * possibly before returning; return -errno when it was not taken. One
+	 * GET LBA STATUS command asks again from where an answer ended, one
+	 * query at a time, until it has enough extents. Used in place of
+	 * get_lba_status when a handler has both.
+	 */
+	int (*query_lba_status)(struct tcmu_device *dev, struct tcmu_request *req,
+				uint64_t offset, uint64_t length);
 };
 
 /* Flags for tcmu_handler.flags. */
@@ -278,6 +297,12 @@ void tcmu_request_complete(struct tcmu_request *req, int result);
  * in the sense's INFORMATION field. Since LIBTCMU_1.2.
  */
 void tcmu_request_complete_miscompare(struct tcmu_request *req, uint64_t offset);
+/*
+ * Completes a query_lba_status: the bytes from its offset are mapped (or
+ * deallocated) for length bytes (at least 1, at most the length asked;
+ * anything else is taken as 1 byte mapped). Since LIBTCMU_1.3.
+ */
+void tcmu_request_complete_lba_status(struct tcmu_request *req, bool mapped, uint64_t length);
 
 /*
  * Asynchronous completion without a thread per device: the device's ring

@@ -67,6 +67,7 @@ static void adapt_v1(const void *theirs, size_t size, struct tcmu_handler *ops)
 	ops->compare_and_write = v1.compare_and_write;
 	ops->get_port_groups = v1.get_port_groups;
 	ops->set_port_state = v1.set_port_state;
+	ops->query_lba_status = v1.query_lba_status;
 }
 
 static const struct handler_abi {

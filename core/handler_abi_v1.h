@@ -55,6 +55,8 @@ struct tcmu_handler_v1 {
 	int (*get_port_groups)(struct tcmu_device *dev, struct tcmu_port_group *groups,
 			       size_t max);
 	int (*set_port_state)(struct tcmu_device *dev, struct tcmu_request *req, uint8_t state);
+	int (*query_lba_status)(struct tcmu_device *dev, struct tcmu_request *req, uint64_t offset,
+				uint64_t length);
 };
 
 #endif

@@ -153,6 +153,9 @@ struct tcmu_request {
 	void (*io_done)(struct tcmu_request *req, int result);
 	/* Where a handler's compare_and_write found a difference (REQUEST_MISCOMPARE). */
 	uint64_t miscompare_offset;
+	/* A query_lba_status's answer (tcmu_request_complete_lba_status()). */
+	bool lba_status_mapped;
+	uint64_t lba_status_length;
 	/* Scratch space for multi-step SCSI commands (COMPARE AND WRITE...). */
 	void *scsi_private;
 	/* The command table entry scsi_execute() found for the CDB. */

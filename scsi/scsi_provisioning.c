@@ -263,11 +263,112 @@ fail:
 	scsi_finish_writer(req, &outcome);
 }
 
+struct lba_status_job {
+	struct scsi_steps steps;
+	uint64_t block_count;
+	uint64_t next;		/* the first block not reported yet */
+	uint64_t asking;	/* blocks the query in flight asks about */
+	unsigned int queries;
+	size_t count;
+	size_t max_descriptors;
+	uint32_t allocation_length;
+	uint8_t data[8 + 16 * LBA_STATUS_MAX_DESCRIPTORS];
+};
+
+/* Adds blocks from job->next on, merged with the last descriptor when it agrees. */
+static bool lba_status_add(struct lba_status_job *job, uint64_t blocks, bool mapped)
+{
+	uint8_t *descriptor = job->count ? job->data + 8 + 16 * (job->count - 1) : NULL;
+
+	if (descriptor && (descriptor[12] == 0) == mapped &&
+	    scsi_get_be32(descriptor + 8) + blocks <= UINT32_MAX) {
+		scsi_put_be32(descriptor + 8, (uint32_t)(scsi_get_be32(descriptor + 8) + blocks));
+	} else {
+		if (job->count == job->max_descriptors)
+			return false;
+		descriptor = job->data + 8 + 16 * job->count++;
+		scsi_put_be64(descriptor, job->next);
+		scsi_put_be32(descriptor + 8, (uint32_t)blocks);
+		descriptor[12] = mapped ? 0x00 : 0x01;	/* mapped, deallocated */
+	}
+	job->next += blocks;
+	return job->next < job->block_count && ++job->queries < LBA_STATUS_MAX_QUERIES;
+}
+
+/*
+ * One query from job->next on: the handler's query_lba_status, or its
+ * synchronous get_lba_status answered in place.
+ */
+static int lba_status_issue(struct scsi_steps *steps)
+{
+	struct lba_status_job *job = (struct lba_status_job *)steps;
+	struct tcmu_request *req = steps->req;
+	struct tcmu_device *dev = req->dev;
+	const uint32_t block_size = dev->block_size;
+	bool mapped = true;
+	uint64_t length;
+	int result;
+
+	job->asking = job->block_count - job->next;
+	if (job->asking > UINT32_MAX)
+		job->asking = UINT32_MAX;
+	if (dev->handler->query_lba_status)
+		return dev->handler->query_lba_status(dev, req, job->next * block_size,
+						      job->asking * block_size);
+	/* Without either op every block is mapped. */
+	length = job->asking * block_size;
+	if (dev->handler->get_lba_status) {
+		result = dev->handler->get_lba_status(dev, job->next * block_size, length,
+						      &mapped, &length);
+		if (result < 0)
+			return result;
+	}
+	tcmu_request_complete_lba_status(req, mapped, length);
+	return 0;
+}
+
+static bool lba_status_completed(struct scsi_steps *steps, int result)
+{
+	struct lba_status_job *job = (struct lba_status_job *)steps;
+	const uint32_t block_size = steps->req->dev->block_size;
+	uint64_t length = steps->req->lba_status_length;
+	bool mapped = steps->req->lba_status_mapped;
+	uint64_t blocks = job->asking;
+
+	if (result) {
+		steps->outcome = scsi_outcome_from_errno(result, false);
+		return false;
+	}
+	/* A block the handler reports as partly mapped is mapped. */
+	if (length < block_size) {
+		mapped = true;
+		blocks = 1;
+	} else if (length / block_size < blocks) {
+		blocks = length / block_size;
+	}
+	if (lba_status_add(job, blocks, mapped))
+		return true;
+	/* The answer, as scsi_finish_data_in gives it: the rest of the buffer zeroed. */
+	scsi_put_be32(job->data, (uint32_t)(4 + 16 * job->count));
+	length = 8 + 16 * job->count;
+	if (length > job->allocation_length)
+		length = job->allocation_length;
+	steps->read_length = (uint32_t)scsi_data_copy_in(steps->req, 0, job->data, length);
+	scsi_data_zero(steps->req, steps->read_length);
+	return false;
+}
+
+static void lba_status_done(struct scsi_steps *steps)
+{
+	free(steps);
+}
+
 /*
  * SBC-3 5.16. Extents of one provisioning status from the starting LBA
  * on, as many as the allocation length holds (at most 64), merged when
  * neighbours agree. A block the handler reports as partly mapped is
- * mapped.
+ * mapped. The handler is asked one extent at a time (scsi_steps.c), so
+ * a query_lba_status that answers later holds no thread meanwhile.
  */
 void scsi_get_lba_status(struct tcmu_request *req)
 {
@@ -275,61 +376,29 @@ void scsi_get_lba_status(struct tcmu_request *req)
 	struct tcmu_device *dev = req->dev;
 	const uint64_t lba = scsi_get_be64(cdb + 2);
 	const uint32_t allocation_length = scsi_get_be32(cdb + 10);
-	const uint64_t block_count = scsi_block_count(dev);
-	const uint32_t block_size = dev->block_size;
-	uint8_t data[8 + 16 * LBA_STATUS_MAX_DESCRIPTORS] = { 0 };
-	size_t max_descriptors = LBA_STATUS_MAX_DESCRIPTORS;
-	size_t count = 0;
-	uint64_t next = lba;
+	struct lba_status_job *job;
 	struct scsi_outcome outcome;
 
-	if (lba >= block_count) {
+	if (lba >= scsi_block_count(dev)) {
 		outcome = scsi_lba_out_of_range(lba);
 		scsi_finish(req, &outcome, 0);
 		return;
 	}
-	if (allocation_length < 8 + 16 * max_descriptors)
-		max_descriptors = allocation_length > 24 ? (allocation_length - 8) / 16 : 1;
-
-	for (unsigned int queries = 0; next < block_count && queries < LBA_STATUS_MAX_QUERIES;
-	     queries++) {
-		uint64_t blocks = block_count - next;
-		bool mapped = true;
-		uint8_t *descriptor;
-
-		if (blocks > UINT32_MAX)
-			blocks = UINT32_MAX;
-		if (dev->handler->get_lba_status) {
-			uint64_t length = 0;
-			int result = dev->handler->get_lba_status(dev, next * block_size,
-							      blocks * block_size, &mapped, &length);
-
-			if (result < 0) {
-				outcome = scsi_outcome_from_errno(result, false);
-				scsi_finish(req, &outcome, 0);
-				return;
-			}
-			if (length < block_size) {
-				mapped = true;
-				blocks = 1;
-			} else if (length / block_size < blocks) {
-				blocks = length / block_size;
-			}
-		}
-		descriptor = count ? data + 8 + 16 * (count - 1) : NULL;
-		if (descriptor && (descriptor[12] == 0) == mapped &&
-		    scsi_get_be32(descriptor + 8) + blocks <= UINT32_MAX) {
-			scsi_put_be32(descriptor + 8, (uint32_t)(scsi_get_be32(descriptor + 8) + blocks));
-		} else {
-			if (count == max_descriptors)
-				break;
-			descriptor = data + 8 + 16 * count++;
-			scsi_put_be64(descriptor, next);
-			scsi_put_be32(descriptor + 8, (uint32_t)blocks);
-			descriptor[12] = mapped ? 0x00 : 0x01;	/* mapped, deallocated */
-		}
-		next += blocks;
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		outcome = scsi_outcome_from_errno(-ENOMEM, false);
+		scsi_finish(req, &outcome, 0);
+		return;
 	}
-	scsi_put_be32(data, (uint32_t)(4 + 16 * count));
-	scsi_finish_data_in(req, data, 8 + 16 * count, allocation_length);
+	job->block_count = scsi_block_count(dev);
+	job->next = lba;
+	job->allocation_length = allocation_length;
+	job->max_descriptors = LBA_STATUS_MAX_DESCRIPTORS;
+	if (allocation_length < 8 + 16 * job->max_descriptors)
+		job->max_descriptors = allocation_length > 24 ? (allocation_length - 8) / 16 : 1;
+	job->steps.req = req;
+	job->steps.issue = lba_status_issue;
+	job->steps.completed = lba_status_completed;
+	job->steps.done = lba_status_done;
+	scsi_steps_run(&job->steps);
 }

@@ -359,6 +359,205 @@ static void test_get_lba_status_without_handler_op(void **state)
 	assert_descriptor(buffer + 8, 7, BLOCKS - 7, 0x00);
 }
 
+/* query_lba_status's requests, parked until the test answers them. */
+struct parked_query {
+	struct tcmu_request *req;
+	uint64_t offset;
+	uint64_t length;
+};
+
+static struct parked_query parked[8];
+static unsigned int parked_count;
+
+static int park_query(struct tcmu_device *dev, struct tcmu_request *req, uint64_t offset,
+		      uint64_t length)
+{
+	assert_ptr_equal(dev, &fake.dev);
+	assert_true(length > 0 && offset + length <= dev->size);
+	if (fake.op_error) {
+		int result = fake.op_error;
+
+		fake.op_error = 0;
+		return result;
+	}
+	assert_true(parked_count < 8);
+	parked[parked_count++] = (struct parked_query){ req, offset, length };
+	return 0;
+}
+
+/* The handler has both ops: the asynchronous one is used, the other never. */
+static void use_query_lba_status(void)
+{
+	fake.handler.query_lba_status = park_query;
+	parked_count = 0;
+	fake.call_count = 0;
+}
+
+/* Takes the parked query of req (it must be the only one of req). */
+static struct parked_query take_query(const struct tcmu_request *req)
+{
+	for (unsigned int i = 0; i < parked_count; i++) {
+		if (parked[i].req == req) {
+			struct parked_query query = parked[i];
+
+			parked[i] = parked[--parked_count];
+			return query;
+		}
+	}
+	fail_msg("no query parked for the request");
+	return (struct parked_query){ 0 };
+}
+
+static void start_get_lba_status(struct tcmu_request *req, struct iovec *iov, uint64_t lba,
+				 uint8_t *buffer, size_t length)
+{
+	uint8_t cdb[16] = { 0x9e, 0x12 };
+
+	scsi_put_be64(cdb + 2, lba);
+	scsi_put_be32(cdb + 10, (uint32_t)length);
+	memset(buffer, 0xaa, length);
+	fake_start(req, iov, cdb, sizeof(cdb), buffer, length);
+}
+
+/*
+ * A query answered after the call returned: the command waits for it, then
+ * asks from where the answer ended, and completes with both extents.
+ */
+static void test_get_lba_status_answered_later(void **state)
+{
+	uint8_t buffer[64];
+	struct tcmu_request req;
+	struct parked_query query;
+	struct iovec iov;
+
+	(void)state;
+	use_query_lba_status();
+	start_get_lba_status(&req, &iov, 4, buffer, sizeof(buffer));
+	assert_null(fake_completion_of(&req));
+	query = take_query(&req);
+	assert_int_equal(query.offset, 4 * BLOCK);
+	assert_int_equal(query.length, (BLOCKS - 4) * BLOCK);
+	tcmu_request_complete_lba_status(&req, true, 10 * BLOCK);
+
+	assert_null(fake_completion_of(&req));
+	query = take_query(&req);
+	assert_int_equal(query.offset, 14 * BLOCK);
+	assert_int_equal(query.length, (BLOCKS - 14) * BLOCK);
+	/* Less than a block: that block is mapped, and merges with the extent before. */
+	tcmu_request_complete_lba_status(&req, false, BLOCK - 1);
+	query = take_query(&req);
+	assert_int_equal(query.offset, 15 * BLOCK);
+	tcmu_request_complete_lba_status(&req, false, query.length);
+
+	assert_non_null(fake_completion_of(&req));
+	assert_int_equal(fake_completion_of(&req)->status, SCSI_STATUS_GOOD);
+	assert_int_equal(fake_completion_of(&req)->read_length, 8 + 2 * 16);
+	assert_int_equal(scsi_get_be32(buffer), 4 + 2 * 16);
+	assert_descriptor(buffer + 8, 4, 11, 0x00);
+	assert_descriptor(buffer + 24, 15, BLOCKS - 15, 0x01);
+	assert_int_equal(buffer[40], 0);
+	assert_int_equal(parked_count, 0);
+	assert_int_equal(fake.call_count, 0);	/* the synchronous op was not asked */
+}
+
+/* Two commands in flight, answered newest first: each gets its own answer. */
+static void test_get_lba_status_answered_in_reverse(void **state)
+{
+	uint8_t first_buffer[24], second_buffer[24];
+	struct tcmu_request first, second;
+	struct iovec first_iov, second_iov;
+
+	(void)state;
+	use_query_lba_status();
+	start_get_lba_status(&first, &first_iov, 0, first_buffer, sizeof(first_buffer));
+	start_get_lba_status(&second, &second_iov, 100, second_buffer, sizeof(second_buffer));
+	assert_int_equal(parked_count, 2);
+	take_query(&second);
+	tcmu_request_complete_lba_status(&second, false, 50 * BLOCK);
+	/* One descriptor fits: the second command asks again only to extend it. */
+	take_query(&second);
+	tcmu_request_complete_lba_status(&second, true, BLOCK);
+	assert_non_null(fake_completion_of(&second));
+	assert_null(fake_completion_of(&first));
+	take_query(&first);
+	tcmu_request_complete_lba_status(&first, true, 7 * BLOCK);
+	take_query(&first);
+	tcmu_request_complete_lba_status(&first, false, BLOCK);
+
+	assert_int_equal(fake_completion_of(&first)->status, SCSI_STATUS_GOOD);
+	assert_int_equal(fake_completion_of(&second)->status, SCSI_STATUS_GOOD);
+	assert_descriptor(first_buffer + 8, 0, 7, 0x00);
+	assert_descriptor(second_buffer + 8, 100, 50, 0x01);
+	assert_int_equal(parked_count, 0);
+}
+
+static void assert_sense_of(const struct tcmu_request *req, uint8_t sense_key,
+			    uint16_t asc_ascq)
+{
+	const struct fake_completion *completion = fake_completion_of(req);
+
+	assert_non_null(completion);
+	assert_int_equal(completion->status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(completion->sense[2] & 0x0f, sense_key);
+	assert_int_equal(completion->sense[12] << 8 | completion->sense[13], asc_ascq);
+}
+
+/* An error answer, in the middle or at once, gives the errno's sense and no data. */
+static void test_get_lba_status_error_answer(void **state)
+{
+	uint8_t buffer[64];
+	struct tcmu_request req;
+	struct iovec iov;
+
+	(void)state;
+	use_query_lba_status();
+	start_get_lba_status(&req, &iov, 0, buffer, sizeof(buffer));
+	take_query(&req);
+	tcmu_request_complete_lba_status(&req, true, 3 * BLOCK);
+	take_query(&req);
+	tcmu_request_complete(&req, -EIO);
+	assert_sense_of(&req, SCSI_SENSE_MEDIUM_ERROR, SCSI_ASC_UNRECOVERED_READ_ERROR);
+	assert_int_equal(fake_completion_of(&req)->read_length, 0);
+	assert_int_equal(parked_count, 0);
+
+	/* The storage is late: BUSY, which the initiator retries. */
+	fake.completion_count = 0;
+	start_get_lba_status(&req, &iov, 0, buffer, sizeof(buffer));
+	take_query(&req);
+	tcmu_request_complete(&req, -EAGAIN);
+	assert_int_equal(fake_completion_of(&req)->status, SCSI_STATUS_BUSY);
+
+	/* Not taken: completed with that error, nothing parked. */
+	fake.completion_count = 0;
+	fake.op_error = -ESHUTDOWN;
+	start_get_lba_status(&req, &iov, 0, buffer, sizeof(buffer));
+	assert_sense_of(&req, SCSI_SENSE_NOT_READY, SCSI_ASC_ALUA_UNAVAILABLE);
+	assert_int_equal(parked_count, 0);
+}
+
+/* On a ring worker the next query waits for a round, as every step does. */
+static void test_get_lba_status_gives_way_on_worker(void **state)
+{
+	uint8_t buffer[64];
+	struct tcmu_request req;
+	struct iovec iov;
+
+	(void)state;
+	use_query_lba_status();
+	fake.on_worker = true;
+	start_get_lba_status(&req, &iov, 0, buffer, sizeof(buffer));
+	take_query(&req);
+	tcmu_request_complete_lba_status(&req, true, BLOCK);
+	assert_int_equal(parked_count, 0);
+	assert_int_equal(fake_worker_round(), 1);
+	take_query(&req);
+	tcmu_request_complete_lba_status(&req, false, (BLOCKS - 1) * BLOCK);
+	assert_int_equal(fake_worker_round(), 0);
+	assert_int_equal(fake_completion_of(&req)->status, SCSI_STATUS_GOOD);
+	assert_descriptor(buffer + 8, 0, 1, 0x00);
+	assert_descriptor(buffer + 24, 1, BLOCKS - 1, 0x01);
+}
+
 /*
  * MAXIMUM WRITE SAME LENGTH (VPD page B0h) is 128 MiB: one block more is
  * refused before anything is written, on a device large enough for it.
@@ -422,6 +621,10 @@ int main(void)
 		TEST(test_unmap_many_descriptors),
 		TEST(test_get_lba_status),
 		TEST(test_get_lba_status_without_handler_op),
+		TEST(test_get_lba_status_answered_later),
+		TEST(test_get_lba_status_answered_in_reverse),
+		TEST(test_get_lba_status_error_answer),
+		TEST(test_get_lba_status_gives_way_on_worker),
 		TEST(test_write_same_length_limit),
 		TEST(test_write_same_gives_way_on_worker),
 	};
