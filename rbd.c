@@ -188,6 +188,7 @@ static void rbd_close_device(struct tcmu_device *dev)
 	rbd_job_stop(state);
 	tcmu_device_set_private(dev, NULL);
 	rbd_locked_forget(state);
+	rbd_lba_status_forget(state);
 	rbd_alua_close(state);
 	/* librbd waits for what it still has in flight, then its requests are ours. */
 	rbd_detach(state);
@@ -285,6 +286,7 @@ static void rbd_unload(void)
 {
 	rbd_checks_wait();
 	rbd_locked_stop();
+	rbd_lba_status_stop();
 }
 
 static struct tcmu_handler rbd_handler = {
@@ -301,7 +303,7 @@ static struct tcmu_handler rbd_handler = {
 	.unmap = rbd_device_unmap,
 	.compare_and_write = rbd_device_compare_and_write,
 	.reconfigure = rbd_reconfigure,
-	.get_lba_status = rbd_get_lba_status,
+	.query_lba_status = rbd_device_query_lba_status,
 	.fd_ready = rbd_fd_ready,
 	.get_port_groups = rbd_get_port_groups,
 	.set_port_state = rbd_set_port_state,

@@ -2,7 +2,8 @@
 /*
  * rbd.h: what the rbd handler's files share (rbd.c: the handler and the
  * device's life; rbd_config.c: the config string; rbd_cluster.c: the
- * connection to the cluster; rbd_io.c: commands as librbd requests). Sees
+ * connection to the cluster; rbd_io.c: commands as librbd requests;
+ * rbd_helper.c: threads for calls that wait for the cluster). Sees
  * libtcmu.h only, as the handler does.
  */
 #ifndef RBD_H
@@ -45,8 +46,35 @@ struct rbd_config {
 struct rbd_io;
 struct rbd_state;
 
+/* rbd_helper.c's unit of work, first in the job of each kind. */
+struct rbd_helper_job {
+	struct rbd_state *state;
+	/* On the helper thread: does the job and hands it back (it may be freed). */
+	void (*run)(struct rbd_helper_job *job);
+	struct rbd_helper_job *next;
+};
+
+/* A handler-wide thread and its queue (rbd_helper.c). */
+struct rbd_helper {
+	pthread_mutex_t lock;
+	pthread_cond_t queued;
+	pthread_cond_t finished;
+	/* The jobs waiting, oldest first. */
+	struct rbd_helper_job *first;
+	/* The device whose job runs (the job may be freed once done). */
+	struct rbd_state *running;
+	pthread_t thread;
+	bool started;
+	bool stopping;
+};
+
+#define RBD_HELPER_INITIALIZER { .lock = PTHREAD_MUTEX_INITIALIZER,		\
+				 .queued = PTHREAD_COND_INITIALIZER,		\
+				 .finished = PTHREAD_COND_INITIALIZER }
+
 /* A compare and write for rbd_locked.c's thread. */
 struct rbd_locked_job {
+	struct rbd_helper_job helper;
 	struct tcmu_device *dev;
 	struct rbd_state *state;
 	uint64_t offset;
@@ -56,7 +84,19 @@ struct rbd_locked_job {
 	uint64_t mismatch;	/* -EILSEQ: the first differing byte, from offset */
 	/* On the helper thread: hands the job back to the ring thread. */
 	void (*done)(struct rbd_locked_job *job);
-	struct rbd_locked_job *next;
+};
+
+/* An allocation map query for rbd_lba_status.c's thread. */
+struct rbd_lba_status_job {
+	struct rbd_helper_job helper;
+	struct tcmu_device *dev;
+	uint64_t offset;
+	uint64_t length;
+	int result;		/* 0 or -errno */
+	bool mapped;		/* the answer: the state at offset... */
+	uint64_t same_length;	/* ...and for how many bytes it holds */
+	/* On the helper thread: hands the job back to the ring thread. */
+	void (*done)(struct rbd_lba_status_job *job);
 };
 
 struct rbd_state {
@@ -188,8 +228,27 @@ void rbd_fd_ready(struct tcmu_device *dev, int fd, uint32_t events);
 void rbd_io_forget(struct rbd_state *state);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t rbd_now(void);
-int rbd_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
-		       bool *ret_mapped, uint64_t *ret_length);
+/* GET LBA STATUS, answered from rbd_lba_status.c's thread. */
+int rbd_device_query_lba_status(struct tcmu_device *dev, struct tcmu_request *req,
+				uint64_t offset, uint64_t length);
+
+/* rbd_helper.c: a handler-wide thread for calls that wait for the cluster. */
+
+/* Queues job (job->state and job->run set); starts the thread on first use. */
+int rbd_helper_submit(struct rbd_helper *helper, struct rbd_helper_job *job);
+/* Before the image closes: drops state's queued jobs, waits for its running one. */
+void rbd_helper_forget(struct rbd_helper *helper, struct rbd_state *state);
+/* When the handler is unloaded: the thread ends once the queue is empty. */
+void rbd_helper_stop(struct rbd_helper *helper);
+
+/* rbd_lba_status.c: GET LBA STATUS from the image's allocation map. */
+
+/* Queues job for the handler's query thread, which calls job->done. */
+int rbd_lba_status_submit(struct rbd_lba_status_job *job, struct rbd_state *state);
+/* Before the image closes: drops state's queued queries, waits for its running one. */
+void rbd_lba_status_forget(struct rbd_state *state);
+/* When the handler is unloaded. */
+void rbd_lba_status_stop(void);
 
 /* rbd_locked.c: compare and write under the image's exclusive lock. */
 

@@ -11,7 +11,8 @@
  * rbd_aio_write_zeroes, which removes whole objects (rbd du shows the space
  * freed) and zeros partial ones, so the range reads as zeros as the core
  * promises (a discard may skip partial objects). GET LBA STATUS reports
- * the objects the image has.
+ * the objects the image has, asked on rbd_lba_status.c's thread and
+ * completed through the same queue as the compare and writes below.
  *
  * COMPARE AND WRITE goes to rbd_aio_compare_and_write where librbd 16.2
  * takes the extent (inside one 512-byte sector and one stripe unit: one
@@ -59,8 +60,6 @@
 
 /* Completions collected, or deadlines expired, per round. */
 #define RBD_POLL_BATCH 32
-/* GET LBA STATUS looks at most this far ahead (a short answer is allowed). */
-#define RBD_LBA_STATUS_SPAN (256ull << 20)
 /* librbd's unit for compare and write. */
 #define RBD_SECTOR_SIZE 512u
 
@@ -71,10 +70,12 @@ enum rbd_io_kind {
 	RBD_IO_ZEROES,
 	RBD_IO_COMPARE_AND_WRITE,
 	RBD_IO_LOCKED_COMPARE_AND_WRITE,	/* rbd_locked.c's */
+	RBD_IO_LBA_STATUS,			/* rbd_lba_status.c's */
 };
 
 static const char *const rbd_io_kind_names[] = {
 	"read", "write", "flush", "unmap", "compare and write", "locked compare and write",
+	"allocation map query",
 };
 
 /* One command's librbd request, from submission until librbd answered. */
@@ -98,6 +99,7 @@ struct rbd_io {
 	struct rbd_io *next_compared;	/* rbd_state.compared */
 	uint64_t mismatch;		/* librbd's offset of the first differing byte */
 	struct rbd_locked_job locked;	/* RBD_IO_LOCKED_COMPARE_AND_WRITE */
+	struct rbd_lba_status_job lba_status;	/* RBD_IO_LBA_STATUS */
 	size_t iov_count;
 	struct iovec iov[];
 };
@@ -237,6 +239,11 @@ static void rbd_locked_done(struct rbd_locked_job *job)
 	rbd_queue_compared((struct rbd_io *)((char *)job - offsetof(struct rbd_io, locked)));
 }
 
+static void rbd_lba_status_done(struct rbd_lba_status_job *job)
+{
+	rbd_queue_compared((struct rbd_io *)((char *)job - offsetof(struct rbd_io, lba_status)));
+}
+
 /* Hands io, linked, to librbd: 0 or -errno (io is then still linked). */
 static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 {
@@ -248,6 +255,12 @@ static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 						      .offset = io->offset, .length = io->length,
 						      .buffer = io->buffer, .done = rbd_locked_done };
 		return rbd_locked_submit(&io->locked);
+	}
+	if (io->kind == RBD_IO_LBA_STATUS) {
+		io->lba_status = (struct rbd_lba_status_job){ .dev = io->dev, .offset = io->offset,
+							      .length = io->length,
+							      .done = rbd_lba_status_done };
+		return rbd_lba_status_submit(&io->lba_status, state);
 	}
 	result = rbd_aio_create_completion(io, io->kind == RBD_IO_COMPARE_AND_WRITE ?
 					   rbd_compare_answered : NULL, &completion);
@@ -280,6 +293,7 @@ static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 							completion, &io->mismatch, 0);
 		break;
 	case RBD_IO_LOCKED_COMPARE_AND_WRITE:
+	case RBD_IO_LBA_STATUS:
 		break;
 	}
 	if (result < 0) {
@@ -442,6 +456,14 @@ static void rbd_io_done(struct tcmu_device *dev, struct rbd_state *state, struct
 		tcmu_request_complete_miscompare(req, at);
 		return;
 	}
+	if (command_result == 0 && io->kind == RBD_IO_LBA_STATUS) {
+		bool mapped = io->lba_status.mapped;
+		uint64_t length = io->lba_status.same_length;
+
+		rbd_io_free(io);
+		tcmu_request_complete_lba_status(req, mapped, length);
+		return;
+	}
 	rbd_io_free(io);
 	tcmu_request_complete(req, command_result);
 }
@@ -485,7 +507,8 @@ static void rbd_collect_compared(struct tcmu_device *dev, struct rbd_state *stat
 	state->compared = NULL;
 	pthread_mutex_unlock(&state->lock);
 	for (; io; io = next) {
-		ssize_t result = io->locked.result;
+		ssize_t result = io->kind == RBD_IO_LBA_STATUS ? io->lba_status.result :
+				 io->locked.result;
 
 		next = io->next_compared;
 		if (io->completion) {
@@ -583,53 +606,8 @@ int rbd_device_compare_and_write(struct tcmu_device *dev, struct tcmu_request *r
 	return rbd_begin(dev, state, io);
 }
 
-struct rbd_extent_query {
-	uint64_t position;	/* end of the run known so far */
-	uint64_t end;		/* first byte not asked about */
-	bool mapped;		/* set by the first extent with data at the start */
-};
-
-/* rbd_diff_iterate2 reports the extents that hold data, in order. */
-static int rbd_extent_seen(uint64_t offset, size_t length, int exists, void *argument)
+int rbd_device_query_lba_status(struct tcmu_device *dev, struct tcmu_request *req,
+				uint64_t offset, uint64_t length)
 {
-	struct rbd_extent_query *query = argument;
-
-	if (!exists || offset + length <= query->position)
-		return 0;
-	if (offset > query->position) {
-		/* A hole: it ends the mapped run, or is the answer up to offset. */
-		if (!query->mapped)
-			query->position = offset < query->end ? offset : query->end;
-		return -ECANCELED;
-	}
-	query->mapped = true;
-	query->position = offset + length < query->end ? offset + length : query->end;
-	return 0;
-}
-
-int rbd_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
-		       bool *ret_mapped, uint64_t *ret_length)
-{
-	struct rbd_state *state = tcmu_device_get_private(dev);
-	struct rbd_extent_query query = { .position = offset };
-	int result;
-
-	assert(length > 0);
-	if (length > RBD_LBA_STATUS_SPAN)
-		length = RBD_LBA_STATUS_SPAN;
-	query.end = offset + length;
-	/* Whole objects: from the object map when the image has fast-diff. */
-	result = rbd_diff_iterate2(state->image, NULL, offset, length, 1, 1,
-				   rbd_extent_seen, &query);
-	if (result < 0 && result != -ECANCELED) {
-		errno = -result;
-		tcmu_dev_err(dev, "allocation map of %" PRIu64 " bytes at %" PRIu64 ": %m",
-			     length, offset);
-		return result;
-	}
-	if (query.position == offset)	/* no data at all */
-		query.position = query.end;
-	*ret_mapped = query.mapped;
-	*ret_length = query.position - offset;
-	return 0;
+	return rbd_start(dev, req, RBD_IO_LBA_STATUS, NULL, 0, offset, length);
 }

@@ -17,10 +17,10 @@
  * has no write in flight to lose the lock under. The handlers' -EROFS from
  * another client's hold is BUSY (rbd_io.c), retried by the initiator.
  *
- * The lock calls wait for the cluster, so one handler-wide thread takes the
- * jobs in order; a finished job goes back to the device's ring thread
- * through the same queue and eventfd as librbd's compare and writes
- * (rbd_io.c), so this thread never touches a ring.
+ * The lock calls wait for the cluster, so a handler-wide thread
+ * (rbd_helper.c) takes the jobs in order; a finished job goes back to the
+ * device's ring thread through the same queue and eventfd as librbd's
+ * compare and writes (rbd_io.c), so this thread never touches a ring.
  */
 #include "rbd.h"
 
@@ -34,16 +34,7 @@
 #define LOCK_TRIES 20
 #define LOCK_RETRY_NS 50000000L
 
-static pthread_mutex_t locked_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t locked_queued = PTHREAD_COND_INITIALIZER;
-static pthread_cond_t locked_finished = PTHREAD_COND_INITIALIZER;
-/* The jobs waiting, oldest first: a few at most (one per device's write gate). */
-static struct rbd_locked_job *locked_first;
-/* The device whose job runs (the job may be freed once done). */
-static struct rbd_state *locked_running;
-static pthread_t locked_thread;
-static bool locked_started;
-static bool locked_stopping;
+static struct rbd_helper locked_helper = RBD_HELPER_INITIALIZER;
 
 /* The image's exclusive lock for this device's second handle, waiting out short holds. */
 static int lock_image(struct rbd_state *state)
@@ -106,72 +97,27 @@ static ssize_t compare_and_write_locked(struct rbd_locked_job *job, char *curren
 	return result < 0 ? result : 0;
 }
 
-static void *locked_thread_main(void *argument)
+/* On the helper thread. */
+static void compare_and_write_run(struct rbd_helper_job *helper_job)
 {
-	struct rbd_locked_job *job;
-	char *current;
+	struct rbd_locked_job *job = (struct rbd_locked_job *)helper_job;
+	char *current = malloc(job->length);
 
-	(void)argument;
-	pthread_mutex_lock(&locked_lock);
-	for (;;) {
-		while (!locked_first && !locked_stopping)
-			pthread_cond_wait(&locked_queued, &locked_lock);
-		if (!locked_first)
-			break;
-		job = locked_first;
-		locked_first = job->next;
-		locked_running = job->state;
-		pthread_mutex_unlock(&locked_lock);
-
-		current = malloc(job->length);
-		job->result = current ? compare_and_write_locked(job, current) : -ENOMEM;
-		free(current);
-		job->done(job);
-
-		pthread_mutex_lock(&locked_lock);
-		locked_running = NULL;
-		pthread_cond_broadcast(&locked_finished);
-	}
-	pthread_mutex_unlock(&locked_lock);
-	return NULL;
+	job->result = current ? compare_and_write_locked(job, current) : -ENOMEM;
+	free(current);
+	job->done(job);
 }
 
 int rbd_locked_submit(struct rbd_locked_job *job)
 {
-	struct rbd_locked_job **link = &locked_first;
-	int result = 0;
-
-	pthread_mutex_lock(&locked_lock);
-	if (!locked_started) {
-		result = -pthread_create(&locked_thread, NULL, locked_thread_main, NULL);
-		locked_started = result == 0;
-	}
-	if (result == 0) {
-		while (*link)
-			link = &(*link)->next;
-		job->next = NULL;
-		*link = job;
-		pthread_cond_signal(&locked_queued);
-	}
-	pthread_mutex_unlock(&locked_lock);
-	return result;
+	job->helper.state = job->state;
+	job->helper.run = compare_and_write_run;
+	return rbd_helper_submit(&locked_helper, &job->helper);
 }
 
 void rbd_locked_forget(struct rbd_state *state)
 {
-	struct rbd_locked_job **link;
-
-	pthread_mutex_lock(&locked_lock);
-	/* Left in the device's list of requests, which frees them. */
-	for (link = &locked_first; *link;) {
-		if ((*link)->state == state)
-			*link = (*link)->next;
-		else
-			link = &(*link)->next;
-	}
-	while (locked_running == state)
-		pthread_cond_wait(&locked_finished, &locked_lock);
-	pthread_mutex_unlock(&locked_lock);
+	rbd_helper_forget(&locked_helper, state);
 	if (state->locked_image)
 		rbd_close(state->locked_image);
 	state->locked_image = NULL;
@@ -179,12 +125,5 @@ void rbd_locked_forget(struct rbd_state *state)
 
 void rbd_locked_stop(void)
 {
-	pthread_mutex_lock(&locked_lock);
-	locked_stopping = true;
-	pthread_cond_signal(&locked_queued);
-	pthread_mutex_unlock(&locked_lock);
-	if (locked_started)
-		pthread_join(locked_thread, NULL);
-	locked_started = false;
-	locked_stopping = false;
+	rbd_helper_stop(&locked_helper);
 }
