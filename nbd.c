@@ -35,8 +35,6 @@
 #define NBD_BACKOFF_LAST_MS 5000
 /* Largest single zeroing or block status request: NBD lengths are 32-bit. */
 #define NBD_REQUEST_MAX (1ull << 30)
-/* How long GET LBA STATUS may hold the ring thread waiting for the server. */
-#define NBD_BLOCK_STATUS_WAIT_MS 5000
 
 struct nbd_state {
 	struct tcmu_device *dev;
@@ -63,6 +61,8 @@ struct nbd_command {
 	unsigned int issued, answered;	/* libnbd commands, and those the server answered */
 	int result;
 	bool flush_after;
+	bool lba_status;		/* a query_lba_status, answered in extent */
+	struct nbd_extent_answer extent;
 	int64_t issued_ms;		/* when its current NBD command was issued */
 	struct nbd_command *next_finished;
 	struct nbd_command *previous, *next;	/* in state->in_flight */
@@ -329,7 +329,13 @@ static void nbd_finish(struct nbd_state *state)
 			nbd_command_release(command);
 			continue;
 		}
-		tcmu_request_complete(command->req, command->result);
+		if (command->lba_status && command->result == 0)
+			tcmu_request_complete_lba_status(command->req, command->extent.mapped,
+							 command->extent.has_extent &&
+							 command->extent.run > 0 ?
+							 command->extent.run : command->extent.length);
+		else
+			tcmu_request_complete(command->req, command->result);
 		nbd_command_free(command);
 	}
 }
@@ -478,26 +484,32 @@ static void nbd_device_batch_done(struct tcmu_device *dev)
 	nbd_finish(state);
 }
 
-/* The server's allocation map, on the data connection: see nbd_extent_query(). */
-static int nbd_device_get_lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length,
-				     bool *ret_mapped, uint64_t *ret_length)
+/*
+ * The server's allocation map, asked like a read on the data connection
+ * (nbd_extent_query_start) and answered from fd_ready: a server that is
+ * slow to answer holds no ring thread, and one that stops answering is
+ * the watchdog's, as for every command.
+ */
+static int nbd_device_query_lba_status(struct tcmu_device *dev, struct tcmu_request *req,
+				       uint64_t offset, uint64_t length)
 {
 	struct nbd_state *state = tcmu_device_get_private(dev);
+	struct nbd_command *command;
 	int result;
 
-	*ret_mapped = true;
-	*ret_length = length;
-	if (!state->ready)
-		return -EAGAIN;
-	if (!state->can_block_status)
+	if (state->ready && !state->can_block_status) {
+		tcmu_request_complete_lba_status(req, true, length);
 		return 0;
-	result = nbd_extent_query(state->handle, offset, MIN(length, NBD_REQUEST_MAX),
-				  NBD_BLOCK_STATUS_WAIT_MS, ret_mapped, ret_length);
-	if (result < 0)
-		tcmu_dev_warn(dev, "allocation map of %" PRIu64 " bytes at %" PRIu64 ": %s", length,
-			      offset, result == -EAGAIN ? "no answer in time or connection lost" :
-			      strerror(-result));
-	return result;
+	}
+	command = nbd_command_new(state, req, false, &result);
+	if (!command)
+		return result;
+	command->lba_status = true;
+	command->extent.length = MIN(length, NBD_REQUEST_MAX);
+	nbd_issued(command, nbd_extent_query_start(state->handle, offset, &command->extent,
+						   nbd_callback(command)));
+	nbd_command_release(command);
+	return 0;
 }
 
 /*
@@ -615,7 +627,7 @@ static struct tcmu_handler nbd_handler = {
 	.flush = nbd_device_flush,
 	.unmap = nbd_device_unmap,
 	.reconfigure = nbd_device_reconfigure,
-	.get_lba_status = nbd_device_get_lba_status,
+	.query_lba_status = nbd_device_query_lba_status,
 	.fd_ready = nbd_device_fd_ready,
 	.batch_done = nbd_device_batch_done,
 };

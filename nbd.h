@@ -74,12 +74,25 @@ struct nbd_handle *nbd_connect_blocking(const struct nbd_target *target, int *re
 					char **ret_reason);
 
 /*
- * Whether the bytes at offset hold data, and for how many of the next
- * length (at most 2^32 - 1) that stays so, from the server's
- * base:allocation map, on handle with its commands in flight, waiting at
- * most wait_ms. 0, -EAGAIN (no answer in time, connection lost) or -errno.
+ * What the server's base:allocation map says from an offset: whether the
+ * bytes there hold data, and for how many of the next length that stays
+ * so (run; no extent: all of them, mapped).
  */
-int nbd_extent_query(struct nbd_handle *handle, uint64_t offset, uint64_t length,
-		     unsigned int wait_ms, bool *ret_mapped, uint64_t *ret_length);
+struct nbd_extent_answer {
+	uint64_t length;	/* asked for, at most 2^32 - 1 */
+	bool has_extent;
+	bool mapped;		/* the first extent's state */
+	uint64_t run;		/* bytes from the offset in that state */
+};
+
+/*
+ * Asks handle, with its commands in flight, for the map of answer->length
+ * bytes at offset, like the other nbd_aio_* calls: libnbd fills answer
+ * before it calls completion, which the caller counts as for any command
+ * (answer must live until completion's free). libnbd's cookie, or -1.
+ */
+int64_t nbd_extent_query_start(struct nbd_handle *handle, uint64_t offset,
+			       struct nbd_extent_answer *answer,
+			       nbd_completion_callback completion);
 
 #endif

@@ -45,6 +45,14 @@ void tcmu_request_complete(struct tcmu_request *req, int result)
 						req->next_iov->iov_len, 0), 0);
 }
 
+void tcmu_request_complete_lba_status(struct tcmu_request *req, bool mapped, uint64_t length)
+{
+	req->lba_status = true;
+	req->lba_status_mapped = mapped;
+	req->lba_status_length = length;
+	tcmu_request_complete(req, 0);
+}
+
 const char *tcmu_device_get_name(const struct tcmu_device *dev) { (void)dev; return "n0"; }
 const char *tcmu_device_get_subtype(const struct tcmu_device *dev) { (void)dev; return "nbd"; }
 const char *tcmu_device_get_backstore(const struct tcmu_device *dev) { (void)dev; return "user_0/n0"; }
@@ -182,6 +190,22 @@ int flush(struct tcmu_device *dev)
 	struct tcmu_request req = { 0 };
 
 	return wait_request(dev, &req, handler->flush(dev, &req));
+}
+
+int lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length, bool *ret_mapped,
+	       uint64_t *ret_length, bool *ret_answered_later)
+{
+	struct tcmu_request req = { 0 };
+	int result = handler->query_lba_status(dev, &req, offset, length);
+
+	*ret_answered_later = req.completions == 0;
+	result = wait_request(dev, &req, result);
+	if (result == 0) {
+		assert_true(req.lba_status);
+		*ret_mapped = req.lba_status_mapped;
+		*ret_length = req.lba_status_length;
+	}
+	return result;
 }
 
 int unmap(struct tcmu_device *dev, uint64_t offset, uint64_t length)

@@ -34,6 +34,10 @@ struct tcmu_request {
 	struct tcmu_device *next_dev;
 	struct tcmu_request *next;
 	struct iovec *next_iov;
+	/* Completed by tcmu_request_complete_lba_status(), with this answer. */
+	bool lba_status;
+	bool lba_status_mapped;
+	uint64_t lba_status_length;
 };
 
 extern char log_text[1 << 16];
@@ -48,6 +52,12 @@ int wait_request(struct tcmu_device *dev, struct tcmu_request *req, int returned
 int transfer(struct tcmu_device *dev, bool is_write, uint64_t offset, void *buffer,
 	     size_t length, uint32_t flags);
 int flush(struct tcmu_device *dev);
+/*
+ * The handler's query_lba_status, driven as a read is: 0 and the answer,
+ * or the -errno; *ret_answered_later: it was not answered within the call.
+ */
+int lba_status(struct tcmu_device *dev, uint64_t offset, uint64_t length, bool *ret_mapped,
+	       uint64_t *ret_length, bool *ret_answered_later);
 int unmap(struct tcmu_device *dev, uint64_t offset, uint64_t length);
 void fill(void *buffer, size_t length, unsigned int seed);
 struct tcmu_device new_device(const char *config, uint64_t size);

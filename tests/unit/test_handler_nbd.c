@@ -386,23 +386,67 @@ static void test_allocation_map(void **state)
 {
 	struct tcmu_device dev = new_device("exec:nbdkit memory 16M", 16 * MIB);
 	static char data[4096];
+	bool mapped, answered_later;
 	uint64_t length;
-	bool mapped;
 
 	(void)state;
 	assert_int_equal(handler->open(&dev), 0);
 	fill(data, sizeof(data), 3);
 	assert_int_equal(transfer(&dev, true, 4 * MIB, data, sizeof(data), 0), 0);
-	assert_int_equal(handler->get_lba_status(&dev, 0, 16 * MIB, &mapped, &length), 0);
+	/* Asked like a read: the answer comes from fd_ready, not within the call. */
+	assert_null(handler->get_lba_status);
+	assert_int_equal(lba_status(&dev, 0, 16 * MIB, &mapped, &length, &answered_later), 0);
+	assert_true(answered_later);
 	assert_false(mapped);
 	assert_int_equal(length, 4 * MIB);
-	assert_int_equal(handler->get_lba_status(&dev, 4 * MIB, 12 * MIB, &mapped, &length), 0);
+	assert_int_equal(lba_status(&dev, 4 * MIB, 12 * MIB, &mapped, &length, &answered_later),
+			 0);
 	assert_true(mapped);
 	assert_true(length >= sizeof(data) && length < MIB);
-	assert_int_equal(handler->get_lba_status(&dev, 5 * MIB, 11 * MIB, &mapped, &length), 0);
+	assert_int_equal(lba_status(&dev, 5 * MIB, 11 * MIB, &mapped, &length, &answered_later),
+			 0);
 	assert_false(mapped);
 	assert_int_equal(length, 11 * MIB);
 	close_device(&dev);
+}
+
+/*
+ * GET LBA STATUS of a stopped server: the call returns at once (the ring
+ * thread serves its other devices meanwhile), and the watchdog answers the
+ * query with BUSY after the ;timeout=, as it does a read.
+ */
+static void test_allocation_map_server_stopped(void **state)
+{
+	char directory[] = "/tmp/tcmu-nbd-test-XXXXXX", config[256], path[160];
+	struct tcmu_device dev;
+	struct tcmu_request req = { 0 };
+	int64_t start;
+	pid_t pid;
+
+	(void)state;
+	assert_non_null(mkdtemp(directory));
+	snprintf(config, sizeof(config), "exec:nbdkit -P %s/pid memory 16M;timeout=1", directory);
+	snprintf(path, sizeof(path), "%s/pid", directory);
+	dev = new_device(config, 16 * MIB);
+	assert_int_equal(handler->open(&dev), 0);
+	pid = read_pid_file(path);
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	while (!process_stopped(pid))
+		usleep(10000);
+
+	start = now_ms();
+	assert_int_equal(handler->query_lba_status(&dev, &req, 0, 16 * MIB), 0);
+	handler->batch_done(&dev);
+	assert_true(now_ms() - start < 500);
+	assert_int_equal(req.completions, 0);
+	assert_int_equal(wait_request(&dev, &req, 0), -EAGAIN);
+	assert_false(req.lba_status);
+	/* Generous: a loaded machine delays the watchdog's tick. */
+	assert_true(now_ms() - start >= 900 && now_ms() - start < 9000);
+	kill(pid, SIGCONT);
+	close_device(&dev);
+	snprintf(config, sizeof(config), "rm -rf %s", directory);
+	assert_int_equal(system(config), 0);
 }
 
 static void *handler_handle;
@@ -425,6 +469,7 @@ int main(void)
 		cmocka_unit_test_setup(test_reconnect_after_server_death, setup),
 		cmocka_unit_test_setup(test_command_timeout, setup),
 		cmocka_unit_test_setup(test_allocation_map, setup),
+		cmocka_unit_test_setup(test_allocation_map_server_stopped, setup),
 	};
 
 	/* A dying server must not kill the test through a write to its socket. */
