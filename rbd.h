@@ -95,6 +95,8 @@ struct rbd_lba_status_job {
 	int result;		/* 0 or -errno */
 	bool mapped;		/* the answer: the state at offset... */
 	uint64_t same_length;	/* ...and for how many bytes it holds */
+	/* On the helper thread: whether its command was answered already (BUSY). */
+	bool (*answered)(struct rbd_lba_status_job *job);
 	/* On the helper thread: hands the job back to the ring thread. */
 	void (*done)(struct rbd_lba_status_job *job);
 };

@@ -239,9 +239,25 @@ static void rbd_locked_done(struct rbd_locked_job *job)
 	rbd_queue_compared((struct rbd_io *)((char *)job - offsetof(struct rbd_io, locked)));
 }
 
+static struct rbd_io *rbd_lba_status_io(struct rbd_lba_status_job *job)
+{
+	return (struct rbd_io *)((char *)job - offsetof(struct rbd_io, lba_status));
+}
+
+static bool rbd_lba_status_answered(struct rbd_lba_status_job *job)
+{
+	struct rbd_io *io = rbd_lba_status_io(job);
+	bool answered;
+
+	pthread_mutex_lock(&io->state->lock);
+	answered = !io->req;
+	pthread_mutex_unlock(&io->state->lock);
+	return answered;
+}
+
 static void rbd_lba_status_done(struct rbd_lba_status_job *job)
 {
-	rbd_queue_compared((struct rbd_io *)((char *)job - offsetof(struct rbd_io, lba_status)));
+	rbd_queue_compared(rbd_lba_status_io(job));
 }
 
 /* Hands io, linked, to librbd: 0 or -errno (io is then still linked). */
@@ -259,6 +275,7 @@ static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 	if (io->kind == RBD_IO_LBA_STATUS) {
 		io->lba_status = (struct rbd_lba_status_job){ .dev = io->dev, .offset = io->offset,
 							      .length = io->length,
+							      .answered = rbd_lba_status_answered,
 							      .done = rbd_lba_status_done };
 		return rbd_lba_status_submit(&io->lba_status, state);
 	}

@@ -55,6 +55,16 @@ static void rbd_lba_status_run(struct rbd_helper_job *helper_job)
 	struct rbd_extent_query query = { .position = job->offset, .end = job->offset + length };
 	int result;
 
+	/*
+	 * Its deadline answered it while queries before it waited for the
+	 * cluster: not asked, so that the queue drains at once when the
+	 * cluster is back (its result, like a late one, is dropped).
+	 */
+	if (job->answered(job)) {
+		job->result = -ETIMEDOUT;
+		job->done(job);
+		return;
+	}
 	/* Whole objects: from the object map when the image has fast-diff. */
 	result = rbd_diff_iterate2(state->image, NULL, job->offset, length, 1, 1,
 				   rbd_extent_seen, &query);
