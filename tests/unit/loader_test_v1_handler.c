@@ -73,6 +73,13 @@ static int v1_compare_and_write(struct tcmu_device *dev, struct tcmu_request *re
 	return -109;
 }
 
+static int v1_query_lba_status(struct tcmu_device *dev, struct tcmu_request *req,
+			       uint64_t offset, uint64_t length)
+{
+	(void)dev, (void)req, (void)offset, (void)length;
+	return -110;
+}
+
 #ifndef TEST_STRUCT_SIZE
 #define TEST_STRUCT_SIZE sizeof(handler)
 #endif
@@ -97,6 +104,7 @@ static struct tcmu_handler_v1 handler = {
 	.fd_ready = v1_fd_ready,
 	.batch_done = v1_batch_done,
 	.compare_and_write = v1_compare_and_write,
+	.query_lba_status = v1_query_lba_status,
 };
 
 /* What version 1's TCMU_HANDLER_REGISTER emits. */

@@ -248,6 +248,7 @@ static void test_version_one_handler_loads_through_its_adapter(void **state)
 	assert_int_equal(handler->reconfigure(NULL, NULL), -107);
 	assert_int_equal(handler->get_lba_status(NULL, 0, 0, &mapped, &length), -108);
 	assert_int_equal(handler->compare_and_write(NULL, NULL, NULL, 0, NULL, 0, 0, 0, 0), -109);
+	assert_int_equal(handler->query_lba_status(NULL, NULL, 0, 0), -110);
 	assert_non_null(handler->load);
 	assert_non_null(handler->unload);
 	assert_non_null(handler->close);
@@ -265,6 +266,7 @@ static void test_version_one_handler_loads_through_its_adapter(void **state)
 	assert_null(handler->fd_ready);
 	assert_null(handler->batch_done);
 	assert_null(handler->compare_and_write);
+	assert_null(handler->query_lba_status);
 }
 
 static char *make_directory(void)
