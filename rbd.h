@@ -89,7 +89,6 @@ struct rbd_locked_job {
 /* An allocation map query for rbd_lba_status.c's thread. */
 struct rbd_lba_status_job {
 	struct rbd_helper_job helper;
-	struct tcmu_device *dev;
 	uint64_t offset;
 	uint64_t length;
 	int result;		/* 0 or -errno */

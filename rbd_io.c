@@ -273,7 +273,7 @@ static int rbd_submit(struct rbd_state *state, struct rbd_io *io)
 		return rbd_locked_submit(&io->locked);
 	}
 	if (io->kind == RBD_IO_LBA_STATUS) {
-		io->lba_status = (struct rbd_lba_status_job){ .dev = io->dev, .offset = io->offset,
+		io->lba_status = (struct rbd_lba_status_job){ .offset = io->offset,
 							      .length = io->length,
 							      .answered = rbd_lba_status_answered,
 							      .done = rbd_lba_status_done };
