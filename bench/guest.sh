@@ -166,7 +166,7 @@ has_user_kind "$kinds $many_kinds" && start_daemon
 # "single" for the tmpfs phase, as before phases existed).
 declare -A dev_of
 single_devices() {
-	local phase=$1 file=$1 kind round entry to_fill=() path
+	local phase=$1 file=$1 kind round entry to_fill=() path stats
 	[ "$phase" != tmpfs ] || file=single
 	record "phase $phase ${phase_kinds[$phase]}"
 	jobs_of "$phase"
@@ -190,6 +190,12 @@ single_devices() {
 				for kind in ${phase_kinds[$phase]}; do
 					printf '\n[%s.%s]\nstonewall\nfilename=%s\n' "${entry%%:*}" "$kind" "${dev_of[$kind]}"
 					[[ $kind != *-dm* ]] || printf 'exec_prerun=/tmp/bench-drop-caches.sh\n'
+					if is_user_kind "$kind" && [[ $kind != *-dm* ]]; then
+						stats=$out/raw/stats.$phase.round$round.${entry%%:*}.$kind
+						printf 'exec_prerun=%s\nexec_postrun=%s\n' \
+							"$(daemon_stats_hook before "$stats" "bench-${kind}0")" \
+							"$(daemon_stats_hook after "$stats" "bench-${kind}0")"
+					fi
 					printf '%s\n' ${entry#*:}
 				done
 			done
@@ -218,8 +224,11 @@ rbd_bench() {
 		[[ $rw != rand* ]] || pattern=rand
 		file=$out/raw/rbdbench.$name.txt
 		log "rbd bench $name on $image"
-		echo "rbd bench --io-type $type --io-size ${bs^^} --io-threads $depth --io-pattern $pattern --io-total 100G $image" > "$file"
-		rbd bench --io-type "$type" --io-size "${bs^^}" --io-threads "$depth" \
+		# With the daemon's client settings: rbd_cache off, so that a write is
+		# acknowledged once the OSD has it (librbd's default write-around cache
+		# acknowledges it before).
+		echo "rbd bench --rbd_cache=false --io-type $type --io-size ${bs^^} --io-threads $depth --io-pattern $pattern --io-total 100G $image" > "$file"
+		rbd bench --rbd_cache=false --io-type "$type" --io-size "${bs^^}" --io-threads "$depth" \
 			--io-pattern "$pattern" --io-total 100G "$image" >> "$file" 2>&1 &
 		pid=$!
 		for _ in $(seq $(( (runtime + ramp + 120) * 10 ))); do

@@ -22,11 +22,34 @@ has_user_kind() {
 	return 1
 }
 
+# A system bus for the daemon, so that tcmu-admin can read each device's
+# statistics before and after every job: the daemon's own mean latency per
+# command (from the ring's sight of it to its completion) next to fio's,
+# which tells the daemon's share of a command's time from the kernel's.
+start_stats_bus() {
+	command -v dbus-daemon > /dev/null && [ -x "$BUILD_DIR/tcmu-admin" ] || return 0
+	mkdir -p /run/dbus /etc/dbus-1/system.d
+	install -m 0644 "$here/tcmu-runner.conf" /etc/dbus-1/system.d/tcmu-runner.conf
+	[ -S /run/dbus/system_bus_socket ] || dbus-daemon --system --fork
+}
+
+# daemon_stats_hook WHEN FILE DEVICE: fio's exec_prerun/exec_postrun command
+# that saves tcmu-admin's statistics of DEVICE into FILE.WHEN.json.
+daemon_stats_hook() {
+	echo "/tmp/bench-stats.sh $1 $2 $3"
+}
+printf '#!/bin/sh
+"%s/tcmu-admin" --json stats "$3" > "$2.$1.json" 2> /dev/null || rm -f "$2.$1.json"
+' \
+	"${BUILD_DIR:-/nonexistent}" > /tmp/bench-stats.sh
+chmod +x /tmp/bench-stats.sh
+
 daemon_pid=""
 start_daemon() {
 	[ -z "$daemon_pid" ] || return 0
 	: "${BUILD_DIR:?BUILD_DIR must name the build directory for the user kinds}"
 	modprobe target_core_user
+	start_stats_bus
 	local extra_config=${BENCH_CONFIG:-}
 	printf 'log_level = 3\n%s\n' "${extra_config//;/$'\n'}" > /tmp/bench-tcmu.conf
 	"$BUILD_DIR/tcmu-runner" --handler-path "$BUILD_DIR" --config /tmp/bench-tcmu.conf \

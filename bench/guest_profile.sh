@@ -1,5 +1,5 @@
 # Sourced by bench/guest.sh: BENCH_PROFILE's profiles of QD16 random read and
-# write and QD1 random read on a phase's devices, after its rounds. strace
+# write and QD1 random read and write on a phase's devices, after its rounds. strace
 # counts the daemon's syscalls (user kinds only); perf samples the whole
 # guest (every kind) while fio runs under it; cpu takes the daemon's CPU time
 # and the guest's context switches per I/O; trace records the kernel's
@@ -36,9 +36,16 @@ cpu_snapshot() {
 	fi
 	awk '/^ctxt/ { print "ctxt", $2 }' /proc/stat
 	awk '{ print "ios", $1 + $5 }' "/sys/block/$device/stat"
+	# The same runtime by thread name (tcmu-ring-N, librados's msgr-worker-N, ...).
+	if [ -n "$daemon_pid" ]; then
+		for task in /proc/"$daemon_pid"/task/*; do
+			printf 'thread:%s %s\n' "$(tr ' ' _ < "$task/comm")" "$(cut -d' ' -f1 "$task/schedstat")"
+		done 2> /dev/null | awk '{ t[$1] += $2 } END { for (name in t) print name, t[name] }'
+	fi
 }
 
-profile_jobs=("randread-qd16:randread:16" "randwrite-qd16:randwrite:16" "randread-qd1:randread:1")
+profile_jobs=("randread-qd16:randread:16" "randwrite-qd16:randwrite:16" "randread-qd1:randread:1"
+	"randwrite-qd1:randwrite:1")
 tracing=/sys/kernel/tracing
 # Short, with small buffers: reading the trace of a bigger one back stalled
 # a loaded TCG guest for minutes (soft lockups).
@@ -164,6 +171,20 @@ run_profiles() {
 						printf " daemon %.1f daemon_user_share %.2f", delta["daemon"] * us, user_share
 						printf " ctxt_per_io %.2f\n", delta["ctxt"] / ios
 					}' >> "$meta"
+				# By thread name, matched by name (threads may come and go).
+				awk -v kind="$kind" -v job="$name" '
+					NR == FNR { before[$1] = $2; next }
+					{ after[$1] = $2 }
+					END {
+						ios = after["ios"] - before["ios"]
+						if (ios <= 0) ios = 1
+						line = "cputhreads " kind " " job
+						for (key in after)
+							if (key ~ /^thread:/ && after[key] - before[key] > 0)
+								line = line sprintf(" %s=%.1f", substr(key, 8),
+									(after[key] - before[key]) / 1e3 / ios)
+						print line
+					}' /tmp/cpu.before /tmp/cpu.after >> "$meta"
 				;;
 			trace)
 				"${job[@]}" &

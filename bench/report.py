@@ -291,13 +291,75 @@ def rbd_bench_section(out, phase_rows, kinds):
         title = figures[0][0]
         cell = ours.get(title, "–")
         ratio = f"{float(cell) / rate:.2f}" if rate and cell != "–" else "–"
-        rows.append([title, fmt(rate), cell, ratio, f"`{command}`"])
+        # Its mean time per operation, from Little's law: threads / rate.
+        words = command.split()
+        depth = int(words[words.index("--io-threads") + 1]) if "--io-threads" in words else 0
+        per_op = fmt(depth / rate * 1e6) if rate and depth else "–"
+        rows.append([title, fmt(rate), per_op, cell, ratio, f"`{command}`"])
     if not rows:
         return []
     return ["`rbd bench` on the same image after the rounds (the LUN removed), against "
             "user:rbd through the kernel:\n",
-            table(["figure", "rbd bench", "user:rbd", "user:rbd / rbd bench", "command"], rows),
+            table(["figure", "rbd bench", "rbd bench µs per op", "user:rbd",
+                   "user:rbd / rbd bench", "command"], rows),
             ""]
+
+
+def daemon_mean_us(before_path, after_path, side):
+    """The daemon's mean latency of a job's commands of one kind (read or
+    write), in µs: from tcmu-admin's counters before and after the job
+    (fio's ramp included), or None without both snapshots."""
+    if not (os.path.exists(before_path) and os.path.exists(after_path)):
+        return None
+    snapshots = []
+    for path in (before_path, after_path):
+        with open(path) as stream:
+            snapshots.append(json.load(stream)[0]["kinds"][side])
+    before, after = snapshots
+    commands = after["commands"] - before["commands"]
+    if commands <= 0:
+        return None
+    return (after["latency_sum_seconds"] - before["latency_sum_seconds"]) / commands * 1e6
+
+
+def daemon_latency_section(out, phase, kinds):
+    """fio's mean latency of each job next to the daemon's own for the same
+    commands: what is left is the kernel's part (the initiator, tcm_loop,
+    the target core, the ring's hand-off both ways)."""
+    rows = []
+    raw = os.path.join(out, "raw")
+    for job in FIGURES:
+        side = "write" if "write" in job else "read"
+        for kind in kinds:
+            pairs = []
+            for name in sorted(os.listdir(raw)):
+                prefix = f"stats.{phase}.round"
+                suffix = f".{job}.{kind}.before.json"
+                if not (name.startswith(prefix) and name.endswith(suffix)):
+                    continue
+                round_number = name[len(prefix):-len(suffix)]
+                stem = os.path.join(raw, name[:-len(".before.json")])
+                daemon = daemon_mean_us(stem + ".before.json", stem + ".after.json", side)
+                fio_file = os.path.join(raw, ("single" if phase == "tmpfs" else phase)
+                                        + f".round{round_number}.json")
+                if daemon is None or not os.path.exists(fio_file):
+                    continue
+                for result in load(fio_file)["jobs"]:
+                    if result["jobname"] == f"{job}.{kind}":
+                        pairs.append((result[side]["lat_ns"]["mean"] / 1000, daemon))
+            if not pairs:
+                continue
+            fio_mean = statistics.median(p[0] for p in pairs)
+            daemon_mean = statistics.median(p[1] for p in pairs)
+            rows.append([job, kind_title(kind), fmt(fio_mean), fmt(daemon_mean),
+                         fmt(fio_mean - daemon_mean), f"{daemon_mean / fio_mean:.2f}"])
+    if not rows:
+        return []
+    return ["Mean latency per command, fio's (initiator to completion) against the "
+            "daemon's own (tcmu-admin: from the ring thread's first sight of the command to "
+            "its completion; fio's ramp included), median over rounds, µs:\n",
+            table(["job", "kind", "fio", "daemon", "outside the daemon", "daemon's share"],
+                  rows), ""]
 
 
 def table(header, rows):
@@ -356,6 +418,7 @@ def main():
                     "ratios, range in brackets; latency ratios: lower is better):\n")
         text.append(table(header, phase_rows))
         text.append("")
+        text.extend(daemon_latency_section(out, phase, these))
         if phase == "rbd":
             text.extend(rbd_bench_section(out, phase_rows, these))
         raw_tables.append((phase, rounds, raw))
@@ -406,6 +469,21 @@ def main():
                     "context switches per I/O in the whole guest:\n")
         text.append(table(["kind", "job", "IOPS", "daemon µs/IO", "daemon user share",
                            "ctx switches/IO"], cpu_rows))
+        text.append("")
+
+    thread_rows = []
+    for line in meta_lines:
+        words = line.split()
+        if words[0] != "cputhreads" or len(words) < 4:
+            continue
+        shares = sorted(((float(value), name) for name, _, value in
+                         (word.partition("=") for word in words[3:])), reverse=True)
+        thread_rows.append([kind_title(words[1]), words[2],
+                            ", ".join(f"{name} {fmt(value)}" for value, name in shares[:6])])
+    if thread_rows:
+        text.append("The daemon's CPU µs per I/O by thread name (BENCH_PROFILE=cpu; "
+                    "the six busiest):\n")
+        text.append(table(["kind", "job", "threads"], thread_rows))
         text.append("")
 
     traces = sorted(glob.glob(os.path.join(out, "trace.*.txt")))

@@ -6,6 +6,7 @@
 # usage: bench/run.sh [--quick | --long] [--record] [--kernel-only]
 #                     [--phases LIST] [-m MiB] [-c CPUS] [--build-dir DIR]
 #                     [--out DIR] [-- GUEST_OPTIONS...]
+#   -h, --help     this text
 #   --quick        2 s per job, one round, fewer jobs and devices (keeps the
 #                  script from rotting; not a measurement)
 #   --long         20 s per job, 3 rounds
@@ -39,7 +40,8 @@ while [ $# -gt 0 ]; do
 	--build-b) BENCH_BUILD_B=$(realpath "$2"); export BENCH_BUILD_B; shift ;;
 	--out) out=$2; shift ;;
 	--) shift; guest_options+=("$@"); break ;;
-	*) echo "bench/run.sh: unknown option $1 (see the head of the script)" >&2; exit 2 ;;
+	-h|--help) sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
+	*) echo "bench/run.sh: unknown option $1 (bench/run.sh --help)" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -80,7 +82,7 @@ export VM_ENV="BUILD_DIR BENCH_BUILD_B BENCH_USER_CONTROL BENCH_CONFIG BENCH_PRO
 export VM_OUT=$out
 timeout_s=7200
 # Copies: bash reads a script as it runs, and bench/ may be edited meanwhile.
-cp "$here"/guest*.sh "$source_dir/tests/vm/ceph.sh" "$out/"
+cp "$here"/guest*.sh "$source_dir/tests/vm/ceph.sh" "$source_dir/tcmu-runner.conf" "$out/"
 status=0
 "$vm_run" -m "$mem" -c "$cpus" -t "$timeout_s" "$out/guest.sh" --out /mnt/out/bench \
 	"${guest_options[@]}" || status=$?
