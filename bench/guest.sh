@@ -207,11 +207,25 @@ single_devices() {
 	run_profiles "${phase_kinds[$phase]}"
 }
 
+# rbd_cpu_ns PID: the CPU time of every thread of a process so far (ns).
+rbd_cpu_ns() {
+	cat /proc/"$1"/task/*/schedstat 2> /dev/null | awk '{ t += $1 } END { printf "%.0f\n", t }'
+}
+
+# rbd_ops FILE: the operations `rbd bench` counted so far (its last
+# per-second line: SEC OPS OPS/SEC BYTES/SEC).
+rbd_ops() {
+	awk '$1 ~ /^[0-9]+$/ && $2 ~ /^[0-9]+$/ { ops = $2 } END { print ops + 0 }' "$1"
+}
+
 # rbd_bench IMAGE: `rbd bench` with each of the rbd phase's jobs, for about
 # the jobs' runtime each (stopped by SIGINT once it has run that long: its
-# per-second lines carry the cumulative count); raw/rbdbench.JOB.txt.
+# per-second lines carry the cumulative count); raw/rbdbench.JOB.txt. Its
+# CPU per operation from its first per-second line on (connecting and
+# opening the image left out) goes into the file's last line, "cpu_us_per_op N",
+# for the daemon's (BENCH_PROFILE=cpu) to be read against.
 rbd_bench() {
-	local image=$1 entry name rw bs depth type pattern file pid
+	local image=$1 entry name rw bs depth type pattern file pid cpu_start ops_start
 	for entry in "${jobs[@]}"; do
 		name=${entry%%:*}
 		[[ $name != randrw* ]] || continue
@@ -230,16 +244,24 @@ rbd_bench() {
 		echo "rbd bench --rbd_cache=false --io-type $type --io-size ${bs^^} --io-threads $depth --io-pattern $pattern --io-total 100G $image" > "$file"
 		rbd bench --rbd_cache=false --io-type "$type" --io-size "${bs^^}" --io-threads "$depth" \
 			--io-pattern "$pattern" --io-total 100G "$image" >> "$file" 2>&1 &
-		pid=$!
+		pid=$! cpu_start="" ops_start=0
 		for _ in $(seq $(( (runtime + ramp + 120) * 10 ))); do
 			kill -0 "$pid" 2>/dev/null || break
+			if [ -z "$cpu_start" ] && [ "$(rbd_ops "$file")" -gt 0 ]; then
+				cpu_start=$(rbd_cpu_ns "$pid") ops_start=$(rbd_ops "$file")
+			fi
 			if awk -v end=$((runtime + ramp)) '$1 ~ /^[0-9]+$/ && $1 >= end { found = 1 } END { exit !found }' "$file"; then
 				break
 			fi
 			sleep 0.1
 		done
+		local cpu_end ops_end
+		cpu_end=$(rbd_cpu_ns "$pid") ops_end=$(rbd_ops "$file")
 		kill -INT "$pid" 2>/dev/null || true
 		wait "$pid" || true
+		if [ -n "$cpu_start" ] && [ "$ops_end" -gt "$ops_start" ]; then
+			echo "cpu_us_per_op $(( (cpu_end - cpu_start) / (ops_end - ops_start) / 1000 ))" >> "$file"
+		fi
 	done
 }
 

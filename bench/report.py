@@ -295,13 +295,18 @@ def rbd_bench_section(out, phase_rows, kinds):
         words = command.split()
         depth = int(words[words.index("--io-threads") + 1]) if "--io-threads" in words else 0
         per_op = fmt(depth / rate * 1e6) if rate and depth else "–"
-        rows.append([title, fmt(rate), per_op, cell, ratio, f"`{command}`"])
+        cpu = "–"
+        with open(path) as stream:
+            for line in stream:
+                if line.startswith("cpu_us_per_op "):
+                    cpu = line.split()[1]
+        rows.append([title, fmt(rate), per_op, cpu, cell, ratio, f"`{command}`"])
     if not rows:
         return []
     return ["`rbd bench` on the same image after the rounds (the LUN removed), against "
             "user:rbd through the kernel:\n",
-            table(["figure", "rbd bench", "rbd bench µs per op", "user:rbd",
-                   "user:rbd / rbd bench", "command"], rows),
+            table(["figure", "rbd bench", "rbd bench µs per op", "rbd bench CPU µs per op",
+                   "user:rbd", "user:rbd / rbd bench", "command"], rows),
             ""]
 
 
