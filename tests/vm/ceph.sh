@@ -13,7 +13,7 @@
 # admin sockets and pid files. No cephx, one replica, no mgr (RBD I/O needs
 # none). The daemons are stopped by their pids at exit. For outage tests,
 # ceph_osd_pause / ceph_osd_resume freeze the OSD (SIGSTOP: it holds every
-# request without answering), and ceph_osd_stop / ceph_osd_start and
+# request without answering; at most 14 s, see there), and ceph_osd_stop / ceph_osd_start and
 # ceph_mon_stop / ceph_mon_start stop and restart the daemons (a memstore
 # OSD saves its objects to $CEPH_DIR/osd when it stops and loads them when
 # it starts: keep what such a test writes small).
@@ -145,12 +145,22 @@ ceph_osd_stop() {
 }
 
 # ceph_osd_pause / ceph_osd_resume: the OSD stops answering and answers again.
+# A freeze must stay shorter than the OSD's read lease (osd_heartbeat_grace
+# 20 s x osd_pool_default_read_lease_ratio 0.8 = 16 s): a sole OSD that
+# wakes up after its lease ran out marks its PGs laggy and, with no peer to
+# renew the lease, keeps every client request "waiting for readable" until
+# it restarts (Ceph 16.2). A longer freeze would test that, not the daemon.
+CEPH_OSD_PAUSE_LIMIT=14
 ceph_osd_pause() {
 	kill -STOP "$(ceph_pid osd.0)" || fail "no OSD to pause"
+	_ceph_paused_at=$SECONDS
 }
 
 ceph_osd_resume() {
+	local paused=$((SECONDS - _ceph_paused_at))
 	kill -CONT "$(ceph_pid osd.0)" || fail "no OSD to resume"
+	[ "$paused" -le "$CEPH_OSD_PAUSE_LIMIT" ] ||
+		fail "the OSD was frozen for $paused s, more than $CEPH_OSD_PAUSE_LIMIT s: its PGs stay laggy after such a freeze (see ceph_osd_pause)"
 }
 
 # ceph_mon_stop / ceph_mon_start: the mon's store is on disk, so a real stop.

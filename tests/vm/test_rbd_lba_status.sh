@@ -24,7 +24,7 @@ start_daemon
 # A device goes to the least loaded ring worker, the first of equals, and
 # there is one worker per CPU: after the rbd LUN (worker 0), one filler for
 # each other worker, so that the alloc LUN read below shares worker 0.
-backstore_create next lunq 67108864 "rbd/rbd/lunq;osd_op_timeout=10" || fail "lunq refused"
+backstore_create next lunq 67108864 "rbd/rbd/lunq;osd_op_timeout=5" || fail "lunq refused"
 rbd_backstore=$BACKSTORE
 backstores=("$rbd_backstore")
 cpus=$(getconf _NPROCESSORS_ONLN)
@@ -53,8 +53,9 @@ sg_get_lba_status --lba=0 "$rbd_disk" > /tmp/lba_status 2>&1 &
 query_pid=$!
 sleep 2
 kill -0 "$query_pid" 2>/dev/null || fail "GET LBA STATUS ended while the OSD was frozen: $(cat /tmp/lba_status)"
-# Across the query's wait and the deadline's BUSY (10 s after it arrived).
-for ((round = 0; round < 6; round++)); do
+# Across the query's wait and the deadline's BUSY (5 s after it arrived),
+# within the longest freeze the OSD recovers from (ceph_osd_pause).
+for ((round = 0; round < 4; round++)); do
 	read_start=$(date +%s%N)
 	timeout 20 dd if="$alloc_disk" of=/dev/null bs=1M count=4 iflag=direct status=none ||
 		fail "reading the alloc LUN while the rbd query waits"
@@ -62,7 +63,7 @@ for ((round = 0; round < 6; round++)); do
 	echo "alloc LUN read $round: $read_ms ms"
 	[ "$read_ms" -lt 2000 ] ||
 		fail "an alloc LUN read took $read_ms ms while GET LBA STATUS of the rbd LUN waited: the query holds the ring worker"
-	sleep 2
+	sleep 1
 done
 wait_for 30 "lunq's deadline to answer the query" \
 	grep -q '\[rbd/lunq\] state: reconnecting' "$DAEMON_LOG"
