@@ -13,10 +13,10 @@
 # admin sockets and pid files. No cephx, one replica, no mgr (RBD I/O needs
 # none). The daemons are stopped by their pids at exit. For outage tests,
 # ceph_osd_pause / ceph_osd_resume freeze the OSD (SIGSTOP: it holds every
-# request without answering; at most 14 s, see there), and ceph_osd_stop / ceph_osd_start and
-# ceph_mon_stop / ceph_mon_start stop and restart the daemons (a memstore
-# OSD saves its objects to $CEPH_DIR/osd when it stops and loads them when
-# it starts: keep what such a test writes small).
+# request without answering; at most 14 s, see there), and ceph_osd_stop /
+# ceph_osd_start and ceph_mon_stop / ceph_mon_start stop and restart the
+# daemons (a memstore OSD saves its objects to $CEPH_DIR/osd when it stops
+# and loads them when it starts: keep what such a test writes small).
 #
 # Under TCG the cluster takes about a minute to come up and the OSD a good
 # part of a GiB: tests that source this ask vm-run for 4 GiB with a
